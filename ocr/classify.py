@@ -1,0 +1,89 @@
+"""Batched LeNet-5 inference on a device: 32x32 inputs -> RBF penalties -> labels and confidence.
+
+One forward pass per batch, never per digit: callers hand over every digit of a chunk of
+documents at once as ``float32 [N, 32, 32]`` and get ``[N, 10]`` penalties back.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ocr.errors import OCRError
+from ocr.lenet5 import load_weights, resolve_device
+from ocr.reject import Rejector, best_two
+
+ENV_WEIGHTS = "OCR_WEIGHTS"
+SHIPPED_WEIGHTS = Path(__file__).resolve().parent.parent / "models" / "lenet5.pt"
+DEFAULT_TARGET = 0.001  # digit error among accepted digits the default threshold is calibrated for
+DEFAULT_BATCH = 1024
+
+
+def default_weights() -> Path:
+    """``$OCR_WEIGHTS`` if set, else the shipped ``models/lenet5.pt``."""
+    return Path(os.environ.get(ENV_WEIGHTS) or SHIPPED_WEIGHTS)
+
+
+@dataclass
+class Verdicts:
+    """Per-digit classifier output for a batch (all arrays of length N)."""
+
+    labels: np.ndarray  # int64
+    penalties: np.ndarray  # float32 [N, 10]
+    best: np.ndarray  # float32
+    second: np.ndarray  # float32
+    confidence: np.ndarray  # float64 in [0, 1]
+    accepted: np.ndarray  # bool
+
+
+class Classifier:
+    """A loaded LeNet-5 with its calibrated rejection threshold.
+
+    >>> clf = Classifier.load()                       # shipped weights, device auto
+    >>> v = clf.classify(normalize_many(crops))        # doctest: +SKIP
+    """
+
+    def __init__(self, model: torch.nn.Module, info: dict, device: torch.device,
+                 batch_size: int = DEFAULT_BATCH, target: float = DEFAULT_TARGET, weights: Path | None = None):
+        if batch_size < 1:
+            raise OCRError(f"batch size must be at least 1, got {batch_size}")
+        self.model = model
+        self.info = info
+        self.device = device
+        self.batch_size = batch_size
+        self.weights = weights
+        self.rejector = Rejector.from_calibration(info["j"], info["calibration"], target)
+        self.forward_passes = 0  # counts batches, so tests can check the batching
+
+    @classmethod
+    def load(cls, weights: str | Path | None = None, device: str = "auto", batch_size: int = DEFAULT_BATCH,
+             target: float = DEFAULT_TARGET) -> Classifier:
+        path = Path(weights) if weights else default_weights()
+        dev = resolve_device(device)
+        model, info = load_weights(path, dev)
+        return cls(model, info, dev, batch_size=batch_size, target=target, weights=path)
+
+    @torch.inference_mode()
+    def penalties(self, inputs: np.ndarray) -> np.ndarray:
+        """``float32 [N, 32, 32]`` (or ``[N, 1, 32, 32]``) -> ``float32 [N, 10]`` penalties."""
+        x = np.asarray(inputs, dtype=np.float32)
+        if x.ndim == 3:
+            x = x[:, None]
+        if x.ndim != 4 or x.shape[1:] != (1, 32, 32):
+            raise ValueError(f"inputs must be [N, 32, 32], got {x.shape}")
+        out = np.empty((len(x), 10), dtype=np.float32)
+        for start in range(0, len(x), self.batch_size):
+            batch = torch.from_numpy(x[start : start + self.batch_size]).to(self.device, non_blocking=True)
+            out[start : start + len(batch)] = self.model(batch).float().cpu().numpy()
+            self.forward_passes += 1
+        return out
+
+    def classify(self, inputs: np.ndarray) -> Verdicts:
+        y = self.penalties(inputs)
+        labels, best, second = best_two(y)
+        _, conf, accepted = self.rejector.assess(y)
+        return Verdicts(labels=labels, penalties=y, best=best, second=second, confidence=conf, accepted=accepted)

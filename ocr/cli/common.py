@@ -1,0 +1,26 @@
+"""Options and helpers shared by several sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+
+from ocr.classify import DEFAULT_BATCH, DEFAULT_TARGET
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--weights", default=None,
+                   help="weights file (default: $OCR_WEIGHTS, else the shipped models/lenet5.pt)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                   help="where to run the network (auto: cuda when there is a GPU)")
+    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, help="digits per forward pass")
+    p.add_argument("--target-error", type=float, default=DEFAULT_TARGET,
+                   help="digit error among accepted digits the rejection threshold is calibrated for "
+                        "(one of the model card's calibrated targets)")
+
+
+def csv_writer(fields: list[str]) -> csv.DictWriter:
+    writer = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    return writer

@@ -1,0 +1,124 @@
+"""``ocr train``, ``ocr evaluate``, ``ocr classify``, ``ocr download-mnist``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ocr.cli.common import add_model_options, csv_writer
+from ocr.errors import OCRError
+
+CLASSIFY_FIELDS = ["file", "label", "status", "confidence", "penalty_best", "penalty_second"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train LeNet-5 on MNIST and write weights + model card")
+    p.add_argument("--data", default=None, help="folder with the MNIST IDX files (default: $OCR_MNIST_DIR)")
+    p.add_argument("--out", default="models/lenet5.pt", help="weights file to write (card and plots beside it)")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val-size", type=int, default=10_000, help="validation digits held out of the training set")
+    p.add_argument("--no-distort", action="store_true", help="train without random distortions")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--checkpoint-dir", default="runs/lenet5", help="where per-epoch checkpoints go")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --checkpoint-dir")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N training digits (smoke test)")
+    p.add_argument("--extra", nargs="*", default=[], metavar="DIR",
+                   help="extra labelled digit sets (e.g. OUT_DIR/corrections from `ocr review apply`)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="MNIST test error and rejection figures of a weights file")
+    p.add_argument("--weights", default=None, help="weights file (default: the shipped models/lenet5.pt)")
+    p.add_argument("--data", default=None, help="folder with the MNIST test files (default: the shipped copy)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--json", action="store_true", help="print every figure as JSON")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("classify", help="classify images of single digits; CSV on stdout")
+    p.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    p.add_argument("--invert", action="store_true", help="the images are light ink on a dark background")
+    add_model_options(p)
+    p.set_defaults(func=cmd_classify)
+
+    p = sub.add_parser("download-mnist", help="download the four canonical MNIST files and check their sha256")
+    p.add_argument("--out", required=True, help="folder to write them into")
+    p.set_defaults(func=cmd_download)
+
+
+def cmd_train(args) -> int:
+    from ocr.train import TrainConfig, train
+
+    cfg = TrainConfig(data_dir=args.data, out=args.out, epochs=args.epochs, batch_size=args.batch_size,
+                      lr=args.lr, seed=args.seed, val_size=args.val_size, distort=not args.no_distort,
+                      device=args.device, checkpoint_dir=args.checkpoint_dir, resume=args.resume,
+                      limit=args.limit, extra=[str(e) for e in args.extra])
+    card = train(cfg, log=lambda s: print(s, file=sys.stderr))
+    t = card["test"]
+    print(f"wrote {args.out}: MNIST test error {100 * t['error']:.2f}%, rejection for 0.5% error "
+          f"{100 * t['rejection_for_0.5%_error']:.2f}%")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from ocr.classify import default_weights
+    from ocr.train import evaluate_weights
+
+    weights = Path(args.weights) if args.weights else default_weights()
+    result = evaluate_weights(weights, args.device, args.data)
+    if args.json:
+        print(json.dumps(result, indent=1))
+        return 0
+    print(f"weights: {weights}")
+    print(f"MNIST test error: {100 * result['error']:.2f}% ({result['errors']} of {result['n']})")
+    print(f"rejection for 0.5% error: {100 * result['rejection_for_0.5%_error']:.2f}%")
+    print(f"rejection for 0.1% error: {100 * result['rejection_for_0.1%_error']:.2f}%")
+    for key, at in result.get("at_calibrated_thresholds", {}).items():
+        print(f"threshold calibrated for {float(key):.1%}: accepts {100 * at['accepted']:.2f}%, "
+              f"error among accepted {100 * at['error_among_accepted']:.3f}%")
+    return 0
+
+
+def cmd_classify(args) -> int:
+    from ocr.classify import Classifier
+    from ocr.fields import ink_from_gray
+    from ocr.normalize import normalize_digit
+    from ocr.pages import read_gray
+
+    clf = Classifier.load(args.weights, args.device, args.batch_size, args.target_error)
+    inputs, ok_files, failed = [], [], {}
+    for path in args.images:
+        try:
+            inputs.append(normalize_digit(ink_from_gray(read_gray(path), invert=args.invert)))
+            ok_files.append(path)
+        except OCRError as exc:
+            failed[path] = str(exc)
+    import numpy as np
+
+    verdicts = clf.classify(np.stack(inputs)) if inputs else None
+    by_file = {p: i for i, p in enumerate(ok_files)}
+    writer = csv_writer(CLASSIFY_FIELDS)
+    for path in args.images:
+        if path in failed:
+            writer.writerow({"file": str(path), "status": "error"})
+            print(f"ocr classify: {path}: {failed[path]}", file=sys.stderr)
+            continue
+        i = by_file[path]
+        writer.writerow({
+            "file": str(path), "label": int(verdicts.labels[i]),
+            "status": "accepted" if verdicts.accepted[i] else "review",
+            "confidence": f"{verdicts.confidence[i]:.4f}",
+            "penalty_best": f"{verdicts.best[i]:.3f}", "penalty_second": f"{verdicts.second[i]:.3f}",
+        })
+    return 1 if failed else 0
+
+
+def cmd_download(args) -> int:
+    from ocr.mnist import download
+
+    for path in download(args.out):
+        print(path)
+    return 0

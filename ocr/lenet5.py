@@ -1,0 +1,420 @@
+"""LeNet-5 as in LeCun, Bottou, Bengio, Haffner, "Gradient-Based Learning Applied to Document
+Recognition", Proc. IEEE 86(11), 1998, section II.B and Appendix A.
+
+Input ``[N, 1, 32, 32]`` float32 with background -0.1 and ink 1.175 (see :mod:`ocr.normalize`).
+Output: ``[N, 10]`` RBF penalties ``y_i = sum_j (x_j - w_ij)^2`` (smaller is better).
+
+Trainable parameters, layer by layer (the paper's counts): C1 156, S2 12, C3 1,516, S4 32,
+C5 48,120, F6 10,164; 60,000 in all. The RBF centres are fixed +-1 7x12 bitmaps, not trained.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ocr.errors import OCRError
+
+# Squashing function f(a) = A tanh(S a), A = 1.7159, S = 2/3 (Appendix A).
+SQUASH_A = 1.7159
+SQUASH_S = 2.0 / 3.0
+
+# Table I: which S2 feature maps each C3 map takes. 6 maps of 3 contiguous, 6 of 4 contiguous,
+# 3 of 4 discontinuous, 1 of all 6.
+C3_TABLE: tuple[tuple[int, ...], ...] = (
+    (0, 1, 2), (1, 2, 3), (2, 3, 4), (3, 4, 5), (4, 5, 0), (5, 0, 1),
+    (0, 1, 2, 3), (1, 2, 3, 4), (2, 3, 4, 5), (3, 4, 5, 0), (4, 5, 0, 1), (5, 0, 1, 2),
+    (0, 1, 3, 4), (1, 2, 4, 5), (0, 2, 3, 5),
+    (0, 1, 2, 3, 4, 5),
+)  # fmt: skip
+
+# The RBF centres: stylised 7x12 bitmaps of the digits (Fig. 3 of the paper is the model),
+# '#' = +1, '.' = -1. Read them as pictures: 12 rows of 7 pixels.
+PROTOTYPES_ART: dict[int, str] = {
+    0: """
+..###..
+.#...#.
+#.....#
+#.....#
+#.....#
+#.....#
+#.....#
+#.....#
+#.....#
+#.....#
+.#...#.
+..###..
+""",
+    1: """
+...#...
+..##...
+.#.#...
+...#...
+...#...
+...#...
+...#...
+...#...
+...#...
+...#...
+...#...
+.#####.
+""",
+    2: """
+..###..
+.#...#.
+#.....#
+......#
+.....#.
+....#..
+...#...
+..#....
+.#.....
+#......
+#......
+#######
+""",
+    3: """
+.#####.
+#.....#
+......#
+......#
+.....#.
+..###..
+.....#.
+......#
+......#
+......#
+#.....#
+.#####.
+""",
+    4: """
+.....#.
+....##.
+...#.#.
+..#..#.
+.#...#.
+#....#.
+#....#.
+#######
+.....#.
+.....#.
+.....#.
+.....#.
+""",
+    5: """
+#######
+#......
+#......
+#......
+#####..
+.....#.
+......#
+......#
+......#
+......#
+#....#.
+.####..
+""",
+    6: """
+...###.
+..#....
+.#.....
+#......
+#.###..
+##...#.
+#.....#
+#.....#
+#.....#
+#.....#
+.#...#.
+..###..
+""",
+    7: """
+#######
+......#
+.....#.
+.....#.
+....#..
+....#..
+...#...
+...#...
+..#....
+..#....
+..#....
+..#....
+""",
+    8: """
+..###..
+.#...#.
+#.....#
+#.....#
+.#...#.
+..###..
+.#...#.
+#.....#
+#.....#
+#.....#
+.#...#.
+..###..
+""",
+    9: """
+..###..
+.#...#.
+#.....#
+#.....#
+#.....#
+.#...##
+..###.#
+......#
+......#
+.....#.
+....#..
+.###...
+""",
+}
+
+
+def rbf_prototypes() -> torch.Tensor:
+    """The fixed RBF centres as a ``[10, 84]`` float32 tensor of +-1 (rows of the 7x12 bitmaps)."""
+    rows = []
+    for digit in range(10):
+        lines = [ln for ln in PROTOTYPES_ART[digit].strip().splitlines()]
+        if len(lines) != 12 or any(len(ln) != 7 for ln in lines):
+            raise ValueError(f"prototype {digit} is not a 7x12 picture")
+        rows.append([1.0 if ch == "#" else -1.0 for ln in lines for ch in ln])
+    return torch.tensor(rows, dtype=torch.float32)
+
+
+def squash(a: torch.Tensor) -> torch.Tensor:
+    """f(a) = 1.7159 tanh(2a/3) (paper, eq. 6 and Appendix A)."""
+    return SQUASH_A * torch.tanh(SQUASH_S * a)
+
+
+class Subsampling(nn.Module):
+    """S2/S4: the sum of each 2x2 block times one trainable coefficient per map, plus one trainable
+    bias per map (the squashing is applied by the caller). 2 parameters per map."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.coefficient = nn.Parameter(torch.empty(channels))
+        self.bias = nn.Parameter(torch.empty(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        summed = F.avg_pool2d(x, 2) * 4.0
+        return summed * self.coefficient.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+
+
+class PartialConv(nn.Module):
+    """C3: 16 maps of 5x5 kernels, each looking only at the S2 maps that Table I gives it.
+
+    The 60 connections' kernels are stored packed (``weight`` ``[60, 5, 5]``) so the parameter
+    count is the paper's 1,516; they are scattered into a dense ``[16, 6, 5, 5]`` kernel with zeros
+    for the missing connections, and run as one convolution (one kernel launch instead of 16).
+    """
+
+    def __init__(self, table: tuple[tuple[int, ...], ...] = C3_TABLE, in_maps: int = 6, kernel: int = 5):
+        super().__init__()
+        self.table = table
+        self.in_maps = in_maps
+        self.out_maps = len(table)
+        self.kernel = kernel
+        flat = [out * in_maps + src for out, srcs in enumerate(table) for src in srcs]
+        self.register_buffer("connection_index", torch.tensor(flat, dtype=torch.long), persistent=False)
+        self.weight = nn.Parameter(torch.empty(len(flat), kernel, kernel))
+        self.bias = nn.Parameter(torch.empty(self.out_maps))
+        self._dense_cache: torch.Tensor | None = None
+
+    def connection_mask(self) -> torch.Tensor:
+        """``[16, 6]`` bool: True where C3 map ``o`` reads S2 map ``i``."""
+        mask = torch.zeros(self.out_maps * self.in_maps, dtype=torch.bool)
+        mask[self.connection_index.cpu()] = True
+        return mask.view(self.out_maps, self.in_maps)
+
+    def dense_weight(self) -> torch.Tensor:
+        k = self.kernel
+        dense = self.weight.new_zeros(self.out_maps * self.in_maps, k, k)
+        dense = dense.index_copy(0, self.connection_index, self.weight)
+        return dense.view(self.out_maps, self.in_maps, k, k)
+
+    def train(self, mode: bool = True):
+        self._dense_cache = None
+        return super().train(mode)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training or torch.is_grad_enabled():
+            weight = self.dense_weight()
+        else:
+            # Inference: build the dense kernel once (weights don't change in eval mode).
+            if self._dense_cache is None or self._dense_cache.device != x.device:
+                with torch.no_grad():
+                    self._dense_cache = self.dense_weight().contiguous()
+            weight = self._dense_cache
+        return F.conv2d(x, weight, self.bias)
+
+
+class RBFOutput(nn.Module):
+    """Euclidean RBF units: ``y_i = sum_j (x_j - w_ij)^2`` with fixed centres ``w_i`` (eq. 7)."""
+
+    def __init__(self, prototypes: torch.Tensor):
+        super().__init__()
+        self.register_buffer("prototypes", prototypes.clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # |x - w|^2 = |x|^2 - 2 x.w + |w|^2, as one matrix product.
+        w = self.prototypes
+        return (x * x).sum(1, keepdim=True) - 2.0 * (x @ w.t()) + (w * w).sum(1).unsqueeze(0)
+
+
+class LeNet5(nn.Module):
+    """LeNet-5, layer by layer as in the paper (Fig. 2)."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(1, 6, 5)  # 32x32 -> 6@28x28
+        self.s2 = Subsampling(6)  # -> 6@14x14
+        self.c3 = PartialConv()  # -> 16@10x10
+        self.s4 = Subsampling(16)  # -> 16@5x5
+        self.c5 = nn.Conv2d(16, 120, 5)  # -> 120@1x1
+        self.f6 = nn.Linear(120, 84)
+        self.output = RBFOutput(rbf_prototypes())
+        self.reset_parameters()
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Appendix A: weights uniform in +-2.4/F_i, F_i the fan-in of the unit."""
+
+        def uniform_(t: torch.Tensor, fan_in: int) -> None:
+            bound = 2.4 / fan_in
+            with torch.no_grad():
+                t.uniform_(-bound, bound, generator=generator)
+
+        uniform_(self.c1.weight, 25)
+        uniform_(self.c1.bias, 25)
+        for s in (self.s2, self.s4):
+            uniform_(s.coefficient, 4)
+            uniform_(s.bias, 4)
+        # C3 fan-in depends on how many S2 maps the unit reads (3, 4 or 6 maps of 25).
+        with torch.no_grad():
+            start = 0
+            for out, srcs in enumerate(self.c3.table):
+                n = len(srcs)
+                bound = 2.4 / (25 * n)
+                self.c3.weight[start : start + n].uniform_(-bound, bound, generator=generator)
+                self.c3.bias[out].uniform_(-bound, bound, generator=generator)
+                start += n
+        uniform_(self.c5.weight, 400)
+        uniform_(self.c5.bias, 400)
+        uniform_(self.f6.weight, 120)
+        uniform_(self.f6.bias, 120)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The F6 output ``[N, 84]`` (the state the RBF units compare with their centres)."""
+        x = squash(self.c1(x))
+        x = squash(self.s2(x))
+        x = squash(self.c3(x))
+        x = squash(self.s4(x))
+        x = squash(self.c5(x)).flatten(1)
+        return squash(self.f6(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.output(self.features(x))
+
+
+def layer_parameter_counts(model: LeNet5) -> dict[str, int]:
+    """Trainable parameters per layer, in the paper's names."""
+    return {
+        name: sum(p.numel() for p in getattr(model, name).parameters() if p.requires_grad)
+        for name in ("c1", "s2", "c3", "s4", "c5", "f6", "output")
+    }
+
+
+def map_loss(penalties: torch.Tensor, targets: torch.Tensor, j: float) -> torch.Tensor:
+    """The paper's MAP criterion (eq. 9), averaged over the batch:
+
+    ``E = mean_p [ y_{D_p} + log(e^{-j} + sum_i e^{-y_i}) ]``
+
+    The first term pulls the correct class's penalty down; the second pushes the others up, and
+    ``e^{-j}`` (a "rubbish" class of constant penalty j) stops it once they are above ~j.
+    """
+    correct = penalties.gather(1, targets.view(-1, 1)).squeeze(1)
+    rubbish = torch.full_like(correct, -float(j)).unsqueeze(1)
+    return (correct + torch.logsumexp(torch.cat([rubbish, -penalties], dim=1), dim=1)).mean()
+
+
+# --- weights files -------------------------------------------------------------------------------
+
+WEIGHTS_FORMAT = "ocr-lenet5"
+WEIGHTS_VERSION = 1
+
+
+def save_weights(model: LeNet5, path: Path, *, j: float, calibration: dict | None = None, meta: dict | None = None):
+    """Write a self-contained weights file: state dict + the loss constant j + rejection thresholds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": WEIGHTS_FORMAT,
+        "version": WEIGHTS_VERSION,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "j": float(j),
+        "calibration": calibration or {},
+        "meta": meta or {},
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+
+
+def load_weights(path: Path, device: str | torch.device = "cpu") -> tuple[LeNet5, dict]:
+    """Load a weights file written by :func:`save_weights`.
+
+    Returns ``(model in eval mode on device, info)`` with ``info`` holding ``j``, ``calibration``
+    and ``meta``. A missing, truncated or foreign file raises :class:`OCRError` naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise OCRError(f"weights file not found: {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt zips/pickles
+        raise OCRError(f"weights file {path} is unreadable (truncated or not a torch file): "
+                       f"{type(exc).__name__}") from None
+    if not isinstance(payload, dict) or payload.get("format") != WEIGHTS_FORMAT:
+        raise OCRError(f"weights file {path} is not an ocr LeNet-5 weights file")
+    if payload.get("version") != WEIGHTS_VERSION:
+        raise OCRError(f"weights file {path} has version {payload.get('version')}, expected {WEIGHTS_VERSION}")
+    model = LeNet5()
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except (RuntimeError, KeyError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise OCRError(f"weights file {path} does not fit LeNet-5: {first}") from None
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise OCRError(f"weights file {path} holds non-finite values in {name}")
+    model.eval()
+    info = {"j": float(payload.get("j", 0.0)), "calibration": payload.get("calibration", {}),
+            "meta": payload.get("meta", {})}
+    return model.to(device), info
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto`` -> ``cuda`` when a GPU is there, else ``cpu``; ``cuda`` without one is a clear error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise OCRError("--device cuda asked for, but no CUDA GPU is available (use --device cpu or auto)")
+    if device not in ("cpu",) and not device.startswith("cuda"):
+        raise OCRError(f"unknown device {device!r}: use auto, cpu or cuda")
+    return torch.device(device)
+
+
+def prototype_bitmap(digit: int) -> np.ndarray:
+    """The 12x7 +-1 bitmap of one digit's RBF centre (for plots and tests)."""
+    return rbf_prototypes()[digit].view(12, 7).numpy()
+
+
+assert math.isclose(SQUASH_A * math.tanh(SQUASH_S), 1.0, rel_tol=1e-3)  # f(1) = 1, f(-1) = -1

@@ -1,0 +1,101 @@
+"""Small typed records passed between the steps of the pipeline (see DESIGN.md).
+
+``Path`` -> :class:`Page` -> :class:`FieldImage` -> :class:`Component` -> one float32 tensor
+``[N, 1, 32, 32]`` -> penalties ``[N, 10]`` -> :class:`DigitResult` -> :class:`FieldResult`.
+
+Boxes are ``(x0, y0, x1, y1)`` in pixels, half-open (``x1``/``y1`` exclusive), ints.
+Arrays stay NumPy; nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+Box = tuple[int, int, int, int]
+FieldType = Literal["amount", "zip", "date", "digits"]
+FIELD_TYPES: tuple[str, ...] = ("amount", "zip", "date", "digits")
+Status = Literal["accepted", "review", "error"]
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a scan.
+
+    ``image`` is ``uint8`` grayscale ``[H, W]`` (0 = black ink, 255 = white paper).
+    ``page_number`` counts from 1. ``dpi`` is ``None`` when the file does not say.
+    """
+
+    image: np.ndarray
+    source: Path
+    page_number: int = 1
+    dpi: float | None = None
+
+
+@dataclass(frozen=True)
+class FieldImage:
+    """A field cut out of a page: ``crop`` is ``uint8`` grayscale ``[h, w]``, dark ink on light paper.
+
+    ``page_box`` is where the crop sits on its (registered) page, in page pixels.
+    """
+
+    name: str
+    type: FieldType
+    crop: np.ndarray
+    page_box: Box = (0, 0, 0, 0)
+    document: str = ""
+    page: int = 1
+
+
+@dataclass(frozen=True)
+class Component:
+    """One digit candidate inside a field.
+
+    ``ink`` is ``uint8`` ``[h, w]`` cut to ``bbox`` with ink bright (255) on 0 background;
+    ``bbox`` is in field-crop pixels. ``kind`` is ``"digit"`` or ``"point"`` (decimal point).
+    """
+
+    ink: np.ndarray
+    bbox: Box
+    kind: Literal["digit", "point"] = "digit"
+
+
+@dataclass(frozen=True)
+class DigitResult:
+    """The classifier's verdict on one component.
+
+    ``penalties`` are the ten RBF outputs (smaller = closer to that digit's prototype);
+    ``confidence`` in [0, 1] comes from :mod:`ocr.reject`; ``accepted`` applies the calibrated threshold.
+    ``bbox`` is in field-crop pixels; ``digit_image`` is the 32x32 network input (float32, -0.1..1.175).
+    """
+
+    position: int
+    bbox: Box
+    label: int
+    penalties: np.ndarray
+    confidence: float
+    accepted: bool
+    digit_image: np.ndarray | None = None
+
+    @property
+    def best_penalty(self) -> float:
+        return float(np.sort(self.penalties)[0])
+
+    @property
+    def second_penalty(self) -> float:
+        return float(np.sort(self.penalties)[1])
+
+
+@dataclass
+class FieldResult:
+    """A field's value and whether a person must check it, with the reason."""
+
+    field: FieldImage
+    value: str
+    status: Status
+    confidence: float
+    reason: str = ""
+    digits: list[DigitResult] = field(default_factory=list)
