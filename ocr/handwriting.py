@@ -1,0 +1,415 @@
+"""Synthetic handwriting made of MNIST *test* digits, and realistic scanned field strips.
+
+Used by the field benchmark (``benchmarks/fields.py``), the tests, and the document synthesiser
+(``ocr/synth.py``). Public and stable:
+
+- :class:`DigitPool` -- MNIST test digits by label (never the training set: the network learnt
+  those, so they would flatter every figure).
+- :func:`render_text` -- a string of digits and marks ('.', ',', '/', '-', '$', '₹', '*') as an ink
+  image (``uint8``, ink bright on 0) plus the box of every character.
+- :func:`make_field` / :func:`make_field_strip` -- a field as a scanner leaves it: printed box lines,
+  comb cells or a baseline, dark ink on light paper, noise, blur, rotation up to 3 degrees, JPEG.
+
+Boxes are ``(x0, y0, x1, y1)``, half-open, in the returned image's pixels (see :mod:`ocr.records`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from ocr.records import Box
+
+MARKS = ".,/-$₹*"
+BOX_STYLES = ("box", "cells", "baseline", "none")
+
+
+class DigitPool:
+    """MNIST *test* digits grouped by label.
+
+    ``images`` ``uint8 [N, 28, 28]`` and ``labels`` ``[N]`` default to ``ocr.mnist.load_mnist("test")``.
+    ``indices`` restricts the pool to a subset (e.g. a dev half and a report half).
+    """
+
+    def __init__(self, images: np.ndarray | None = None, labels: np.ndarray | None = None,
+                 indices: np.ndarray | None = None):
+        if images is None or labels is None:
+            from ocr.mnist import load_mnist
+
+            images, labels = load_mnist("test")
+        images, labels = np.asarray(images), np.asarray(labels)
+        if indices is not None:
+            images, labels = images[indices], labels[indices]
+        self.images = images
+        self.labels = labels
+        self.by_label = {d: np.flatnonzero(labels == d) for d in range(10)}
+        missing = [d for d, idx in self.by_label.items() if idx.size == 0]
+        if missing:
+            raise ValueError(f"the digit pool has no examples of {missing}")
+
+    def sample(self, label: int, rng: np.random.Generator) -> np.ndarray:
+        """One random example of ``label``: ``uint8 [h, w]``, cut to its ink, ink bright."""
+        idx = self.by_label[int(label)]
+        return _crop_to_ink(self.images[int(rng.choice(idx))])
+
+
+def _crop_to_ink(img: np.ndarray) -> np.ndarray:
+    rows = np.flatnonzero(img.max(axis=1) > 0)
+    cols = np.flatnonzero(img.max(axis=0) > 0)
+    if rows.size == 0:
+        return img
+    return img[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+# --- marks drawn with a pen ---------------------------------------------------------------------
+
+def _pen(height: int, pen_scale: float) -> int:
+    """Stroke width in pixels for a digit height: MNIST strokes are about a tenth of the digit height."""
+    return max(1, int(round(0.1 * height * pen_scale)))
+
+
+def _draw_mark(ch: str, height: int, pen: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    """Draw one mark -> (ink ``uint8 [h, w]``, top offset relative to the digits' top line).
+
+    Sizes follow how people write them next to digits of ``height`` pixels.
+    """
+    h = height
+    pad = pen + 2
+    j = lambda s: float(rng.uniform(1 - s, 1 + s))  # noqa: E731 - small jitter helper
+    if ch == ".":
+        r = max(1, int(round(pen * 0.7 * j(0.2))))
+        img = np.zeros((2 * r + 2 * pad, 2 * r + 2 * pad), np.uint8)
+        cv2.circle(img, (r + pad, r + pad), r, 255, -1, cv2.LINE_AA)
+        return img, h - (r + pad) - r  # sits on the baseline
+    if ch == ",":
+        r = max(1, int(round(pen * 0.7 * j(0.2))))
+        tail = int(round(0.25 * h * j(0.2)))
+        w, hh = 2 * r + tail // 2 + 2 * pad, 2 * r + tail + 2 * pad
+        img = np.zeros((hh, w), np.uint8)
+        cx, cy = w - r - pad, r + pad
+        cv2.circle(img, (cx, cy), r, 255, -1, cv2.LINE_AA)
+        cv2.line(img, (cx + r // 2, cy), (cx - tail // 2, cy + tail), 255, max(1, pen - 1), cv2.LINE_AA)
+        return img, h - cy - r
+    if ch == "/":
+        hh, lean = int(round(h * j(0.08))), int(round(0.4 * h * j(0.25)))
+        img = np.zeros((hh + 2 * pad, lean + 2 * pad), np.uint8)
+        cv2.line(img, (pad, hh + pad), (lean + pad, pad), 255, pen, cv2.LINE_AA)
+        return img, h - hh - pad
+    if ch == "-":
+        length = int(round(0.45 * h * j(0.2)))
+        img = np.zeros((pen + 2 * pad, length + 2 * pad), np.uint8)
+        cv2.line(img, (pad, pad + pen // 2), (pad + length, pad + pen // 2), 255, pen, cv2.LINE_AA)
+        return img, int(0.5 * h) - pad
+    if ch == "*":
+        s = int(round(0.4 * h * j(0.15)))
+        img = np.zeros((s + 2 * pad, s + 2 * pad), np.uint8)
+        c = s // 2 + pad
+        for a in (90, 30, 150):
+            dx, dy = int(round(s / 2 * np.cos(np.radians(a)))), int(round(s / 2 * np.sin(np.radians(a))))
+            cv2.line(img, (c - dx, c - dy), (c + dx, c + dy), 255, max(1, pen - 1), cv2.LINE_AA)
+        return img, int(0.1 * h) - pad
+    if ch == "$":
+        # An S with a vertical bar reaching above and below it: taller than the digits around it.
+        hh, w = int(round(1.3 * h * j(0.05))), int(round(0.55 * h * j(0.1)))
+        img = np.zeros((hh + 2 * pad, w + 2 * pad), np.uint8)
+        s_h = 0.8 * hh
+        cx, top = w / 2 + pad, (hh - s_h) / 2 + pad
+        axes = (int(w / 2 - pen / 2), int(s_h / 4))
+        # top bowl from its bottom (the S's middle) round the left and top to the upper right ...
+        cv2.ellipse(img, (int(cx), int(top + s_h / 4)), axes, 0, 90, 340, 255, pen, cv2.LINE_AA)
+        # ... bottom bowl from its top round the right and bottom to the lower left
+        cv2.ellipse(img, (int(cx), int(top + 3 * s_h / 4)), axes, 0, -90, 160, 255, pen, cv2.LINE_AA)
+        cv2.line(img, (w // 2 + pad, pad), (w // 2 + pad, hh + pad), 255, max(1, pen - 1), cv2.LINE_AA)
+        return img, -(hh - h) // 2 - pad
+    if ch == "₹":
+        hh, w = int(round(1.05 * h * j(0.05))), int(round(0.6 * h * j(0.1)))
+        img = np.zeros((hh + 2 * pad, w + 2 * pad), np.uint8)
+        top, mid = pad, pad + int(0.28 * hh)
+        cv2.line(img, (pad, top), (w + pad, top), 255, pen, cv2.LINE_AA)
+        cv2.line(img, (pad, mid), (w + pad, mid), 255, pen, cv2.LINE_AA)
+        # the bowl: a half ellipse hanging from the top bar, closing at the join
+        cv2.ellipse(img, (pad + int(0.3 * w), mid), (int(0.35 * w), int(0.2 * hh)), 0, -90, 90, 255, pen, cv2.LINE_AA)
+        join = (pad + int(0.3 * w), mid + int(0.2 * hh))
+        cv2.line(img, (pad, join[1]), join, 255, pen, cv2.LINE_AA)
+        cv2.line(img, join, (w + pad, hh + pad), 255, pen, cv2.LINE_AA)
+        return img, h - hh - pad
+    raise ValueError(f"cannot draw {ch!r}: render_text knows the digits and {MARKS!r}")
+
+
+def _digit_glyph(d: int, pool: DigitPool, rng: np.random.Generator, height: int) -> np.ndarray:
+    """An MNIST digit scaled so its ink height is about ``height`` (MNIST digits are 20 px tall)."""
+    g = pool.sample(d, rng)
+    target = height * rng.uniform(0.9, 1.05)
+    scale = target / g.shape[0]
+    w = max(1, int(round(g.shape[1] * scale * rng.uniform(0.9, 1.1))))
+    return cv2.resize(g, (w, max(1, int(round(target)))), interpolation=cv2.INTER_LINEAR)
+
+
+def _pen_variety(img: np.ndarray, pen_scale: float) -> np.ndarray:
+    """Thicker or thinner pen: grey dilation/erosion of the whole text."""
+    if pen_scale >= 1.3:
+        k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+        return cv2.dilate(img, k, iterations=1 if pen_scale < 1.8 else 2)
+    if pen_scale <= 0.75:
+        return cv2.erode(img, np.ones((2, 2), np.uint8))
+    return img
+
+
+def render_text(text: str, pool: DigitPool, rng: np.random.Generator, *, height: int = 40,
+                pen_scale: float = 1.0, touching_p: float = 0.1, spacing: float = 0.2,
+                margin: int = 4) -> tuple[np.ndarray, list[tuple[str, Box]]]:
+    """Write ``text`` by hand: MNIST test digits and pen-drawn marks.
+
+    Parameters
+    ----------
+    text : str
+        Digits and the marks ``. , / - $ ₹ *`` (spaces leave a gap).
+    height : int
+        Digit height in pixels (each digit varies by about -10%..+5%).
+    pen_scale : float
+        Pen width relative to MNIST's (< 0.75 thins, >= 1.3 thickens the strokes).
+    touching_p : float
+        Probability that a digit touches the digit before it (the pair becomes one connected blob).
+    spacing : float
+        Mean gap between characters as a fraction of ``height``.
+
+    Returns
+    -------
+    ink : ndarray, uint8 [H, W]
+        Ink bright on 0, grey levels from MNIST's anti-aliasing.
+    chars : list of (str, Box)
+        Each non-space character with its ink box in ``ink``'s pixels, left to right.
+    """
+    pen = _pen(height, pen_scale)
+    glyphs: list[tuple[str, np.ndarray, int]] = []  # (char, ink, top offset from the digits' top line)
+    for ch in text:
+        if ch == " ":
+            glyphs.append((ch, np.zeros((1, int(0.5 * height)), np.uint8), 0))
+        elif ch.isdigit():
+            g = _digit_glyph(int(ch), pool, rng, height)
+            dy = int(round(rng.normal(0, 0.04) * height))
+            glyphs.append((ch, g, height - g.shape[0] + dy))  # bottom-aligned on a wavy baseline
+        else:
+            g, top = _draw_mark(ch, height, pen, rng)
+            glyphs.append((ch, g, top))
+    top_pad = max([0] + [-t for _, _, t in glyphs]) + margin
+    bottom = max([height] + [t + g.shape[0] for _, g, t in glyphs])
+    rows = top_pad + bottom + margin
+    width = margin * 2 + sum(g.shape[1] for _, g, _ in glyphs) + int(len(glyphs) * height * spacing * 2) + 4
+    canvas = np.zeros((rows, width), np.uint8)
+    chars: list[tuple[str, Box]] = []
+    cursor = margin  # right edge of the ink so far
+    prev_digit = False
+    for ch, g, t in glyphs:
+        y = top_pad + t
+        h, w = g.shape
+        x = cursor + int(round(height * spacing * rng.uniform(0.5, 1.5))) if chars else margin
+        if ch.isdigit() and prev_digit and rng.random() < touching_p:
+            # Slide the digit left until its ink meets the ink already written, then 1-2 px into it.
+            region = canvas[y : y + h] > 40
+            right = np.where(region.any(axis=1), width - 1 - np.argmax(region[:, ::-1], axis=1), -1)
+            mine = g > 40
+            left = np.where(mine.any(axis=1), np.argmax(mine, axis=1), -1)
+            both = (right >= 0) & (left >= 0)
+            if both.any():
+                x = int(np.max(right[both] - left[both])) + int(rng.integers(0, 2))
+                x = max(x, margin)
+        if ch != " ":
+            np.maximum(canvas[y : y + h, x : x + w], g, out=canvas[y : y + h, x : x + w])
+            ys, xs = np.nonzero(g > 0)
+            if ys.size:
+                chars.append((ch, (x + int(xs.min()), y + int(ys.min()), x + int(xs.max()) + 1, y + int(ys.max()) + 1)))
+        cursor = max(cursor, x + w)
+        prev_digit = ch.isdigit()
+    canvas = canvas[:, : cursor + margin]
+    return _pen_variety(canvas, pen_scale), chars
+
+
+# --- field strips -------------------------------------------------------------------------------
+
+def group_amount(value: str, style: str = "western") -> str:
+    """``"168900.50"`` -> ``"168,900.50"`` (western) or ``"1,68,900.50"`` (Indian grouping)."""
+    whole, _, frac = value.partition(".")
+    if style == "indian" and len(whole) > 3:
+        head, tail = whole[:-3], whole[-3:]
+        parts = []
+        while len(head) > 2:
+            parts.insert(0, head[-2:])
+            head = head[:-2]
+        parts.insert(0, head)
+        whole = ",".join(parts + [tail])
+    elif style == "western":
+        whole = f"{int(whole):,}" if whole else whole
+    return whole + ("." + frac if frac else "")
+
+
+@dataclass
+class FieldStrip:
+    """A synthetic scanned field.
+
+    ``image`` ``uint8 [h, w]`` (dark ink on light paper); ``value`` is what a reader should return
+    (e.g. ``"1689.50"``, ``"12345"``); ``written`` is what was written (``"₹1,689.50/-"``);
+    ``digit_boxes`` the ink box of every digit before rotation (to count segmentation truth).
+    """
+
+    image: np.ndarray
+    value: str
+    written: str
+    style: str
+    digit_boxes: list[Box] = field(default_factory=list)
+
+
+def _paper_lines(shape: tuple[int, int], style: str, cells: list[tuple[int, int]], ink_top: int, ink_bottom: int,
+                 rng: np.random.Generator) -> np.ndarray:
+    """Printed lines as darkness ``float32 [h, w]`` in 0..1."""
+    h, w = shape
+    lines = np.zeros(shape, np.uint8)
+    t = int(rng.integers(1, 4))
+    top = max(1, ink_top - int(rng.integers(4, 9)))
+    bottom = min(h - 2, ink_bottom + int(rng.integers(3, 8)))
+    if style == "box":
+        cv2.rectangle(lines, (2, top), (w - 3, bottom), 255, t)
+    elif style == "cells":
+        cv2.line(lines, (2, top), (w - 3, top), 255, t)
+        cv2.line(lines, (2, bottom), (w - 3, bottom), 255, t)
+        for x in sorted({x for c in cells for x in c}):
+            cv2.line(lines, (x, top), (x, bottom), 255, t)
+    elif style == "baseline":
+        cv2.line(lines, (2, bottom), (w - 3, bottom), 255, t)
+    return lines.astype(np.float32) / 255.0
+
+
+def make_field(field_type: str, value: str, rng: np.random.Generator, *, pool: DigitPool | None = None,
+               boxes: bool | str = True, height: int | None = None, touching_p: float = 0.1,
+               currency: str | None = None, grouping: str | None = None, suffix: str | None = None,
+               noise: float | None = None, blur: float | None = None, angle: float | None = None,
+               jpeg_quality: int | None = None) -> FieldStrip:
+    """A realistic scanned field strip showing ``value`` written by hand.
+
+    Parameters
+    ----------
+    field_type : "zip" | "amount" | "date" | "digits"
+    value : str
+        The digits (amount: ``"123.45"`` or ``"1689"``).
+    boxes : True (random style), False / "none", "box", "cells" (one printed cell per digit) or "baseline"
+    currency, grouping, suffix :
+        Amounts only. ``None`` picks at random: currency ``"$"``/``"₹"``/``""``, grouping
+        ``"western"``/``"indian"``/``"none"``, suffix ``"/-"``/``""``.
+    noise, blur, angle, jpeg_quality :
+        ``None`` picks at random: Gaussian noise sigma 2-8 grey levels, blur sigma 0-0.8 px,
+        rotation -3..3 degrees, JPEG quality 50-90 (0 = no JPEG).
+    """
+    pool = pool if pool is not None else _default_pool()
+    height = int(height if height is not None else rng.integers(28, 48))
+    if boxes is True:
+        style = str(rng.choice(["box", "cells", "baseline", "none"] if field_type != "amount"
+                               else ["box", "baseline", "none"]))
+    else:
+        style = "none" if boxes is False else str(boxes)
+    if style not in BOX_STYLES:
+        raise ValueError(f"boxes must be one of {BOX_STYLES}, got {style!r}")
+    written = value
+    if field_type == "amount":
+        if currency is None:
+            currency = str(rng.choice(["$", "₹", "", ""]))
+        if grouping is None:
+            grouping = str(rng.choice(["western", "indian", "none"]))
+        if suffix is None:
+            suffix = "/-" if rng.random() < 0.25 and "." not in value else ""
+        grouped = group_amount(value, grouping) if grouping in ("western", "indian") else value
+        written = currency + grouped + suffix
+    pen_scale = float(rng.choice([0.7, 1.0, 1.0, 1.0, 1.4]))
+    if style == "cells":
+        ink, chars, cells = _render_in_cells(written, pool, rng, height, pen_scale)
+    else:
+        ink, chars = render_text(written, pool, rng, height=height, pen_scale=pen_scale, touching_p=touching_p)
+        cells = []
+    # Paper around the writing.
+    mx, my = int(rng.integers(8, 20)), int(rng.integers(10, 18))
+    h, w = ink.shape[0] + 2 * my, ink.shape[1] + 2 * mx
+    ink_full = np.zeros((h, w), np.uint8)
+    ink_full[my : my + ink.shape[0], mx : mx + ink.shape[1]] = ink
+    ys = np.flatnonzero(ink_full.max(axis=1) > 0)
+    lines = _paper_lines((h, w), style, [(a + mx, b + mx) for a, b in cells], int(ys.min()), int(ys.max()), rng)
+    paper = float(rng.uniform(200, 250))
+    pen_grey = float(rng.uniform(10, 80))
+    line_grey = float(rng.uniform(60, 150))
+    gray = np.full((h, w), paper, np.float32)
+    gray -= lines * (paper - line_grey)
+    a = ink_full.astype(np.float32) / 255.0
+    gray = gray * (1 - a) + pen_grey * a  # ink over paper and lines
+    # Scanner: rotation, blur, noise, JPEG.
+    angle = float(rng.uniform(-3, 3) if angle is None else angle)
+    if angle:
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+        gray = cv2.warpAffine(gray, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=paper)
+    blur = float(rng.uniform(0, 0.8) if blur is None else blur)
+    if blur > 0.05:
+        gray = cv2.GaussianBlur(gray, (0, 0), blur)
+    noise = float(rng.uniform(2, 8) if noise is None else noise)
+    gray = gray + rng.normal(0, noise, gray.shape).astype(np.float32)
+    out = np.clip(gray + 0.5, 0, 255).astype(np.uint8)
+    q = int(rng.integers(50, 91) if jpeg_quality is None else jpeg_quality)
+    if q > 0:
+        ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, q])
+        out = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+    digit_boxes = [(b[0] + mx, b[1] + my, b[2] + mx, b[3] + my) for c, b in chars if c.isdigit()]
+    return FieldStrip(image=out, value=value, written=written, style=style, digit_boxes=digit_boxes)
+
+
+def make_field_strip(field_type: str, value: str, rng: np.random.Generator, *, boxes: bool | str = True,
+                     **kwargs) -> np.ndarray:
+    """:func:`make_field` returning only the image ``uint8 [h, w]`` (dark ink on light paper)."""
+    return make_field(field_type, value, rng, boxes=boxes, **kwargs).image
+
+
+def _render_in_cells(text: str, pool: DigitPool, rng: np.random.Generator, height: int, pen_scale: float):
+    """One character per printed cell (comb boxes): nothing touches across a cell wall."""
+    rendered = [render_text(ch, pool, rng, height=height, pen_scale=pen_scale, touching_p=0.0, margin=0)
+                for ch in text]
+    # Cells wide enough for the widest character: printed cells are drawn for the writing they hold.
+    cell_w = max(int(round(height * rng.uniform(0.95, 1.2))), max(r[0].shape[1] for r in rendered) + 8)
+    rows = max(r[0].shape[0] for r in rendered) + 4
+    canvas = np.zeros((rows, cell_w * len(text) + 4), np.uint8)
+    chars, cells = [], []
+    for i, (ink, cs) in enumerate(rendered):
+        x0 = 2 + i * cell_w
+        cells.append((x0, x0 + cell_w))
+        ih, iw = ink.shape
+        iw = min(iw, cell_w - 6)
+        ox = x0 + 3 + int(rng.integers(0, max(1, cell_w - 6 - iw + 1)))
+        oy = rows - 2 - ih
+        np.maximum(canvas[oy : oy + ih, ox : ox + iw], ink[:, :iw], out=canvas[oy : oy + ih, ox : ox + iw])
+        for ch, b in cs:
+            chars.append((ch, (b[0] + ox, b[1] + oy, min(b[2], iw) + ox, b[3] + oy)))
+    return canvas, chars, cells
+
+
+_POOL: DigitPool | None = None
+
+
+def _default_pool() -> DigitPool:
+    global _POOL
+    if _POOL is None:
+        _POOL = DigitPool()
+    return _POOL
+
+
+def random_value(field_type: str, rng: np.random.Generator) -> str:
+    """A plausible value: zip ``"12345"`` or ``"123456789"``; amount ``"1689"`` / ``"1689.50"``;
+    date ``"DDMMYYYY"`` (a real date); digits 3-10 digits."""
+    if field_type == "zip":
+        n = 9 if rng.random() < 0.2 else 5
+        return "".join(str(d) for d in rng.integers(0, 10, n))
+    if field_type == "amount":
+        whole = str(int(rng.integers(1, 10 ** int(rng.integers(1, 7)))))
+        return whole + ("." + "".join(str(d) for d in rng.integers(0, 10, 2)) if rng.random() < 0.4 else "")
+    if field_type == "date":
+        import datetime as dt
+
+        day = dt.date(1990, 1, 1) + dt.timedelta(days=int(rng.integers(0, 365 * 50)))
+        return day.strftime("%d%m%Y")
+    n = int(rng.integers(3, 11))
+    return "".join(str(d) for d in rng.integers(0, 10, n))

@@ -1,0 +1,63 @@
+"""Synthetic handwriting: MNIST test digits, marks, touching pairs, field strips."""
+
+import numpy as np
+import pytest
+
+from ocr.handwriting import DigitPool, group_amount, make_field, make_field_strip, random_value, render_text
+
+
+@pytest.fixture(scope="module")
+def pool():
+    return DigitPool()
+
+
+def test_pool_is_the_test_set(pool):
+    assert len(pool.images) == 10_000  # MNIST test split, never the 60,000 training digits
+    rng = np.random.default_rng(0)
+    g = pool.sample(7, rng)
+    assert g.dtype == np.uint8 and g[0].max() > 0 and g[:, 0].max() > 0  # cut to ink
+
+
+def test_render_text_boxes_follow_the_characters(pool):
+    rng = np.random.default_rng(1)
+    ink, chars = render_text("$12.5/-", pool, rng, height=40, touching_p=0.0)
+    assert [c for c, _ in chars] == list("$12.5/-")
+    assert ink.dtype == np.uint8 and ink.max() > 200
+    xs = [b[0] for _, b in chars]
+    assert xs == sorted(xs)
+    for _, (x0, y0, x1, y1) in chars:
+        assert ink[y0:y1, x0:x1].max() > 0
+    digits = [b for c, b in chars if c.isdigit()]
+    assert all(30 <= b[3] - b[1] <= 46 for b in digits)
+    point = dict(chars)["."]
+    assert point[3] - point[1] < 15  # a point is small
+
+
+def test_touching_p_one_joins_every_pair(pool):
+    import cv2
+
+    rng = np.random.default_rng(2)
+    ink, chars = render_text("4071", pool, rng, height=40, touching_p=1.0)
+    n, _ = cv2.connectedComponents((ink > 60).astype(np.uint8), connectivity=8)
+    assert n - 1 < 4
+    ink0, _ = render_text("4071", pool, rng, height=40, touching_p=0.0)
+    n0, _ = cv2.connectedComponents((ink0 > 60).astype(np.uint8), connectivity=8)
+    assert n0 - 1 >= 4
+
+
+def test_group_amount():
+    assert group_amount("168900", "indian") == "1,68,900"
+    assert group_amount("168900.50", "western") == "168,900.50"
+    assert group_amount("12", "indian") == "12"
+
+
+@pytest.mark.parametrize("field_type", ["zip", "amount", "date", "digits"])
+def test_make_field_strip_is_dark_on_light(pool, field_type):
+    rng = np.random.default_rng(3)
+    value = random_value(field_type, rng)
+    f = make_field(field_type, value, rng, pool=pool)
+    assert f.image.dtype == np.uint8 and f.image.ndim == 2
+    assert np.median(f.image) > 150 and f.image.min() < 110
+    assert len(f.digit_boxes) == sum(c.isdigit() for c in value)
+    img = make_field_strip(field_type, value, np.random.default_rng(3), boxes="cells", pool=pool)
+    assert img.shape[0] > 30
