@@ -1,0 +1,641 @@
+"""A folder of scans -> results.csv, digits.csv, review.csv, errors.csv (+ crops, manifest.json).
+
+The library runner and the pieces the Prefect flows call (no Prefect here)::
+
+    docs = discover(cfg.input_dir)                 # sorted; ids safe as file names
+    chunks = plan_chunks(docs, cfg.chunk_size, cfg)
+    outs = [process_chunk(c, cfg, classifier) for c in chunks]   # resumable: finished parts are reused
+    summary = merge_outputs(cfg, outs)
+
+A chunk's work is written under ``out_dir/.parts/<key>/`` (the four CSVs, then ``done.json`` last), so
+a run killed midway and started again redoes only the chunks without ``done.json``. The chunk key is a
+hash of its documents' content (sha256) and of every setting that changes results, so a changed file or
+setting is never answered from an old part. Only one document's pixels are held at a time and only one
+chunk's field crops.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import ocr
+from ocr.classify import DEFAULT_BATCH, DEFAULT_TARGET, Classifier, default_weights
+from ocr.errors import OCRError
+from ocr.pages import DEFAULT_MAX_PIXELS, DEFAULT_PDF_DPI, SUPPORTED_SUFFIXES, PageError, iter_pages
+from ocr.records import Box, FieldImage, FieldResult
+from ocr.register import Registered, crop_fields, document_box_to_page, register_page
+from ocr.report import (
+    DIGITS_COLUMNS,
+    ERRORS_COLUMNS,
+    RESULTS_COLUMNS,
+    REVIEW_COLUMNS,
+    TABLES,
+    frame,
+    read_csv,
+    review_order,
+    write_atomic_bytes,
+    write_csv,
+    write_png,
+)
+from ocr.templates import BATCH_CONFIG_NAME, BUNDLED_DIR, TemplateSet, template_set
+
+log = logging.getLogger("ocr.batch")
+PARTS_DIR = ".parts"
+DONE_NAME = "done.json"
+STAGES = ("load", "register", "fields", "classify", "write")
+
+
+@dataclass
+class BatchConfig:
+    """Everything a batch run needs. Paths may be given as strings."""
+
+    input_dir: Path
+    out_dir: Path
+    templates_dir: Path | None = None
+    template: str | None = None
+    device: str = "auto"
+    batch_size: int = DEFAULT_BATCH
+    chunk_size: int = 16
+    target_error: float = DEFAULT_TARGET
+    weights: Path | None = None
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    pdf_dpi: float = DEFAULT_PDF_DPI
+
+    def __post_init__(self):
+        self.input_dir = Path(self.input_dir)
+        self.out_dir = Path(self.out_dir)
+        self.templates_dir = Path(self.templates_dir) if self.templates_dir else None
+        self.weights = Path(self.weights) if self.weights else None
+        if self.chunk_size < 1:
+            raise OCRError(f"chunk size must be at least 1, got {self.chunk_size}")
+        if self.batch_size < 1:
+            raise OCRError(f"batch size must be at least 1, got {self.batch_size}")
+
+    @property
+    def batch_name(self) -> str:
+        return self.input_dir.resolve().name
+
+
+@dataclass(frozen=True)
+class Document:
+    """One input file. ``id`` is made from its path relative to the input folder: unique in the batch
+    and safe as a file name (letters, digits, ``. _ -``). ``error`` is set for a file that must not be
+    read (e.g. a symbolic link pointing outside the input folder); it becomes an errors.csv row."""
+
+    id: str
+    path: Path
+    sha256: str
+    size: int
+    relative: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Documents processed together (their fields classified in shared batches). ``key`` names its part."""
+
+    index: int
+    documents: tuple[Document, ...]
+    key: str
+
+
+@dataclass
+class ChunkOutput:
+    """What processing a chunk produced: counts, seconds per stage, and where its part files are."""
+
+    chunk: Chunk
+    part_dir: Path
+    documents: int = 0
+    pages: int = 0
+    fields: int = 0
+    accepted: int = 0
+    review: int = 0
+    errors: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+    reused: bool = False
+
+    @property
+    def key(self) -> str:
+        return self.chunk.key
+
+    @property
+    def index(self) -> int:
+        return self.chunk.index
+
+
+@dataclass
+class BatchSummary:
+    """Counts and speed of a batch, and the paths of its outputs."""
+
+    documents: int
+    pages: int
+    fields: int
+    accepted: int
+    review: int
+    errors: int
+    seconds: float
+    pages_per_second: float
+    out_dir: Path
+    results_csv: Path
+    digits_csv: Path
+    review_csv: Path
+    errors_csv: Path
+    manifest: Path
+    timings: dict[str, float] = field(default_factory=dict)
+    chunks: int = 0
+    chunks_reused: int = 0
+
+    def table(self) -> list[tuple[str, str]]:
+        """(label, value) rows for a short printed summary."""
+        rows = [("documents", str(self.documents)), ("pages", str(self.pages)), ("fields", str(self.fields)),
+                ("accepted", str(self.accepted)), ("review", str(self.review)), ("errors", str(self.errors)),
+                ("chunks (reused)", f"{self.chunks} ({self.chunks_reused})"),
+                ("seconds", f"{self.seconds:.1f}"), ("pages/s", f"{self.pages_per_second:.2f}")]
+        rows += [(f"  {k} s", f"{v:.1f}") for k, v in self.timings.items()]
+        rows += [("results", str(self.results_csv)), ("review queue", str(self.review_csv)),
+                 ("errors", str(self.errors_csv))]
+        return rows
+
+
+# --- discovering the inputs -------------------------------------------------------------------------
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(text: str, limit: int = 120) -> str:
+    """Any text -> a name safe as one path component: only ``A-Z a-z 0-9 . _ -``, no leading dot or
+    dash, never ``.``/``..``, at most ``limit`` characters (a hash keeps long names distinct)."""
+    name = _UNSAFE.sub("_", text.replace("/", "__").replace("\\", "__")).lstrip(".-_") or "document"
+    if len(name) > limit:
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:10]
+        name = name[: limit - 11] + "-" + digest
+    return name
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.relative_to(root)
+        return True
+    except ValueError:
+        return False
+
+
+def discover(input_dir: str | Path, exclude: Sequence[str | Path] = ()) -> list[Document]:
+    """The documents of a batch folder: image, TIFF and PDF files found recursively, sorted by path.
+
+    Hidden files and folders (name starting with ``.``) and ``batch.yaml`` are skipped, and so are files
+    of other types (logged). Symbolic links are followed only when they stay inside ``input_dir``; one that
+    points outside becomes a Document with ``error`` set. ``exclude`` lists folders to leave out (e.g. the
+    output folder when it sits inside the input folder).
+    """
+    root = Path(input_dir)
+    if not root.is_dir():
+        raise OCRError(f"input folder {root} does not exist or is not a folder")
+    real_root = root.resolve()
+    excluded = [Path(e).resolve() for e in exclude]
+    found: list[tuple[str, Path, str]] = []  # (relative posix path, path, error)
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        here = Path(dirpath)
+        keep = []
+        for d in sorted(dirnames):
+            p = here / d
+            if d.startswith(".") or any(p.resolve() == e for e in excluded):
+                continue
+            if p.is_symlink():
+                rel = p.relative_to(root).as_posix()
+                if not _inside(p.resolve(), real_root):
+                    found.append((rel, p, "symbolic link to a folder outside the input folder (not followed)"))
+                continue  # a link to a folder inside is already walked as itself
+            keep.append(d)
+        dirnames[:] = keep
+        for name in sorted(filenames):
+            if name.startswith(".") or name == BATCH_CONFIG_NAME:
+                continue
+            p = here / name
+            rel = p.relative_to(root).as_posix()
+            if p.is_symlink():
+                target = p.resolve()
+                if not _inside(target, real_root):
+                    found.append((rel, p, "symbolic link pointing outside the input folder (not followed)"))
+                    continue
+                if not target.is_file():
+                    found.append((rel, p, "symbolic link to nothing (broken link)"))
+                    continue
+            if p.suffix.lower() not in SUPPORTED_SUFFIXES:
+                log.info("skipping %s: not a scan (supported: %s)", rel, " ".join(SUPPORTED_SUFFIXES))
+                continue
+            found.append((rel, p, ""))
+    found.sort(key=lambda t: t[0])
+    docs: list[Document] = []
+    used: set[str] = set()
+    for rel, p, error in found:
+        doc_id = safe_name(rel)
+        if doc_id in used:  # "a b.png" and "a_b.png": keep both, distinguishably
+            doc_id = safe_name(f"{rel}-{hashlib.sha256(rel.encode()).hexdigest()[:8]}")
+        used.add(doc_id)
+        if error:
+            docs.append(Document(id=doc_id, path=p, sha256="", size=0, relative=rel, error=error))
+            continue
+        try:
+            docs.append(Document(id=doc_id, path=p, sha256=_sha256(p), size=p.stat().st_size, relative=rel))
+        except OSError as exc:
+            docs.append(Document(id=doc_id, path=p, sha256="", size=0, relative=rel,
+                                 error=f"cannot read file ({exc.strerror or exc})"))
+    return docs
+
+
+# --- settings that change results, and the classifier ----------------------------------------------
+
+@functools.lru_cache(maxsize=8)
+def _file_sha256(path: str, mtime_ns: int, size: int) -> str:
+    return _sha256(Path(path))
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, cached by path, mtime and size (the weights are hashed once per process)."""
+    st = Path(path).stat()
+    return _file_sha256(str(Path(path).resolve()), st.st_mtime_ns, st.st_size)
+
+
+def weights_path(config: BatchConfig) -> Path:
+    return Path(config.weights) if config.weights else default_weights()
+
+
+def config_fingerprint(config: BatchConfig) -> dict:
+    """The settings that change what a batch writes (device, batch and chunk size do not)."""
+    tdirs = [BUNDLED_DIR] + ([config.templates_dir] if config.templates_dir else [])
+    templates = {}
+    for d in tdirs:
+        if Path(d).is_dir():
+            for p in sorted(Path(d).glob("*.y*ml")):
+                templates[f"{Path(d).name}/{p.name}"] = _sha256(p)
+    rules = config.input_dir / BATCH_CONFIG_NAME
+    wp = weights_path(config)
+    return {
+        "ocr_version": ocr.__version__,
+        "template": config.template,
+        "templates": templates,
+        "batch_yaml": _sha256(rules) if rules.is_file() else None,
+        "target_error": config.target_error,
+        "weights_sha256": file_sha256(wp) if wp.is_file() else None,
+        "max_pixels": config.max_pixels,
+        "pdf_dpi": config.pdf_dpi,
+    }
+
+
+def _digest(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_classifier(weights: str, device: str, batch_size: int, target: float) -> Classifier:
+    return Classifier.load(weights or None, device=device, batch_size=batch_size, target=target)
+
+
+def get_classifier(config: BatchConfig) -> Classifier:
+    """The classifier for ``config``, loaded once per process and reused by every chunk."""
+    return _cached_classifier(str(config.weights or ""), config.device, config.batch_size, config.target_error)
+
+
+# --- chunks ----------------------------------------------------------------------------------------
+
+def plan_chunks(documents: Sequence[Document], chunk_size: int, config: BatchConfig | None = None) -> list[Chunk]:
+    """Split the (sorted) documents into chunks of ``chunk_size``. Each key hashes the chunk's document
+    ids and sha256 and, when ``config`` is given, the settings that change results."""
+    if chunk_size < 1:
+        raise OCRError(f"chunk size must be at least 1, got {chunk_size}")
+    settings = _digest(config_fingerprint(config)) if config is not None else ""
+    chunks = []
+    for i, start in enumerate(range(0, len(documents), chunk_size)):
+        docs = tuple(documents[start : start + chunk_size])
+        key = _digest({"docs": [(d.id, d.sha256, d.error) for d in docs], "settings": settings})[:24]
+        chunks.append(Chunk(index=i, documents=docs, key=key))
+    return chunks
+
+
+def part_dir(config: BatchConfig, chunk: Chunk) -> Path:
+    return config.out_dir / PARTS_DIR / chunk.key
+
+
+def _load_done(pdir: Path, fingerprint: str) -> dict | None:
+    done = pdir / DONE_NAME
+    if not done.is_file():
+        return None
+    try:
+        info = json.loads(done.read_text())
+    except (OSError, ValueError):
+        return None
+    if info.get("fingerprint") != fingerprint or not all((pdir / f"{t}.csv").is_file() for t in TABLES):
+        return None
+    return info
+
+
+@dataclass
+class _PageWork:
+    document: Document
+    page: int
+    template: str
+    reg: Registered
+    fields: list[tuple[FieldImage, Box]]  # crop and its box in document pixels
+
+
+class _StageClock:
+    """Seconds per stage; the classifier's own time is taken out of the field reader's."""
+
+    def __init__(self):
+        self.seconds = dict.fromkeys(STAGES, 0.0)
+
+    def add(self, stage: str, since: float) -> float:
+        now = time.perf_counter()
+        self.seconds[stage] += now - since
+        return now
+
+
+def _timed_penalties(classifier: Classifier, clock: _StageClock) -> Callable:
+    original = classifier.penalties
+
+    def penalties(x):
+        t = time.perf_counter()
+        try:
+            return original(x)
+        finally:
+            clock.add("classify", t)
+
+    return penalties
+
+
+def _prepare_document(doc: Document, config: BatchConfig, ts: TemplateSet, clock: _StageClock,
+                      errors: list[dict]) -> list[_PageWork]:
+    """Load, register and crop one document; its failures become error rows (the batch goes on)."""
+    work: list[_PageWork] = []
+    base = {"batch": config.batch_name, "document": doc.id, "file": doc.relative}
+    if doc.error:
+        errors.append({**base, "page": "", "reason": f"{doc.relative}: {doc.error}"})
+        return work
+    page_no: int | str = ""
+    try:
+        ruled = ts.rule_for(doc.relative)
+        t = time.perf_counter()
+        for item in iter_pages(doc.path, max_pixels=config.max_pixels, pdf_dpi=config.pdf_dpi):
+            t = clock.add("load", t)
+            if isinstance(item, PageError):
+                errors.append({**base, "page": item.page_number, "reason": item.reason})
+                continue
+            page_no = item.page_number
+            try:
+                reg = register_page(item)
+                h, w = reg.image.shape[:2]
+                template = ruled or ts.match(w / h)
+                t = clock.add("register", t)
+                crops = crop_fields(item, reg, template, document=doc.id)
+                t = clock.add("fields", t)
+            except OCRError as exc:
+                errors.append({**base, "page": page_no, "reason": str(exc)})
+                t = time.perf_counter()
+                continue
+            work.append(_PageWork(doc, item.page_number, template.name, reg, crops))
+            t = time.perf_counter()
+    except OCRError as exc:
+        errors.append({**base, "page": page_no, "reason": str(exc)})
+    except Exception as exc:  # a bug must not cost the rest of the batch; it is reported, not hidden
+        log.exception("unexpected error on %s", doc.relative)
+        errors.append({**base, "page": page_no,
+                       "reason": f"{doc.relative}: unexpected error ({type(exc).__name__}: {exc})"})
+    return work
+
+
+def _digit_crop(crop: np.ndarray, bbox: Box, pad: int = 3) -> np.ndarray:
+    x0, y0, x1, y1 = bbox
+    h, w = crop.shape[:2]
+    return crop[max(0, y0 - pad) : min(h, y1 + pad), max(0, x0 - pad) : min(w, x1 + pad)]
+
+
+def _rows_for_field(pw: _PageWork, fr: FieldResult, doc_box: Box, config: BatchConfig,
+                    tables: dict[str, list[dict]]) -> None:
+    doc, f = pw.document, fr.field
+    tables["results"].append({"batch": config.batch_name, "document": doc.id, "file": doc.relative,
+                              "page": pw.page, "template": pw.template, "field": f.name, "type": f.type,
+                              "value": fr.value, "status": fr.status, "confidence": round(float(fr.confidence), 6),
+                              "reason": fr.reason})
+    needs_person = fr.status != "accepted"
+    crop_dir = Path("crops") / doc.id
+    stem = f"p{pw.page}-{safe_name(f.name)}"
+    digit_paths = []
+    for d in fr.digits:
+        bx0, by0, bx1, by1 = d.bbox
+        page_box = document_box_to_page(pw.reg, (bx0 + doc_box[0], by0 + doc_box[1],
+                                                  bx1 + doc_box[0], by1 + doc_box[1]))
+        tables["digits"].append({"document": doc.id, "page": pw.page, "field": f.name, "position": d.position,
+                                 "x0": page_box[0], "y0": page_box[1], "x1": page_box[2], "y1": page_box[3],
+                                 "label": d.label, "penalty_best": round(d.best_penalty, 6),
+                                 "penalty_second": round(d.second_penalty, 6),
+                                 "confidence": round(float(d.confidence), 6),
+                                 "status": "accepted" if d.accepted else "review"})
+        if needs_person or not d.accepted:
+            rel = crop_dir / f"{stem}-d{d.position}.png"
+            write_png(config.out_dir / rel, _digit_crop(f.crop, d.bbox))
+            digit_paths.append(rel.as_posix())
+            if not d.accepted:
+                tables["review"].append({"kind": "digit", "document": doc.id, "page": pw.page, "field": f.name,
+                                         "position": d.position, "value": d.label,
+                                         "confidence": round(float(d.confidence), 6),
+                                         "reason": "digit below the confidence threshold",
+                                         "field_crop": (crop_dir / f"{stem}.png").as_posix(),
+                                         "digit_crops": rel.as_posix(), "corrected_value": ""})
+    if needs_person or digit_paths:
+        write_png(config.out_dir / crop_dir / f"{stem}.png", f.crop)
+    if needs_person:
+        tables["review"].append({"kind": "field", "document": doc.id, "page": pw.page, "field": f.name,
+                                 "position": "", "value": fr.value, "confidence": round(float(fr.confidence), 6),
+                                 "reason": fr.reason, "field_crop": (crop_dir / f"{stem}.png").as_posix(),
+                                 "digit_crops": ";".join(digit_paths), "corrected_value": ""})
+
+
+def process_chunk(chunk: Chunk, config: BatchConfig, classifier: Classifier | None = None) -> ChunkOutput:
+    """Load, register and crop every document of ``chunk``, read all their fields in ONE call of
+    :func:`ocr.reader.read_fields` (shared classifier batches), write crops and the part CSVs.
+
+    A part already complete for the same settings is returned as it is (resume); its CSVs are not
+    rewritten. Writes only under ``config.out_dir``.
+    """
+    fingerprint = _digest(config_fingerprint(config))
+    pdir = part_dir(config, chunk)
+    done = _load_done(pdir, fingerprint)
+    if done is not None:
+        return ChunkOutput(chunk=chunk, part_dir=pdir, reused=True, timings=done.get("timings", {}),
+                           **{k: done["counts"][k] for k in ("documents", "pages", "fields", "accepted",
+                                                              "review", "errors")})
+    from ocr.reader import read_fields  # the field reader: segmentation, normalisation, classification
+
+    classifier = classifier if classifier is not None else get_classifier(config)
+    ts = template_set(config.input_dir, config.templates_dir, config.template)
+    clock = _StageClock()
+    errors: list[dict] = []
+    work: list[_PageWork] = []
+    for doc in chunk.documents:
+        work.extend(_prepare_document(doc, config, ts, clock, errors))
+    fields = [f for pw in work for f, _ in pw.fields]
+    t = time.perf_counter()
+    classify_before = clock.seconds["classify"]
+    original = classifier.__dict__.get("penalties")
+    classifier.penalties = _timed_penalties(classifier, clock)
+    try:
+        results = read_fields(fields, classifier) if fields else []
+    finally:
+        if original is None:
+            del classifier.penalties
+        else:
+            classifier.penalties = original
+    read_seconds = time.perf_counter() - t
+    # Segmentation and normalisation count as "fields"; the forward passes as "classify".
+    clock.seconds["fields"] += read_seconds - (clock.seconds["classify"] - classify_before)
+    if len(results) != len(fields):
+        raise RuntimeError(f"read_fields returned {len(results)} results for {len(fields)} fields")
+    t = time.perf_counter()
+    tables: dict[str, list[dict]] = {"results": [], "digits": [], "review": [], "errors": errors}
+    it = iter(results)
+    for pw in work:
+        for _, doc_box in pw.fields:
+            _rows_for_field(pw, next(it), doc_box, config, tables)
+    frames = {name: frame(tables[name], cols) for name, cols in TABLES.items()}
+    pdir.mkdir(parents=True, exist_ok=True)
+    for name, df in frames.items():
+        write_csv(df, pdir / f"{name}.csv")
+    clock.add("write", t)
+    res = frames["results"]
+    counts = {"documents": len(chunk.documents), "pages": len(work), "fields": len(res),
+              "accepted": int((res["status"] == "accepted").sum()) if len(res) else 0,
+              "review": int((res["status"] != "accepted").sum()) if len(res) else 0,
+              "errors": len(frames["errors"])}
+    timings = {k: round(v, 4) for k, v in clock.seconds.items()}
+    # done.json last: its presence is what says the part is complete.
+    write_atomic_bytes(pdir / DONE_NAME, json.dumps({"key": chunk.key, "fingerprint": fingerprint,
+                                                     "counts": counts, "timings": timings,
+                                                     "documents": [d.id for d in chunk.documents]},
+                                                    indent=1).encode())
+    return ChunkOutput(chunk=chunk, part_dir=pdir, timings=timings, **counts)
+
+
+# --- merging ---------------------------------------------------------------------------------------
+
+def _versions() -> dict:
+    import cv2
+    import PIL
+    import torch
+
+    return {"ocr": ocr.__version__, "torch": torch.__version__, "numpy": np.__version__,
+            "opencv": cv2.__version__, "pillow": PIL.__version__, "pandas": pd.__version__}
+
+
+def merge_outputs(config: BatchConfig, chunks: Sequence[Chunk | ChunkOutput], seconds: float | None = None
+                  ) -> BatchSummary:
+    """Concatenate the chunks' parts, in chunk order, into the batch's four CSVs (each written
+    atomically) and write ``manifest.json``. Re-running gives identical files. Every chunk must have
+    been processed (its ``done.json`` present)."""
+    out = config.out_dir
+    fingerprint_obj = config_fingerprint(config)
+    fingerprint = _digest(fingerprint_obj)
+    merged: dict[str, list[pd.DataFrame]] = {name: [] for name in TABLES}
+    totals = dict.fromkeys(("documents", "pages", "fields", "accepted", "review", "errors"), 0)
+    timings = dict.fromkeys(STAGES, 0.0)
+    reused = 0
+    chunk_list = [c.chunk if isinstance(c, ChunkOutput) else c for c in chunks]
+    for c in chunks:
+        reused += int(isinstance(c, ChunkOutput) and c.reused)
+    documents = []
+    for chunk in sorted(chunk_list, key=lambda c: c.index):
+        pdir = part_dir(config, chunk)
+        info = _load_done(pdir, fingerprint)
+        if info is None:
+            raise OCRError(f"chunk {chunk.index} ({chunk.key}) has not been processed: run process_chunk first")
+        for name in TABLES:
+            merged[name].append(read_csv(pdir / f"{name}.csv"))
+        for k in totals:
+            totals[k] += int(info["counts"][k])
+        for k in STAGES:
+            timings[k] += float(info.get("timings", {}).get(k, 0.0))
+        documents += [{"id": d.id, "file": d.relative, "sha256": d.sha256, "size": d.size, "error": d.error}
+                      for d in chunk.documents]
+    paths = {}
+    for name, cols in TABLES.items():
+        df = pd.concat(merged[name], ignore_index=True) if merged[name] else pd.DataFrame(columns=cols)
+        df = df.reindex(columns=cols)
+        if name == "review":
+            df = review_order(df)
+        paths[name] = out / f"{name}.csv"
+        write_csv(df, paths[name])
+    wp = weights_path(config)
+    manifest = {
+        "batch": config.batch_name,
+        "input_dir": str(config.input_dir.resolve()),
+        "documents": documents,
+        "chunks": [c.key for c in sorted(chunk_list, key=lambda c: c.index)],
+        "weights": str(wp),
+        "weights_sha256": fingerprint_obj["weights_sha256"],
+        "settings": fingerprint_obj,
+        "versions": _versions(),
+        "counts": totals,
+    }
+    manifest_path = out / "manifest.json"
+    write_atomic_bytes(manifest_path, json.dumps(manifest, indent=1, sort_keys=True).encode())
+    secs = float(seconds) if seconds is not None else sum(timings.values())
+    return BatchSummary(**totals, seconds=secs, pages_per_second=totals["pages"] / secs if secs > 0 else 0.0,
+                        out_dir=out, results_csv=paths["results"], digits_csv=paths["digits"],
+                        review_csv=paths["review"], errors_csv=paths["errors"], manifest=manifest_path,
+                        timings={k: round(v, 3) for k, v in timings.items()}, chunks=len(chunk_list),
+                        chunks_reused=reused)
+
+
+def check_output_dir(out_dir: Path) -> None:
+    """Create the output folder and make sure it can be written, before any work is done."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise OCRError(f"output folder {out_dir} cannot be written ({exc.strerror or exc})") from None
+
+
+def run_batch(config: BatchConfig, progress: bool = True) -> BatchSummary:
+    """The library runner: discover, plan, process each chunk (tqdm progress), merge."""
+    from tqdm import tqdm
+
+    start = time.perf_counter()
+    check_output_dir(config.out_dir)
+    template_set(config.input_dir, config.templates_dir, config.template)  # bad templates fail up front
+    docs = discover(config.input_dir, exclude=[config.out_dir])
+    chunks = plan_chunks(docs, config.chunk_size, config)
+    classifier = get_classifier(config) if chunks else None
+    outputs = []
+    for chunk in tqdm(chunks, desc="chunks", unit="chunk", disable=not progress):
+        outputs.append(process_chunk(chunk, config, classifier))
+    summary = merge_outputs(config, outputs, seconds=None)
+    summary.seconds = time.perf_counter() - start
+    summary.pages_per_second = summary.pages / summary.seconds if summary.seconds > 0 else 0.0
+    return summary
+
+
+__all__ = ["BatchConfig", "BatchSummary", "Chunk", "ChunkOutput", "Document", "discover", "get_classifier",
+           "merge_outputs", "plan_chunks", "process_chunk", "run_batch", "safe_name", "RESULTS_COLUMNS",
+           "DIGITS_COLUMNS", "REVIEW_COLUMNS", "ERRORS_COLUMNS"]

@@ -1,0 +1,124 @@
+"""``ocr batch``, ``ocr synth``, ``ocr score``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from ocr.classify import DEFAULT_BATCH, DEFAULT_TARGET
+from ocr.errors import OCRError
+from ocr.pages import DEFAULT_MAX_PIXELS
+
+RUNNER_GROUP = "ocr.runners"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("batch", help="read every scan of a folder; write results, digits, review and errors CSVs")
+    p.add_argument("input_dir", type=Path, metavar="INPUT_DIR")
+    p.add_argument("--out", required=True, type=Path, help="output folder (CSVs, crops/, manifest.json)")
+    p.add_argument("--templates", type=Path, default=None,
+                   help="a folder of extra template YAML files (added to, or replacing, the bundled ones)")
+    p.add_argument("--template", default=None,
+                   help="use this template for every file (else batch.yaml rules, else the page's shape)")
+    p.add_argument("--weights", default=None,
+                   help="weights file (default: $OCR_WEIGHTS, else the shipped models/lenet5.pt)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, help="digits per forward pass")
+    p.add_argument("--chunk-size", type=int, default=16, help="documents whose fields are classified together")
+    p.add_argument("--target-error", type=float, default=DEFAULT_TARGET,
+                   help="digit error among accepted digits the rejection threshold is calibrated for")
+    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+                   help="refuse images with more pixels than this (read from the header, before decoding)")
+    p.add_argument("--runner", default="auto",
+                   help="auto (the 'prefect' runner of entry-point group ocr.runners when installed, else local), "
+                        "local (the library runner), or the name of an ocr.runners entry point")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_batch)
+
+    p = sub.add_parser("synth", help="write synthetic scans (cheques or forms) with their truth.csv")
+    p.add_argument("--kind", required=True, choices=("cheque", "form", "both"))
+    p.add_argument("--n", type=int, required=True, help="number of documents")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--dpi", type=int, default=None, help="scan resolution (default: 200, 240 or 300 at random)")
+    p.add_argument("--quality", type=int, nargs=2, default=(55, 90), metavar=("MIN", "MAX"),
+                   help="JPEG quality range")
+    p.add_argument("--max-skew", type=float, default=10.0, help="largest skew in degrees (one scan in five)")
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("score", help="read rate, error among accepted, review rate, segmentation, per field type")
+    p.add_argument("out_dir", type=Path, metavar="OUT_DIR")
+    p.add_argument("--truth", required=True, type=Path, help="truth.csv (from ocr synth)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.set_defaults(func=cmd_score)
+
+
+def _runners() -> dict:
+    return {ep.name: ep for ep in entry_points(group=RUNNER_GROUP)}
+
+
+def resolve_runner(name: str):
+    """The callable ``run(config) -> BatchSummary`` for ``--runner``: ``local`` is :func:`ocr.batch.run_batch`;
+    ``auto`` is the ``prefect`` entry point of group ``ocr.runners`` when it is installed and imports, else local."""
+    from ocr.batch import run_batch
+
+    local = lambda config: run_batch(config, progress=True)  # noqa: E731
+    if name == "local":
+        return local, "local"
+    eps = _runners()
+    if name == "auto":
+        if "prefect" in eps:
+            try:
+                return eps["prefect"].load(), "prefect"
+            except Exception as exc:  # an installed but broken optional runner must not stop a nightly batch
+                print(f"ocr: the prefect runner could not be loaded ({type(exc).__name__}: {exc}); "
+                      "running locally", file=sys.stderr)
+        return local, "local"
+    if name not in eps:
+        known = ", ".join(sorted(["auto", "local", *eps]))
+        raise OCRError(f"no runner named {name!r} (known: {known})")
+    try:
+        return eps[name].load(), name
+    except Exception as exc:
+        raise OCRError(f"runner {name!r} could not be loaded ({type(exc).__name__}: {exc})") from None
+
+
+def cmd_batch(args) -> int:
+    from ocr.batch import BatchConfig, run_batch
+
+    config = BatchConfig(input_dir=args.input_dir, out_dir=args.out, templates_dir=args.templates,
+                         template=args.template, device=args.device, batch_size=args.batch_size,
+                         chunk_size=args.chunk_size, target_error=args.target_error, weights=args.weights,
+                         max_pixels=args.max_pixels)
+    run, used = resolve_runner(args.runner)
+    if used == "local" and args.quiet:
+        summary = run_batch(config, progress=False)
+    else:
+        summary = run(config)
+    rows = [("runner", used), *summary.table()]
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:<{width}}  {v}")
+    return 0
+
+
+def cmd_synth(args) -> int:
+    from ocr.synth import write_batch
+
+    if args.n < 1:
+        raise OCRError(f"--n must be at least 1, got {args.n}")
+    truth = write_batch(args.kind, args.n, args.seed, args.out, dpi=args.dpi, jpeg_quality=tuple(args.quality),
+                        max_skew=args.max_skew)
+    print(f"wrote {args.n} {args.kind} scans to {args.out} (truth: {truth})")
+    return 0
+
+
+def cmd_score(args) -> int:
+    from ocr.score import format_table, score
+
+    figures = score(args.out_dir, args.truth)
+    print(json.dumps(figures, indent=1) if args.json else format_table(figures))
+    return 0

@@ -1,0 +1,240 @@
+"""Registration: straighten a scanned page, find the document on the scanner bed, map it onto its
+template's frame, and snap each field box to the printed box nearby.
+
+Coordinates: the *page* is the image as loaded; the *document* is the registered image
+(upright, cropped to the paper). ``Registered.to_document`` is the 2x3 affine page -> document;
+:func:`document_box_to_page` maps boxes back so the CSVs can give page pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ocr.errors import OCRError
+from ocr.records import Box, FieldImage, Page
+from ocr.templates import FieldSpec, Template
+
+WORK_SIDE = 1000  # the long side (px) the angle and extent are measured at: enough for 0.1 degree
+FRAME_PAD = 0.12  # crop margin around a field's box, as a fraction of its height
+MAX_SKEW = 20.0  # degrees; a page turned by more is beyond what deskewing is for
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A page mapped onto its template: ``image`` is ``uint8 [h, w]`` upright document pixels.
+
+    ``to_document`` is the ``float64 [2, 3]`` affine from page pixels to document pixels;
+    ``angle`` the skew found (degrees, counter-clockwise positive as the page looked);
+    ``method`` says how the document was found (``"paper"``: its edges on a darker bed;
+    ``"lines"``: the printed rules, the scan being the document).
+    """
+
+    image: np.ndarray
+    to_document: np.ndarray
+    angle: float
+    method: str
+
+
+def _paper_rect(small: np.ndarray) -> tuple | None:
+    """``cv2.minAreaRect`` of the bright paper on a darker scanner bed, or ``None`` if the paper
+    fills the scan (no bed visible) or cannot be told from the bed."""
+    blur = cv2.GaussianBlur(small, (5, 5), 0)
+    t, mask = cv2.threshold(blur, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    # A bed is only a bed if it is clearly darker than the paper (not the ink of a white-bed scan).
+    paper_level = float(np.median(blur[mask > 0])) if (mask > 0).any() else 0.0
+    bed_level = float(np.median(blur[mask == 0])) if (mask == 0).any() else 255.0
+    if paper_level - bed_level < 25:
+        return None
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((9, 9), np.uint8))
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return None
+    c = max(contours, key=cv2.contourArea)
+    area = cv2.contourArea(c)
+    total = small.shape[0] * small.shape[1]
+    if not (0.2 * total <= area <= 0.97 * total):
+        return None
+    rect = cv2.minAreaRect(c)
+    (_, _), (w, h), _ = rect
+    # The paper must be a rectangle, not a blob of ink on white: its contour fills its box.
+    if w * h <= 0 or area / (w * h) < 0.9:
+        return None
+    return rect
+
+
+def _line_angle(small: np.ndarray) -> float:
+    """Dominant angle (degrees) of the long near-horizontal printed rules, length-weighted median."""
+    edges = cv2.Canny(cv2.GaussianBlur(small, (3, 3), 0), 50, 150)
+    w = small.shape[1]
+    lines = cv2.HoughLinesP(edges, 1, np.pi / 720, threshold=80, minLineLength=int(0.15 * w), maxLineGap=8)
+    if lines is None:
+        return 0.0
+    seg = np.asarray(lines).reshape(-1, 4).astype(np.float64)  # OpenCV 4 gives [N, 1, 4], 5 gives [N, 4]
+    dx, dy = seg[:, 2] - seg[:, 0], seg[:, 3] - seg[:, 1]
+    ang = np.degrees(np.arctan2(dy, dx))
+    ang = (ang + 90) % 180 - 90  # direction does not matter
+    length = np.hypot(dx, dy)
+    keep = np.abs(ang) <= MAX_SKEW
+    if not keep.any():
+        return 0.0
+    ang, length = ang[keep], length[keep]
+    order = np.argsort(ang)
+    cum = np.cumsum(length[order])
+    return float(ang[order][np.searchsorted(cum, cum[-1] / 2)])
+
+
+def register_page(page: Page) -> Registered:
+    """Deskew ``page`` and cut out the document (the paper when a darker scanner bed shows around it,
+    else the whole page straightened by its printed rules).
+
+    Angles up to :data:`MAX_SKEW` degrees either way are corrected. Raises :class:`OCRError` for a
+    page too small or blank to register.
+    """
+    gray = page.image
+    H, W = gray.shape[:2]
+    if min(H, W) < 64:
+        raise OCRError(f"{page.source.name}: page is only {W}x{H} pixels, too small to be a scan")
+    if int(gray.max()) - int(gray.min()) < 20:
+        raise OCRError(f"{page.source.name} page {page.page_number}: page is blank")
+    s = min(1.0, WORK_SIDE / max(H, W))
+    small = cv2.resize(gray, (max(1, round(W * s)), max(1, round(H * s))), interpolation=cv2.INTER_AREA)
+    rect = _paper_rect(small)
+    if rect is not None:
+        (cx, cy), _, _ = rect
+        corners = cv2.boxPoints(rect).astype(np.float64)
+        edges = [corners[(i + 1) % 4] - corners[i] for i in range(2)]
+        # The side nearest to horizontal is the document's width, whatever OpenCV's angle convention.
+        ang = [np.degrees(np.arctan2(e[1], e[0])) for e in edges]
+        ang = [(x + 90) % 180 - 90 for x in ang]
+        k = int(np.argmin(np.abs(ang)))
+        a = ang[k]
+        w, h = np.hypot(*edges[k]) / s, np.hypot(*edges[1 - k]) / s
+        cx, cy = cx / s, cy / s
+        method = "paper"
+    else:
+        a = _line_angle(small)
+        cx, cy, w, h = W / 2, H / 2, float(W), float(H)
+        method = "lines"
+    if abs(a) > MAX_SKEW:
+        raise OCRError(f"{page.source.name} page {page.page_number}: page is turned by {a:.0f} degrees, "
+                       f"more than the {MAX_SKEW:.0f} that can be straightened")
+    m = cv2.getRotationMatrix2D((cx, cy), a, 1.0)
+    m[0, 2] += w / 2 - cx
+    m[1, 2] += h / 2 - cy
+    out_w, out_h = max(1, int(round(w))), max(1, int(round(h)))
+    border = int(np.percentile(gray, 90))  # fill with paper, not black, where the rotation uncovers the corners
+    image = cv2.warpAffine(gray, m, (out_w, out_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                           borderValue=border)
+    return Registered(image=image, to_document=m, angle=float(a), method=method)
+
+
+def document_box_to_page(reg: Registered, box: Box) -> Box:
+    """A box in document pixels -> the axis-aligned box (page pixels) around its four corners."""
+    inv = cv2.invertAffineTransform(reg.to_document)
+    x0, y0, x1, y1 = box
+    pts = np.array([[x0, y0, 1], [x1, y0, 1], [x1, y1, 1], [x0, y1, 1]], dtype=np.float64)
+    p = pts @ inv.T
+    return (int(np.floor(p[:, 0].min())), int(np.floor(p[:, 1].min())),
+            int(np.ceil(p[:, 0].max())), int(np.ceil(p[:, 1].max())))
+
+
+def _line_positions(profile: np.ndarray, min_len: float) -> list[tuple[int, int]]:
+    """Runs of rows (or columns) whose line-pixel count reaches ``min_len``: ``[(start, end), ...]``."""
+    on = profile >= min_len
+    runs, start = [], None
+    for i, v in enumerate(on):
+        if v and start is None:
+            start = i
+        elif not v and start is not None:
+            runs.append((start, i))
+            start = None
+    if start is not None:
+        runs.append((start, len(on)))
+    return runs
+
+
+def snap_box(image: np.ndarray, box: Box, search_px: tuple[int, int]) -> tuple[Box, bool]:
+    """Move ``box`` (document pixels) onto the printed rectangle near it.
+
+    Looks ``search_px = (dx, dy)`` around the box for long printed rules (morphological opening with a
+    line as long as half the box side) and returns the inside of the frame they make, or the box unchanged
+    for a side with no rule. Returns ``(box, found)`` where ``found`` says whether all four sides snapped.
+    """
+    H, W = image.shape[:2]
+    x0, y0, x1, y1 = box
+    bw, bh = x1 - x0, y1 - y0
+    dx, dy = search_px
+    wx0, wy0, wx1, wy1 = max(0, x0 - dx), max(0, y0 - dy), min(W, x1 + dx), min(H, y1 + dy)
+    win = image[wy0:wy1, wx0:wx1]
+    if win.size == 0:
+        return box, False
+    dark = cv2.adaptiveThreshold(win, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 31, 15)
+    hk = max(15, int(0.5 * bw))
+    vk = max(9, int(0.5 * bh))
+    horiz = cv2.morphologyEx(dark, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (hk, 1)))
+    vert = cv2.morphologyEx(dark, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, vk)))
+    rows = _line_positions((horiz > 0).sum(axis=1), 0.6 * bw)
+    cols = _line_positions((vert > 0).sum(axis=0), 0.6 * bh)
+
+    def nearest(runs, target, limit, inside_after):
+        # the inner edge of the rule nearest to where the template expects it
+        best = None
+        for a, b in runs:
+            edge = b if inside_after else a
+            d = abs(edge - target)
+            if d <= limit and (best is None or d < best[0]):
+                best = (d, edge)
+        return None if best is None else best[1]
+
+    top = nearest(rows, y0 - wy0, dy, True)
+    bottom = nearest(rows, y1 - wy0, dy, False)
+    left = nearest(cols, x0 - wx0, dx, True)
+    right = nearest(cols, x1 - wx0, dx, False)
+    nx0 = wx0 + left if left is not None else x0
+    nx1 = wx0 + right if right is not None else x1
+    ny0 = wy0 + top if top is not None else y0
+    ny1 = wy0 + bottom if bottom is not None else y1
+    # A frame that makes the box far smaller or larger than the template's is some other rule.
+    if not (0.6 * bw <= nx1 - nx0 <= 1.4 * bw):
+        nx0, nx1, left, right = x0, x1, None, None
+    if not (0.6 * bh <= ny1 - ny0 <= 1.4 * bh):
+        ny0, ny1, top, bottom = y0, y1, None, None
+    found = None not in (top, bottom, left, right)
+    return (int(nx0), int(ny0), int(nx1), int(ny1)), found
+
+
+def field_boxes(reg: Registered, template: Template) -> list[tuple[FieldSpec, Box]]:
+    """Each field's box in document pixels: the template box scaled to the document, snapped to its
+    printed frame where the template asks for it."""
+    H, W = reg.image.shape[:2]
+    out = []
+    for spec in template.fields:
+        x0, y0, x1, y1 = spec.box
+        box = (int(round(x0 * W)), int(round(y0 * H)), int(round(x1 * W)), int(round(y1 * H)))
+        if spec.snap == "frame":
+            box, _ = snap_box(reg.image, box, (int(spec.search * W), int(spec.search * H)))
+        out.append((spec, box))
+    return out
+
+
+def crop_fields(page: Page, reg: Registered, template: Template, document: str = ""
+                ) -> list[tuple[FieldImage, Box]]:
+    """The template's fields cut out of a registered page: ``[(FieldImage, box in document pixels)]``
+    (``FieldImage.page_box`` is in page pixels)."""
+    H, W = reg.image.shape[:2]
+    fields = []
+    for spec, (x0, y0, x1, y1) in field_boxes(reg, template):
+        # Keep the printed frame and a little paper around it in the crop: the field reader finds the
+        # frame's rules (top and bottom) and only then can tell the cell walls from written ones.
+        pad = max(3, int(round(FRAME_PAD * (y1 - y0))))
+        x0, y0, x1, y1 = max(0, x0 - pad), max(0, y0 - pad), min(W, x1 + pad), min(H, y1 + pad)
+        if x1 - x0 < 4 or y1 - y0 < 4:
+            raise OCRError(f"{page.source.name}: field {spec.name} falls outside the page")
+        crop = reg.image[y0:y1, x0:x1].copy()
+        fields.append((FieldImage(name=spec.name, type=spec.type, crop=crop,
+                                  page_box=document_box_to_page(reg, (x0, y0, x1, y1)),
+                                  document=document, page=page.page_number), (x0, y0, x1, y1)))
+    return fields

@@ -1,0 +1,133 @@
+"""The batch contract: four CSVs with fixed headers, one row per document field, nothing dropped,
+errors as rows, resume, multi-page TIFF, and no way for a file name to write outside the output folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ocr.batch import BatchConfig, discover, merge_outputs, plan_chunks, process_chunk, run_batch, safe_name
+from ocr.handwriting import DigitPool
+from ocr.report import DIGITS_COLUMNS, ERRORS_COLUMNS, RESULTS_COLUMNS, REVIEW_COLUMNS, read_csv
+from ocr.synth import make_document
+
+
+@pytest.fixture(scope="module")
+def scans(tmp_path_factory):
+    """Three small synthetic scans (two cheques, one form) as uint8 arrays."""
+    pool = DigitPool()
+    rng = np.random.default_rng(11)
+    return [make_document(k, rng, pool, f"d{i}", dpi=120, max_skew=5).image
+            for i, k in enumerate(("cheque", "form", "cheque"))]
+
+
+def _batch(folder: Path, scans) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(scans[0]).save(folder / "a cheque.png")
+    Image.fromarray(scans[1]).save(folder / "form=1.jpg", quality=90)
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 50)
+    (folder / ".hidden.png").write_bytes(b"junk")
+    (folder / "notes.txt").write_text("not a scan")
+    return folder
+
+
+def _config(tmp_path, inp, **kw):
+    return BatchConfig(input_dir=inp, out_dir=tmp_path / "out", device="cpu", chunk_size=2, **kw)
+
+
+def test_csv_contract_nothing_dropped(tmp_path, scans, classifier):
+    inp = _batch(tmp_path / "in", scans)
+    summary = run_batch(_config(tmp_path, inp), progress=False)
+    out = tmp_path / "out"
+    res, dig, rev, err = (read_csv(out / f"{n}.csv") for n in ("results", "digits", "review", "errors"))
+    assert list(res.columns) == RESULTS_COLUMNS and list(dig.columns) == DIGITS_COLUMNS
+    assert list(rev.columns) == REVIEW_COLUMNS and list(err.columns) == ERRORS_COLUMNS
+    # One row per field of each readable document (cheque: 2 fields, form: 3), the broken file in errors.
+    assert sorted(res.groupby("document").size().items()) == [("a_cheque.png", 2), ("form_1.jpg", 3)]
+    assert list(err["document"]) == ["broken.png"] and "broken.png" in err["reason"][0]
+    assert {"a_cheque.png", "form_1.jpg", "broken.png"} == set(res["document"]) | set(err["document"])
+    assert summary.documents == 3 and summary.fields == 5 and summary.errors == 1 and summary.pages == 2
+    assert summary.accepted + summary.review == 5
+    assert set(res["status"]) <= {"accepted", "review", "error"}
+    # Every digit row points at a field of results.csv and lies on its page.
+    keys = set(zip(res["document"], res["field"], strict=True))
+    assert set(zip(dig["document"], dig["field"], strict=True)) <= keys
+    assert (dig[["x0", "y0"]].astype(int) >= 0).all().all()
+    # The review queue: lowest confidence first, empty corrected_value, crops that exist.
+    conf = rev["confidence"].astype(float).tolist()
+    assert conf == sorted(conf)
+    assert (rev["corrected_value"] == "").all()
+    for path in rev["field_crop"]:
+        assert (out / path).is_file()
+    for paths in rev["digit_crops"]:
+        for p in filter(None, paths.split(";")):
+            assert (out / p).is_file()
+    # Fields that need a person are all in the review queue.
+    need = res[res["status"] != "accepted"]
+    fields_in_review = set(zip(rev[rev["kind"] == "field"]["document"], rev[rev["kind"] == "field"]["field"],
+                               strict=True))
+    assert set(zip(need["document"], need["field"], strict=True)) == fields_in_review
+    # The file name "form=1.jpg" never reaches a cell as a formula.
+    assert all(not str(v).startswith("=") for v in res["file"])
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {d["id"] for d in manifest["documents"]} == {"a_cheque.png", "form_1.jpg", "broken.png"}
+    assert len(manifest["weights_sha256"]) == 64
+
+
+def test_multipage_tiff_gives_rows_per_page(tmp_path, scans, classifier):
+    inp = tmp_path / "in"
+    inp.mkdir()
+    frames = [Image.fromarray(scans[0]), Image.fromarray(scans[2])]
+    frames[0].save(inp / "two.tif", save_all=True, append_images=frames[1:])
+    run_batch(_config(tmp_path, inp), progress=False)
+    res = read_csv(tmp_path / "out" / "results.csv")
+    assert sorted(zip(res["page"], res["field"], strict=True)) == [("1", "amount"), ("1", "date"),
+                                                                    ("2", "amount"), ("2", "date")]
+
+
+def test_resume_identical_and_redoes_only_missing_part(tmp_path, scans, classifier):
+    inp = _batch(tmp_path / "in", scans)
+    Image.fromarray(scans[2]).save(inp / "z.png")
+    cfg = _config(tmp_path, inp)
+    run_batch(cfg, progress=False)
+    out = tmp_path / "out"
+    first = {n: (out / f"{n}.csv").read_bytes() for n in ("results", "digits", "review", "errors")}
+    docs = discover(inp, exclude=[out])
+    chunks = plan_chunks(docs, cfg.chunk_size, cfg)
+    assert len(chunks) == 2
+    shutil.rmtree(out / ".parts" / chunks[1].key)
+    outputs = [process_chunk(c, cfg, classifier) for c in chunks]
+    assert [o.reused for o in outputs] == [True, False]
+    merge_outputs(cfg, outputs)
+    assert {n: (out / f"{n}.csv").read_bytes() for n in first} == first
+    again = run_batch(cfg, progress=False)
+    assert again.chunks_reused == 2
+    assert {n: (out / f"{n}.csv").read_bytes() for n in first} == first
+
+
+def test_crafted_names_stay_inside_output(tmp_path, scans, classifier):
+    inp = tmp_path / "in"
+    (inp / "sub").mkdir(parents=True)
+    Image.fromarray(scans[0]).save(inp / "sub" / "..%2f..%2fevil.png")
+    Image.fromarray(scans[0]).save(inp / "-rf ..png")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.png").write_bytes(b"x")
+    os.symlink(outside / "secret.png", inp / "link.png")
+    cfg = _config(tmp_path, inp)
+    run_batch(cfg, progress=False)
+    out = (tmp_path / "out").resolve()
+    for p in tmp_path.rglob("*"):
+        if p.is_file() and not p.is_relative_to(inp) and p.parent != outside:
+            assert p.resolve().is_relative_to(out), p
+    err = read_csv(out / "errors.csv")
+    assert "outside the input folder" in err[err["file"] == "link.png"]["reason"].iloc[0]
+    for name in ("../../etc/passwd", "/abs/path.png", "..", ".", "a/../../b", "C:\\x\\y.png"):
+        s = safe_name(name)
+        assert "/" not in s and "\\" not in s and s not in ("", ".", "..") and not s.startswith(".")

@@ -1,0 +1,85 @@
+"""Registration: a skewed scan is straightened, the document found on the bed, fields land in their boxes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from ocr.handwriting import DigitPool
+from ocr.records import Page
+from ocr.register import _line_angle, crop_fields, document_box_to_page, field_boxes, register_page
+from ocr.synth import CHEQUE_AMOUNT, CHEQUE_DATE, FORM_ZIP, draw_document, scan
+from ocr.templates import load_templates
+
+
+@pytest.fixture(scope="module")
+def pool():
+    return DigitPool()
+
+
+def _expected(box, w, h):
+    return np.array([box[0] * w, box[1] * h, box[2] * w, box[3] * h])
+
+
+@pytest.mark.parametrize("angle", [7.0, -7.0, 10.0])
+def test_skewed_cheque_on_bed_is_straightened_and_fields_land_in_boxes(pool, angle):
+    rng = np.random.default_rng(3)
+    flat, _, _ = draw_document("cheque", rng, pool, 150)
+    scanned = scan(flat, rng, 150, angle=angle)
+    reg = register_page(Page(image=scanned, source=Path("skewed.png")))
+    assert reg.method == "paper"
+    assert reg.angle == pytest.approx(-angle, abs=0.4)
+    H, W = reg.image.shape
+    assert W / H == pytest.approx(203 / 92, rel=0.02)
+    # The printed rules of the registered document are level.
+    assert abs(_line_angle(reg.image)) < 0.4
+    boxes = dict((s.name, np.array(b)) for s, b in field_boxes(reg, load_templates()["cheque-sample"]))
+    # Snapped to the inside of the printed frames: within 1.5% of the page of where they were drawn.
+    for name, box in (("date", CHEQUE_DATE), ("amount", CHEQUE_AMOUNT)):
+        err = np.abs(boxes[name] - _expected(box, W, H)) / np.array([W, H, W, H])
+        assert err.max() < 0.015, (name, boxes[name], _expected(box, W, H))
+
+
+def test_page_without_bed_is_deskewed_by_its_rules(pool):
+    rng = np.random.default_rng(4)
+    flat, _, _ = draw_document("form", rng, pool, 120)
+    h, w = flat.shape
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), 7.0, 1.0)
+    turned = cv2.warpAffine(flat, m, (w, h), borderValue=int(np.median(flat)))
+    reg = register_page(Page(image=turned, source=Path("nobed.png")))
+    assert reg.method == "lines"
+    assert reg.angle == pytest.approx(-7.0, abs=0.4)
+    assert abs(_line_angle(reg.image)) < 0.4
+
+
+def test_crops_and_page_boxes(pool):
+    rng = np.random.default_rng(5)
+    flat, _, _ = draw_document("form", rng, pool, 120)
+    scanned = scan(flat, rng, 120, angle=-4.0)
+    page = Page(image=scanned, source=Path("f.png"))
+    reg = register_page(page)
+    crops = crop_fields(page, reg, load_templates()["form-sample"], document="f")
+    assert [f.name for f, _ in crops] == ["zip", "date", "amount"]
+    zip_field, zip_box = crops[0]
+    H, W = reg.image.shape
+    centre = np.array([(FORM_ZIP[0] + FORM_ZIP[2]) / 2 * W, (FORM_ZIP[1] + FORM_ZIP[3]) / 2 * H])
+    got = np.array([(zip_box[0] + zip_box[2]) / 2, (zip_box[1] + zip_box[3]) / 2])
+    assert np.abs(got - centre).max() < 0.01 * W
+    assert zip_field.crop.dtype == np.uint8 and zip_field.crop.shape == (zip_box[3] - zip_box[1],
+                                                                        zip_box[2] - zip_box[0])
+    # The page box is where the field sits in the scan: map its centre back through the affine.
+    px0, py0, px1, py1 = zip_field.page_box
+    assert 0 <= px0 < px1 <= scanned.shape[1] and 0 <= py0 < py1 <= scanned.shape[0]
+    assert document_box_to_page(reg, (0, 0, W, H))[2] <= scanned.shape[1] + 2
+
+
+def test_blank_and_tiny_pages_raise(pool):
+    from ocr.errors import OCRError
+
+    with pytest.raises(OCRError, match="blank"):
+        register_page(Page(image=np.full((300, 400), 250, np.uint8), source=Path("blank.png")))
+    with pytest.raises(OCRError, match="too small"):
+        register_page(Page(image=np.zeros((20, 20), np.uint8), source=Path("tiny.png")))

@@ -1,0 +1,47 @@
+"""Synthetic scans: truth matches what is drawn, MNIST *test* digits only, the command writes files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from ocr.cli import main
+from ocr.handwriting import DigitPool
+from ocr.synth import TRUTH_COLUMNS, make_document
+
+
+def test_documents_and_truth(tmp_path):
+    pool = DigitPool()
+    rng = np.random.default_rng(0)
+    cheque = make_document("cheque", rng, pool, "c.jpg", dpi=150)
+    form = make_document("form", rng, pool, "f.jpg", dpi=150)
+    assert [r["field"] for r in cheque.truth] == ["date", "amount"]
+    assert [r["field"] for r in form.truth] == ["zip", "date", "amount"]
+    for r in cheque.truth + form.truth:
+        assert r["digits"] == sum(c.isdigit() for c in r["written"])
+        assert r["value"].replace(".", "").isdigit()
+    date = cheque.truth[0]["value"]
+    assert len(date) == 8 and 1 <= int(date[:2]) <= 31 and 1 <= int(date[2:4]) <= 12
+    # The scan is larger than the paper (the bed shows) and not blank.
+    assert cheque.image.shape[1] > 203 / 25.4 * 150 and cheque.image.std() > 10
+    assert form.image.shape[0] > form.image.shape[1]  # portrait
+
+
+def test_pool_is_the_test_set():
+    from ocr.mnist import load_mnist
+
+    images, _ = load_mnist("test")
+    assert len(DigitPool().images) == len(images) == 10_000
+
+
+def test_synth_command(tmp_path):
+    assert main(["synth", "--kind", "both", "--n", "2", "--seed", "5", "--out", str(tmp_path), "--dpi", "120"]) == 0
+    truth = pd.read_csv(tmp_path / "truth.csv", dtype=str)
+    assert list(truth.columns) == TRUTH_COLUMNS
+    assert sorted(truth["document"].unique()) == ["cheque-5-0000.jpg", "form-5-0001.jpg"]
+    with Image.open(tmp_path / "cheque-5-0000.jpg") as im:
+        assert im.info["dpi"][0] == 120
+    # Same seed, same scans.
+    main(["synth", "--kind", "both", "--n", "2", "--seed", "5", "--out", str(tmp_path / "again"), "--dpi", "120"])
+    assert (tmp_path / "again" / "cheque-5-0000.jpg").read_bytes() == (tmp_path / "cheque-5-0000.jpg").read_bytes()
