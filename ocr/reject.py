@@ -20,7 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DEFAULT_TARGETS = (0.005, 0.001)
+# Digit error rates among accepted digits that thresholds are calibrated for. Fields of several digits
+# need a stricter digit threshold than single digits (a zip has 5 chances to be wrong).
+DEFAULT_TARGETS = (0.01, 0.005, 0.003, 0.002, 0.001, 0.0005)
 
 
 def margins(penalties: np.ndarray, j: float) -> np.ndarray:

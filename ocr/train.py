@@ -277,17 +277,52 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
                     "config": asdict(cfg)}, tmp)
         tmp.replace(ckpt_path)
 
-    # Calibrate the rejection thresholds on the validation split (never the test set).
-    val_pen = predict_penalties(model, x_val, device)
-    val_correct = val_pen.argmin(1) == y_val
-    calibration = {"split": "validation", "n": int(len(y_val)), "j": cfg.j,
-                   "thresholds": calibrate(margins(val_pen, cfg.j), val_correct, DEFAULT_TARGETS)}
+    calibration = calibrate_on_validation(model, x_val, y_val, cfg.j, device)
     meta = {"trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "seconds": round(time.time() - started, 1)}
     out = Path(cfg.out)
     save_weights(model, out, j=cfg.j, calibration=calibration, meta=meta)
     card = build_card(cfg, model, history, calibration, extra_sets, meta, device)
     write_card(card, out)
+    return card
+
+
+def calibrate_on_validation(model, x_val: np.ndarray, y_val: np.ndarray, j: float, device,
+                            targets=DEFAULT_TARGETS) -> dict:
+    """Rejection thresholds from the validation split (never the test set)."""
+    val_pen = predict_penalties(model, x_val, device)
+    val_correct = val_pen.argmin(1) == y_val
+    return {"split": "validation", "n": int(len(y_val)), "j": j,
+            "thresholds": calibrate(margins(val_pen, j), val_correct, targets)}
+
+
+def recalibrate(weights: Path, data_dir: str | None, targets=DEFAULT_TARGETS, device: str = "auto") -> dict:
+    """``ocr calibrate``: recompute the thresholds of a trained model on the same validation split it
+    was trained without (rebuilt from the seed and sizes in its model card), for other target error
+    rates; rewrites the weights file's calibration and the card. The network is unchanged."""
+    weights = Path(weights)
+    card_path = weights.with_suffix(".json")
+    if not card_path.is_file():
+        raise OCRError(f"model card {card_path} not found: it holds the validation split to calibrate on")
+    card = json.loads(card_path.read_text())
+    config = dict(card["training"]["config"])
+    config["data_dir"] = data_dir
+    cfg = TrainConfig(**config)
+    if mnist.file_checksums("train", data_dir) != card["data"]["train_sha256"]:
+        raise OCRError("the MNIST training files differ from the ones this model was trained on (sha256)")
+    dev = resolve_device(device)
+    model, info = load_weights(weights, dev)
+    inputs, labels, _ = _load_training_data(cfg)
+    n_extra = sum(e["n"] for e in card["training"].get("extra_sets", []))
+    _, val_idx = _split(len(inputs) - n_extra, len(inputs), cfg.val_size, cfg.seed)
+    calibration = calibrate_on_validation(model, inputs[val_idx], labels[val_idx], info["j"], dev, targets)
+    calibration["command"] = _command_line()
+    save_weights(model, weights, j=info["j"], calibration=calibration, meta=info["meta"])
+    test_images, test_labels = mnist.load_mnist("test")
+    card["calibration"] = calibration
+    card["test"] = evaluate(predict_penalties(model, normalize_many(test_images), dev), test_labels, info["j"],
+                            calibration)
+    write_card(card, weights)
     return card
 
 
@@ -378,14 +413,17 @@ def card_markdown(card: dict, stem: str) -> str:
         f"| rejection needed for 0.1% error | {100 * t['rejection_for_0.1%_error']:.2f}% |",
     ]
     for key, at in t.get("at_calibrated_thresholds", {}).items():
-        lines.append(f"| at the threshold calibrated for {float(key):.1%} (validation) | accepts "
+        lines.append(f"| at the threshold calibrated for {float(key):.2%} (validation) | accepts "
                      f"{100 * at['accepted']:.2f}%, error among accepted {100 * at['error_among_accepted']:.3f}% |")
     lines += ["", "Error per digit (test): " + ", ".join(
         f"{d}: {100 * e:.2f}%" for d, e in t["error_per_digit"].items()), "",
         "Rejection thresholds (margin = log-odds of the best digit, see `ocr/reject.py`), calibrated on "
         f"{card['calibration']['n']:,} validation digits held out of the MNIST training set:", ""]
+    if card["calibration"].get("command"):
+        lines.append(f"(recalibrated with `{card['calibration']['command']}`)")
+        lines.append("")
     for key, c in cal.items():
-        lines.append(f"- target {float(key):.1%}: margin >= {c['threshold']:.3f}, accepts "
+        lines.append(f"- target {float(key):.2%}: margin >= {c['threshold']:.3f}, accepts "
                      f"{100 * c['accepted']:.2f}% of validation digits at {100 * c['error']:.3f}% error")
     tr = card["training"]
     lines += ["", "## How it was made", "", "```", tr["command"], "```", "",

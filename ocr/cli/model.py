@@ -31,6 +31,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="extra labelled digit sets (e.g. OUT_DIR/corrections from `ocr review apply`)")
     p.set_defaults(func=cmd_train)
 
+    p = sub.add_parser("calibrate", help="recompute the rejection thresholds of trained weights on their "
+                                         "validation split (for other target error rates)")
+    p.add_argument("--weights", default="models/lenet5.pt", help="weights file (its model card must be beside it)")
+    p.add_argument("--data", default=None, help="folder with the MNIST IDX files (default: $OCR_MNIST_DIR)")
+    p.add_argument("--targets", type=float, nargs="+", default=None,
+                   help="digit error rates among accepted digits (default: 0.01 0.005 0.003 0.002 0.001 0.0005)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.set_defaults(func=cmd_calibrate)
+
     p = sub.add_parser("evaluate", help="MNIST test error and rejection figures of a weights file")
     p.add_argument("--weights", default=None, help="weights file (default: the shipped models/lenet5.pt)")
     p.add_argument("--data", default=None, help="folder with the MNIST test files (default: the shipped copy)")
@@ -63,6 +72,17 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_calibrate(args) -> int:
+    from ocr.reject import DEFAULT_TARGETS
+    from ocr.train import recalibrate
+
+    card = recalibrate(Path(args.weights), args.data, tuple(args.targets or DEFAULT_TARGETS), args.device)
+    for key, c in card["calibration"]["thresholds"].items():
+        print(f"target {float(key):.2%}: margin >= {c['threshold']:.3f}, accepts {100 * c['accepted']:.2f}% "
+              "of validation digits")
+    return 0
+
+
 def cmd_evaluate(args) -> int:
     from ocr.classify import default_weights
     from ocr.train import evaluate_weights
@@ -77,7 +97,7 @@ def cmd_evaluate(args) -> int:
     print(f"rejection for 0.5% error: {100 * result['rejection_for_0.5%_error']:.2f}%")
     print(f"rejection for 0.1% error: {100 * result['rejection_for_0.1%_error']:.2f}%")
     for key, at in result.get("at_calibrated_thresholds", {}).items():
-        print(f"threshold calibrated for {float(key):.1%}: accepts {100 * at['accepted']:.2f}%, "
+        print(f"threshold calibrated for {float(key):.2%}: accepts {100 * at['accepted']:.2f}%, "
               f"error among accepted {100 * at['error_among_accepted']:.3f}%")
     return 0
 

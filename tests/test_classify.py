@@ -1,0 +1,97 @@
+"""The shipped model and the `ocr classify` / `ocr evaluate` commands."""
+
+import csv
+import io
+
+import cv2
+import numpy as np
+import pytest
+
+from ocr.cli import main
+from ocr.classify import Classifier
+from ocr.normalize import normalize_many
+from tests.conftest import mnist_digit
+
+
+def test_shipped_weights_reach_the_target_on_the_shipped_test_set(classifier, mnist_test):
+    images, labels = mnist_test
+    penalties = classifier.penalties(normalize_many(images))
+    error = float((penalties.argmin(1) != labels).mean())
+    assert error <= 0.0080, f"MNIST test error {error:.2%} above 0.80%"
+
+
+def test_classifier_batches_the_forward_passes(mnist_test):
+    images, _ = mnist_test
+    clf = Classifier.load(device="cpu", batch_size=100)
+    clf.penalties(normalize_many(images[:250]))
+    assert clf.forward_passes == 3  # 100 + 100 + 50, not one per digit
+
+
+def _scan_of(digit28: np.ndarray, scale: int = 4, invert: bool = False) -> np.ndarray:
+    """An MNIST digit as a scanner would give it: bigger, dark ink on light paper with a margin."""
+    big = cv2.resize(digit28, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+    big = np.pad(big, 30)
+    return big if invert else 255 - big
+
+
+def test_classify_command_prints_the_csv_contract(tmp_path, capsys, mnist_test):
+    images, labels = mnist_test
+    files = []
+    for d in range(10):
+        path = tmp_path / f"digit {d}.png"
+        cv2.imwrite(str(path), _scan_of(mnist_digit(images, labels, d, 3)))
+        files.append(path)
+    light_on_dark = tmp_path / "inverted.png"
+    cv2.imwrite(str(light_on_dark), _scan_of(mnist_digit(images, labels, 7, 5), invert=True))
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+
+    code = main(["classify", *map(str, files), str(broken), "--device", "cpu"])
+    out, err = capsys.readouterr()
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert out.splitlines()[0] == "file,label,status,confidence,penalty_best,penalty_second"
+    assert [r["file"] for r in rows] == [str(p) for p in files] + [str(broken)]
+    assert [r["label"] for r in rows[:10]] == [str(d) for d in range(10)]
+    assert all(r["status"] in ("accepted", "review") for r in rows[:10])
+    assert all(float(r["penalty_best"]) <= float(r["penalty_second"]) for r in rows[:10])
+    assert rows[10]["status"] == "error" and "broken.png" in err
+    assert code == 1
+
+    main(["classify", str(light_on_dark), "--invert", "--device", "cpu"])
+    row = next(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert row["label"] == "7"
+
+
+def test_a_smudge_is_not_accepted(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    blob = np.full((120, 120), 255, np.uint8)
+    for _ in range(6):
+        cv2.circle(blob, tuple(int(v) for v in rng.integers(30, 90, 2)), int(rng.integers(8, 25)), 0, -1)
+    path = tmp_path / "smudge.png"
+    cv2.imwrite(str(path), blob)
+    main(["classify", str(path), "--device", "cpu"])
+    row = next(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert row["status"] == "review"
+
+
+def test_evaluate_command_prints_error_and_rejection(capsys):
+    assert main(["evaluate", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "MNIST test error" in out and "rejection for 0.5% error" in out
+    error = float(out.split("MNIST test error: ")[1].split("%")[0])
+    assert error <= 0.80
+
+
+@pytest.mark.parametrize("target", [0.005, 0.001])
+def test_calibrated_thresholds_hold_on_the_test_set(classifier, mnist_test, target):
+    """Calibrated on validation digits; checked here on the test set they never saw (with slack for
+    the sampling noise of ~50 and ~10 allowed errors)."""
+    from ocr.reject import Rejector
+
+    images, labels = mnist_test
+    penalties = classifier.penalties(normalize_many(images))
+    rej = Rejector.from_calibration(classifier.info["j"], classifier.info["calibration"], target)
+    pred, _, accepted = rej.assess(penalties)
+    error = float((pred[accepted] != labels[accepted]).mean())
+    assert error <= 2 * target
+    assert accepted.mean() >= 0.9
