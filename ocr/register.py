@@ -18,7 +18,7 @@ from ocr.records import Box, FieldImage, Page
 from ocr.templates import FieldSpec, Template
 
 WORK_SIDE = 1000  # the long side (px) the angle and extent are measured at: enough for 0.1 degree
-FRAME_PAD = 0.12  # crop margin around a field's box, as a fraction of its height
+FRAME_PAD = 0.08  # crop margin around a field's box, as a fraction of its height
 MAX_SKEW = 20.0  # degrees; a page turned by more is beyond what deskewing is for
 
 
@@ -156,6 +156,39 @@ def _line_positions(profile: np.ndarray, min_len: float) -> list[tuple[int, int]
     return runs
 
 
+def _rule_masks(win: np.ndarray, bw: int, bh: int) -> tuple[np.ndarray, np.ndarray]:
+    """Dark pixels of ``win`` on horizontal / vertical straight runs (printed rules), ``uint8`` masks.
+
+    The kernels are short (a twelfth of the box width, a quarter of its height) so that a rule broken by
+    JPEG or a light print still shows; the profiles that use them ask for most of the box's length.
+    """
+    dark = cv2.adaptiveThreshold(win, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 31, 15)
+    hk = max(15, bw // 12)
+    vk = max(9, bh // 4)
+    horiz = cv2.morphologyEx(dark, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (hk, 1)))
+    vert = cv2.morphologyEx(dark, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, vk)))
+    return horiz, vert
+
+
+def _spread(profile: np.ndarray) -> np.ndarray:
+    return np.convolve(profile.astype(np.float64), np.ones(3), mode="same")
+
+
+def skip_currency_cell(image: np.ndarray, box: Box, max_px: int) -> Box:
+    """If a printed rule divides ``box`` from top to bottom within ``max_px`` of its left edge (the cell of a
+    printed currency sign, as on most CTS-2010 cheques), the box starts right of it."""
+    x0, y0, x1, y1 = box
+    win = image[y0:y1, x0 : min(x1, x0 + max_px)]
+    if win.size == 0:
+        return box
+    _, vert = _rule_masks(win, x1 - x0, y1 - y0)
+    runs = _line_positions(_spread((vert > 0).sum(axis=0)), 0.8 * (y1 - y0))
+    runs = [(a, b) for a, b in runs if a > 0.02 * (x1 - x0)]  # not the frame's own left rule
+    if not runs:
+        return box
+    return (x0 + runs[-1][1], y0, x1, y1)
+
+
 def snap_box(image: np.ndarray, box: Box, search_px: tuple[int, int]) -> tuple[Box, bool]:
     """Move ``box`` (document pixels) onto the printed rectangle near it.
 
@@ -171,13 +204,10 @@ def snap_box(image: np.ndarray, box: Box, search_px: tuple[int, int]) -> tuple[B
     win = image[wy0:wy1, wx0:wx1]
     if win.size == 0:
         return box, False
-    dark = cv2.adaptiveThreshold(win, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 31, 15)
-    hk = max(15, int(0.5 * bw))
-    vk = max(9, int(0.5 * bh))
-    horiz = cv2.morphologyEx(dark, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (hk, 1)))
-    vert = cv2.morphologyEx(dark, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, vk)))
-    rows = _line_positions((horiz > 0).sum(axis=1), 0.6 * bw)
-    cols = _line_positions((vert > 0).sum(axis=0), 0.6 * bh)
+    horiz, vert = _rule_masks(win, bw, bh)
+    # Summed over 3 rows/columns: a rule tilted by a residual fraction of a degree spreads over two or three.
+    rows = _line_positions(_spread((horiz > 0).sum(axis=1)), 0.5 * bw)
+    cols = _line_positions(_spread((vert > 0).sum(axis=0)), 0.75 * bh)
 
     def nearest(runs, target, limit, inside_after):
         # the inner edge of the rule nearest to where the template expects it
@@ -206,6 +236,66 @@ def snap_box(image: np.ndarray, box: Box, search_px: tuple[int, int]) -> tuple[B
     return (int(nx0), int(ny0), int(nx1), int(ny1)), found
 
 
+def snap_cells(image: np.ndarray, box: Box, n: int, search_px: tuple[int, int]) -> tuple[Box, bool]:
+    """Move ``box`` onto a printed comb of ``n`` equal cells found near it (``n + 1`` walls, evenly spaced).
+
+    The walls are found as vertical printed strokes at least half the box's height; of every set of
+    ``n + 1`` of them spaced evenly (within 15% of a cell) and about as wide as the template's cells
+    (60-140%), the one nearest to the template's box is taken. The top and bottom are where the walls start
+    and end, so other printed boxes and text near the cells do not matter. Returns ``(inside box, found)``.
+    """
+    H, W = image.shape[:2]
+    x0, y0, x1, y1 = box
+    bw, bh = x1 - x0, y1 - y0
+    dx, dy = search_px
+    wx0, wy0, wx1, wy1 = max(0, x0 - dx), max(0, y0 - dy), min(W, x1 + dx), min(H, y1 + dy)
+    win = image[wy0:wy1, wx0:wx1]
+    if win.size == 0 or n < 1:
+        return box, False
+    _, vert = _rule_masks(win, bw, bh)
+    walls = _line_positions(_spread((vert > 0).sum(axis=0)), 0.5 * bh)
+    if len(walls) < n + 1:
+        return box, False
+    centres = np.array([(a + b) / 2 for a, b in walls])
+    cell = bw / n
+    best = None
+    for i in range(len(centres)):
+        for j in range(i + n, len(centres)):
+            step = (centres[j] - centres[i]) / n
+            if not (0.6 * cell <= step <= 1.4 * cell):
+                continue
+            picks = [i]
+            for k in range(1, n):
+                d = np.abs(centres - (centres[i] + k * step))
+                m = int(np.argmin(d))
+                if d[m] > 0.15 * step:
+                    break
+                picks.append(m)
+            else:
+                picks.append(j)
+                offset = abs(wx0 + centres[i] - x0) + abs(wx0 + centres[j] - x1)
+                if best is None or offset < best[0]:
+                    best = (offset, picks)
+    if best is None:
+        return box, False
+    picks = best[1]
+    left, right = walls[picks[0]][1], walls[picks[-1]][0]
+    # Top and bottom: where the walls' ink starts and ends (median over the walls).
+    tops, bottoms = [], []
+    for k in picks:
+        a, b = walls[k]
+        on = np.flatnonzero(vert[:, a:b].any(axis=1))
+        if on.size:
+            tops.append(on[0])
+            bottoms.append(on[-1] + 1)
+    if not tops:
+        return box, False
+    top, bottom = int(np.median(tops)), int(np.median(bottoms))
+    if not (0.5 * bh <= bottom - top <= 1.5 * bh):
+        return box, False
+    return (int(wx0 + left), int(wy0 + top), int(wx0 + right), int(wy0 + bottom)), True
+
+
 def field_boxes(reg: Registered, template: Template) -> list[tuple[FieldSpec, Box]]:
     """Each field's box in document pixels: the template box scaled to the document, snapped to its
     printed frame where the template asks for it."""
@@ -215,7 +305,14 @@ def field_boxes(reg: Registered, template: Template) -> list[tuple[FieldSpec, Bo
         x0, y0, x1, y1 = spec.box
         box = (int(round(x0 * W)), int(round(y0 * H)), int(round(x1 * W)), int(round(y1 * H)))
         if spec.snap == "frame":
-            box, _ = snap_box(reg.image, box, (int(spec.search * W), int(spec.search * H)))
+            search = (int(spec.search * W), int(spec.search * H))
+            found = False
+            if spec.cells > 1:
+                box, found = snap_cells(reg.image, box, spec.cells, search)
+            if not found:
+                box, _ = snap_box(reg.image, box, search)
+        if spec.currency_cell > 0:
+            box = skip_currency_cell(reg.image, box, int(spec.currency_cell * W))
         out.append((spec, box))
     return out
 

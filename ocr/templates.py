@@ -13,6 +13,8 @@ writing one more file in a folder given with ``--templates DIR``)::
         snap: frame                   # optional: move the box onto the printed rectangle found near it
         cells: 6                      # optional: the printed frame is divided into this many cells
         search: 0.03                  # optional: how far (fraction of the page) to look for the frame
+        currency_cell: 0.08           # optional: a printed rule this close (fraction of the page width) to
+                                      # the box's left edge divides off a currency cell: read right of it
 
 Boxes are relative to the registered document (top-left origin, x to the right, y down).
 Every problem raises :class:`OCRError` naming the file and the key.
@@ -44,6 +46,7 @@ class FieldSpec:
     snap: str = "none"
     cells: int = 0
     search: float = 0.03
+    currency_cell: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,7 @@ def _field(path: Path, i: int, raw) -> FieldSpec:
     where = f"fields[{i}]"
     if not isinstance(raw, dict):
         raise _fail(path, where, "must be a mapping with name, type and box")
-    unknown = set(raw) - {"name", "type", "box", "snap", "cells", "search"}
+    unknown = set(raw) - {"name", "type", "box", "snap", "cells", "search", "currency_cell"}
     if unknown:
         raise _fail(path, f"{where}.{sorted(unknown)[0]}", "unknown key")
     for key in ("name", "type", "box"):
@@ -104,7 +107,8 @@ def _field(path: Path, i: int, raw) -> FieldSpec:
         raise _fail(path, f"{where}.snap", f"must be one of {', '.join(SNAP_KINDS)}, got {snap!r}")
     cells = int(_number(path, f"{where}.cells", raw.get("cells", 0), 0, 64))
     search = _number(path, f"{where}.search", raw.get("search", 0.03), 0.0, 0.5)
-    return FieldSpec(name=name, type=ftype, box=b, snap=snap, cells=cells, search=search)
+    currency = _number(path, f"{where}.currency_cell", raw.get("currency_cell", 0.0), 0.0, 0.5)
+    return FieldSpec(name=name, type=ftype, box=b, snap=snap, cells=cells, search=search, currency_cell=currency)
 
 
 def parse_template(path: str | Path) -> Template:
