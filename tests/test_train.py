@@ -1,0 +1,62 @@
+"""A tiny training run end to end: weights, card, calibration, and resuming from a checkpoint."""
+
+import gzip
+import json
+
+import numpy as np
+import torch
+
+from ocr.lenet5 import load_weights
+from ocr.train import TrainConfig, distort, train
+
+
+def _write_idx(path, array):
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    path.write_bytes(gzip.compress(header + array.astype(np.uint8).tobytes()))
+
+
+def _tiny_mnist(tmp_path, mnist_test, n=600):
+    images, labels = mnist_test
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    _write_idx(folder / "train-images-idx3-ubyte.gz", images[:n])
+    _write_idx(folder / "train-labels-idx1-ubyte.gz", labels[:n])
+    return folder
+
+
+def test_training_writes_weights_card_and_resumes(tmp_path, mnist_test):
+    data = _tiny_mnist(tmp_path, mnist_test)
+    cfg = TrainConfig(data_dir=str(data), out=str(tmp_path / "m" / "w.pt"), epochs=1, val_size=200, seed=1,
+                      checkpoint_dir=str(tmp_path / "ck"), device="cpu")
+    card = train(cfg, progress=False, log=lambda s: None)
+    assert (tmp_path / "m" / "w.pt").is_file() and (tmp_path / "m" / "w.json").is_file()
+    assert (tmp_path / "m" / "README.md").is_file() and (tmp_path / "m" / "w_rejection.png").is_file()
+    assert card["parameters"]["total"] == 60_000
+    assert len(card["training"]["history"]) == 1
+    assert set(card["data"]["train_sha256"]) == {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"}
+    assert card["calibration"]["split"] == "validation" and card["calibration"]["n"] == 120
+    _, info = load_weights(tmp_path / "m" / "w.pt")
+    assert info["calibration"]["thresholds"] == card["calibration"]["thresholds"]
+
+    # Resume: two epochs in all, the first one taken from the checkpoint.
+    cfg2 = TrainConfig(**{**cfg.__dict__, "epochs": 2, "resume": True})
+    card2 = train(cfg2, progress=False, log=lambda s: None)
+    hist = card2["training"]["history"]
+    assert [h["epoch"] for h in hist] == [1, 2]
+    assert hist[0] == card["training"]["history"][0]
+    saved = json.loads((tmp_path / "m" / "w.json").read_text())
+    assert len(saved["training"]["history"]) == 2
+
+
+def test_distortions_keep_shape_background_and_ink():
+    g = torch.Generator().manual_seed(0)
+    x = torch.full((8, 1, 32, 32), -0.1)
+    x[:, :, 8:24, 14:18] = 1.175
+    out = distort(x, g)
+    assert out.shape == x.shape
+    assert out.min() >= -0.1 - 1e-5 and out.max() <= 1.175 + 1e-5
+    corners = out[:, :, :3, :3]
+    assert torch.allclose(corners, torch.full_like(corners, -0.1), atol=1e-4)
+    assert not torch.allclose(out, x)  # something moved
+    ink = (out > 0.5).flatten(1).sum(1)
+    assert (ink > 20).all()  # no digit erased
