@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from ocr.cli import main
 from ocr.classify import Classifier
+from ocr.cli import main
 from ocr.normalize import normalize_many
 from tests.conftest import mnist_digit
 

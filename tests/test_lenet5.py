@@ -2,10 +2,11 @@ import numpy as np
 import pytest
 import torch
 
+from ocr.errors import OCRError
 from ocr.lenet5 import (
     C3_TABLE,
-    LeNet5,
     PROTOTYPES_ART,
+    LeNet5,
     layer_parameter_counts,
     load_weights,
     map_loss,
@@ -13,7 +14,6 @@ from ocr.lenet5 import (
     save_weights,
     squash,
 )
-from ocr.errors import OCRError
 
 
 def test_parameter_counts_are_the_papers():
@@ -144,3 +144,19 @@ def test_cli_reports_bad_weights_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1 and "bad.pt" in err and "Traceback" not in err
+
+
+def test_folded_inference_model_computes_the_same_penalties():
+    from ocr.lenet5 import fold_for_inference
+
+    m = LeNet5()
+    torch.manual_seed(0)
+    with torch.no_grad():  # move away from the initial weights so every fold matters
+        for p in m.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    m.eval()
+    x = torch.rand(16, 1, 32, 32) * 1.275 - 0.1
+    with torch.inference_mode():
+        expected, got = m(x), fold_for_inference(m)(x)
+    assert torch.allclose(got, expected, rtol=1e-4, atol=1e-3)
+    assert torch.equal(got.argmin(1), expected.argmin(1))
