@@ -22,6 +22,8 @@ import json
 import logging
 import os
 import re
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -355,7 +357,7 @@ class _PageWork:
     document: Document
     page: int
     template: str
-    reg: Registered
+    reg: Registered  # without its image (only the mapping back to the page is kept for the chunk)
     fields: list[tuple[FieldImage, Box]]  # crop and its box in document pixels
 
 
@@ -413,7 +415,11 @@ def _prepare_document(doc: Document, config: BatchConfig, ts: TemplateSet, clock
                 errors.append({**base, "page": page_no, "reason": str(exc)})
                 t = time.perf_counter()
                 continue
-            work.append(_PageWork(doc, item.page_number, template.name, reg, crops))
+            # Keep the crops and the page mapping, not the page: a chunk holds one page's pixels at a time.
+            slim = Registered(image=np.zeros((0, 0), np.uint8), to_document=reg.to_document, angle=reg.angle,
+                              method=reg.method)
+            work.append(_PageWork(doc, item.page_number, template.name, slim, crops))
+            del reg, item
             t = time.perf_counter()
     except OCRError as exc:
         errors.append({**base, "page": page_no, "reason": str(exc)})
@@ -547,6 +553,28 @@ def _versions() -> dict:
             "opencv": cv2.__version__, "pillow": PIL.__version__, "pandas": pd.__version__}
 
 
+def _concat_csv(parts: Sequence[Path], columns: list[str], path: Path) -> None:
+    """Part CSVs (same header) -> one CSV, streamed line by line (never the whole table in memory), atomically."""
+    header = ",".join(columns) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as dst:
+            dst.write(header)
+            for part in parts:
+                with open(part, encoding="utf-8", newline="") as src:
+                    first = src.readline()
+                    if first != header:
+                        raise OCRError(f"{part}: unexpected header (written by another version?)")
+                    shutil.copyfileobj(src, dst, 1 << 20)
+            dst.flush()
+            os.fsync(dst.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def merge_outputs(config: BatchConfig, chunks: Sequence[Chunk | ChunkOutput], seconds: float | None = None
                   ) -> BatchSummary:
     """Concatenate the chunks' parts, in chunk order, into the batch's four CSVs (each written
@@ -555,7 +583,7 @@ def merge_outputs(config: BatchConfig, chunks: Sequence[Chunk | ChunkOutput], se
     out = config.out_dir
     fingerprint_obj = config_fingerprint(config)
     fingerprint = _digest(fingerprint_obj)
-    merged: dict[str, list[pd.DataFrame]] = {name: [] for name in TABLES}
+    merged: dict[str, list[Path]] = {name: [] for name in TABLES}
     totals = dict.fromkeys(("documents", "pages", "fields", "accepted", "review", "errors"), 0)
     timings = dict.fromkeys(STAGES, 0.0)
     reused = 0
@@ -569,7 +597,7 @@ def merge_outputs(config: BatchConfig, chunks: Sequence[Chunk | ChunkOutput], se
         if info is None:
             raise OCRError(f"chunk {chunk.index} ({chunk.key}) has not been processed: run process_chunk first")
         for name in TABLES:
-            merged[name].append(read_csv(pdir / f"{name}.csv"))
+            merged[name].append(pdir / f"{name}.csv")
         for k in totals:
             totals[k] += int(info["counts"][k])
         for k in STAGES:
@@ -578,12 +606,15 @@ def merge_outputs(config: BatchConfig, chunks: Sequence[Chunk | ChunkOutput], se
                       for d in chunk.documents]
     paths = {}
     for name, cols in TABLES.items():
-        df = pd.concat(merged[name], ignore_index=True) if merged[name] else pd.DataFrame(columns=cols)
-        df = df.reindex(columns=cols)
-        if name == "review":
-            df = review_order(df)
         paths[name] = out / f"{name}.csv"
-        write_csv(df, paths[name])
+        if name == "review":
+            # The review queue is sorted across the batch (lowest confidence first), so it is read whole;
+            # it holds only what needs a person.
+            frames = [read_csv(p) for p in merged[name]]
+            df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
+            write_csv(review_order(df.reindex(columns=cols)), paths[name])
+        else:
+            _concat_csv(merged[name], cols, paths[name])
     wp = weights_path(config)
     manifest = {
         "batch": config.batch_name,

@@ -40,8 +40,13 @@ def safe_cell(value):
 def frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
     """Rows -> a DataFrame with exactly ``columns`` (missing keys empty), every cell made safe."""
     df = pd.DataFrame(rows, columns=columns)
+    return _safe(df)
+
+
+def _safe(df: pd.DataFrame) -> pd.DataFrame:
     for col in df.columns:
-        if df[col].dtype == object:
+        # object (pandas 2) or the string dtype (pandas 3): any column that can hold text
+        if df[col].dtype == object or pd.api.types.is_string_dtype(df[col].dtype):
             df[col] = df[col].map(safe_cell)
     return df
 
@@ -64,10 +69,7 @@ def write_atomic_bytes(path: Path, data: bytes) -> None:
 
 def write_csv(df: pd.DataFrame, path: Path) -> None:
     """A DataFrame to CSV (UTF-8, no index, ``\\n`` line ends), atomically; cells made safe."""
-    safe = df.copy()
-    for col in safe.columns:
-        if safe[col].dtype == object:
-            safe[col] = safe[col].map(safe_cell)
+    safe = _safe(df.copy())
     write_atomic_bytes(path, safe.to_csv(index=False, lineterminator="\n").encode("utf-8"))
 
 

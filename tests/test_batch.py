@@ -30,7 +30,7 @@ def scans(tmp_path_factory):
 def _batch(folder: Path, scans) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     Image.fromarray(scans[0]).save(folder / "a cheque.png")
-    Image.fromarray(scans[1]).save(folder / "form=1.jpg", quality=90)
+    Image.fromarray(scans[1]).save(folder / "=form.jpg", quality=90)  # a name a spreadsheet would run
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 50)
     (folder / ".hidden.png").write_bytes(b"junk")
     (folder / "notes.txt").write_text("not a scan")
@@ -49,9 +49,9 @@ def test_csv_contract_nothing_dropped(tmp_path, scans, classifier):
     assert list(res.columns) == RESULTS_COLUMNS and list(dig.columns) == DIGITS_COLUMNS
     assert list(rev.columns) == REVIEW_COLUMNS and list(err.columns) == ERRORS_COLUMNS
     # One row per field of each readable document (cheque: 2 fields, form: 3), the broken file in errors.
-    assert sorted(res.groupby("document").size().items()) == [("a_cheque.png", 2), ("form_1.jpg", 3)]
+    assert sorted(res.groupby("document").size().items()) == [("a_cheque.png", 2), ("form.jpg", 3)]
     assert list(err["document"]) == ["broken.png"] and "broken.png" in err["reason"][0]
-    assert {"a_cheque.png", "form_1.jpg", "broken.png"} == set(res["document"]) | set(err["document"])
+    assert {"a_cheque.png", "form.jpg", "broken.png"} == set(res["document"]) | set(err["document"])
     assert summary.documents == 3 and summary.fields == 5 and summary.errors == 1 and summary.pages == 2
     assert summary.accepted + summary.review == 5
     assert set(res["status"]) <= {"accepted", "review", "error"}
@@ -73,10 +73,10 @@ def test_csv_contract_nothing_dropped(tmp_path, scans, classifier):
     fields_in_review = set(zip(rev[rev["kind"] == "field"]["document"], rev[rev["kind"] == "field"]["field"],
                                strict=True))
     assert set(zip(need["document"], need["field"], strict=True)) == fields_in_review
-    # The file name "form=1.jpg" never reaches a cell as a formula.
-    assert all(not str(v).startswith("=") for v in res["file"])
+    # The file name "=form.jpg" never reaches a cell as a formula.
+    assert sorted(res["file"].unique()) == ["'=form.jpg", "a cheque.png"]
     manifest = json.loads((out / "manifest.json").read_text())
-    assert {d["id"] for d in manifest["documents"]} == {"a_cheque.png", "form_1.jpg", "broken.png"}
+    assert {d["id"] for d in manifest["documents"]} == {"a_cheque.png", "form.jpg", "broken.png"}
     assert len(manifest["weights_sha256"]) == 64
 
 
@@ -131,3 +131,31 @@ def test_crafted_names_stay_inside_output(tmp_path, scans, classifier):
     for name in ("../../etc/passwd", "/abs/path.png", "..", ".", "a/../../b", "C:\\x\\y.png"):
         s = safe_name(name)
         assert "/" not in s and "\\" not in s and s not in ("", ".", "..") and not s.startswith(".")
+
+
+def test_formula_cells_are_neutralised():
+    from ocr.report import frame, safe_cell
+
+    assert [safe_cell(v) for v in ("=1+1", "+x", "-2", "@a", "\tx", "\rx", "ok", "1,2")] == \
+        ["'=1+1", "'+x", "'-2", "'@a", "'\tx", "'\rx", "ok", "1,2"]
+    assert safe_cell(-2.5) == -2.5  # numbers are data
+    df = frame([{"file": "=HYPERLINK(\"http://x\")", "page": 1}], ["file", "page"])
+    assert df["file"][0].startswith("'=")
+
+
+def test_batch_command_local_runner(tmp_path, scans, classifier, capsys):
+    from ocr.cli import main
+    from ocr.cli.batch import resolve_runner
+    from ocr.errors import OCRError
+
+    inp = tmp_path / "in"
+    inp.mkdir()
+    Image.fromarray(scans[1]).save(inp / "f.png")
+    assert main(["batch", str(inp), "--out", str(tmp_path / "out"), "--runner", "local", "--quiet",
+                 "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert "documents" in printed and "pages/s" in printed
+    assert len(read_csv(tmp_path / "out" / "results.csv")) == 3
+    assert main(["batch", str(inp), "--out", str(tmp_path / "o2"), "--template", "nope", "--runner", "local"]) == 2
+    with pytest.raises(OCRError, match="no runner named"):
+        resolve_runner("nope")
