@@ -79,12 +79,12 @@ def _draw_mark(ch: str, height: int, pen: int, rng: np.random.Generator) -> tupl
     pad = pen + 2
     j = lambda s: float(rng.uniform(1 - s, 1 + s))  # noqa: E731 - small jitter helper
     if ch == ".":
-        r = max(1, int(round(pen * 0.7 * j(0.2))))
+        r = max(2, int(round(pen * 0.7 * j(0.2))))
         img = np.zeros((2 * r + 2 * pad, 2 * r + 2 * pad), np.uint8)
         cv2.circle(img, (r + pad, r + pad), r, 255, -1, cv2.LINE_AA)
         return img, h - (r + pad) - r  # sits on the baseline
     if ch == ",":
-        r = max(1, int(round(pen * 0.7 * j(0.2))))
+        r = max(2, int(round(pen * 0.7 * j(0.2))))
         tail = int(round(0.25 * h * j(0.2)))
         w, hh = 2 * r + tail // 2 + 2 * pad, 2 * r + tail + 2 * pad
         img = np.zeros((hh, w), np.uint8)
@@ -121,7 +121,7 @@ def _draw_mark(ch: str, height: int, pen: int, rng: np.random.Generator) -> tupl
         cv2.ellipse(img, (int(cx), int(top + s_h / 4)), axes, 0, 90, 340, 255, pen, cv2.LINE_AA)
         # ... bottom bowl from its top round the right and bottom to the lower left
         cv2.ellipse(img, (int(cx), int(top + 3 * s_h / 4)), axes, 0, -90, 160, 255, pen, cv2.LINE_AA)
-        cv2.line(img, (w // 2 + pad, pad), (w // 2 + pad, hh + pad), 255, max(1, pen - 1), cv2.LINE_AA)
+        cv2.line(img, (w // 2 + pad, pad), (w // 2 + pad, hh + pad), 255, pen, cv2.LINE_AA)
         return img, -(hh - h) // 2 - pad
     if ch == "₹":
         hh, w = int(round(1.05 * h * j(0.05))), int(round(0.6 * h * j(0.1)))
@@ -208,13 +208,14 @@ def render_text(text: str, pool: DigitPool, rng: np.random.Generator, *, height:
         x = cursor + int(round(height * spacing * rng.uniform(0.5, 1.5))) if chars else margin
         if ch.isdigit() and prev_digit and rng.random() < touching_p:
             # Slide the digit left until its ink meets the ink already written, then 1-2 px into it.
-            region = canvas[y : y + h] > 40
+            # Solid ink, not the anti-aliased fringe: the pair must still touch after binarisation.
+            region = canvas[y : y + h] > 128
             right = np.where(region.any(axis=1), width - 1 - np.argmax(region[:, ::-1], axis=1), -1)
-            mine = g > 40
+            mine = g > 128
             left = np.where(mine.any(axis=1), np.argmax(mine, axis=1), -1)
             both = (right >= 0) & (left >= 0)
             if both.any():
-                x = int(np.max(right[both] - left[both])) + int(rng.integers(0, 2))
+                x = int(np.max(right[both] - left[both])) - int(rng.integers(0, 2))
                 x = max(x, margin)
         if ch != " ":
             np.maximum(canvas[y : y + h, x : x + w], g, out=canvas[y : y + h, x : x + w])

@@ -1,0 +1,111 @@
+"""Field-reading benchmark on synthetic scanned field strips built from MNIST *test* digits.
+
+    .venv/bin/python benchmarks/fields.py --n 1000 --seed 1
+
+For each field type: MNIST test digits written into strips with printed boxes, comb cells or
+baselines, '$'/'₹' signs, ',' grouping and '/-' on amounts, noise, blur, rotation up to 3
+degrees, JPEG 50-90, about one in ten digit pairs touching (ocr.handwriting.make_field). The
+strips go through ocr.reader.read_fields and the table gives accepted %, error among accepted %,
+overall accuracy, segmentation accuracy (as many digits read as written), fields/s and the split of
+time between cleaning, segmentation, normalisation and classification.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from ocr.assemble import format_value
+from ocr.classify import DEFAULT_BATCH, DEFAULT_TARGET, Classifier
+from ocr.handwriting import DigitPool, make_field, random_value
+from ocr.reader import Timings, read_fields
+from ocr.records import FieldImage
+
+
+def make_strips(field_type: str, n: int, seed: int, pool: DigitPool, touching: float):
+    rng = np.random.default_rng([seed, zlib.crc32(field_type.encode())])
+    strips = []
+    for _ in range(n):
+        value = random_value(field_type, rng)
+        strips.append(make_field(field_type, value, rng, pool=pool, touching_p=touching))
+    return strips
+
+
+def truth_of(field_type: str, value: str) -> tuple[str, int]:
+    digits = value.replace(".", "")
+    point = value.index(".") if "." in value else None
+    return format_value(field_type, [int(d) for d in digits], point), len(digits)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", type=int, default=1000, help="fields per type")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--types", default="zip,amount", help="comma-separated field types")
+    p.add_argument("--touching", type=float, default=0.1, help="probability that a digit touches the previous one")
+    p.add_argument("--chunk", type=int, default=500, help="fields per read_fields call")
+    p.add_argument("--weights", default=None)
+    p.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH)
+    p.add_argument("--target-error", type=float, default=DEFAULT_TARGET)
+    p.add_argument("--failures", default=None, help="folder to write misread/rejected strips into (PNG)")
+    args = p.parse_args(argv)
+
+    clf = Classifier.load(args.weights, args.device, args.batch_size, args.target_error)
+    pool = DigitPool()
+    print(f"weights {clf.weights}; device {clf.device}; target digit error {args.target_error:g}; "
+          f"{args.n} fields per type; seed {args.seed}; touching {args.touching:g}")
+    rows = []
+    for ft in args.types.split(","):
+        strips = make_strips(ft, args.n, args.seed, pool, args.touching)
+        fields = [FieldImage(name=f"{ft}{i}", type=ft, crop=s.image) for i, s in enumerate(strips)]
+        tm = Timings()
+        passes0 = clf.forward_passes
+        t0 = time.perf_counter()
+        results = []
+        for k in range(0, len(fields), args.chunk):
+            results += read_fields(fields[k : k + args.chunk], clf, timings=tm)
+        wall = time.perf_counter() - t0
+        acc = wrong_acc = seg_ok = correct = 0
+        reasons = collections.Counter()
+        for s, r in zip(strips, results, strict=True):
+            truth, ndig = truth_of(ft, s.value)
+            ok = r.value == truth
+            correct += ok
+            seg_ok += len(r.digits) == ndig
+            if r.status == "accepted":
+                acc += 1
+                wrong_acc += not ok
+            else:
+                reasons[r.reason.split(";")[0].split("(")[0].strip()] += 1
+            if args.failures and (r.status != "accepted" or not ok):
+                import cv2
+
+                out = Path(args.failures)
+                out.mkdir(parents=True, exist_ok=True)
+                tag = "WRONG" if r.status == "accepted" else r.status
+                cv2.imwrite(str(out / f"{r.field.name}_{tag}_{truth}_{r.value or 'none'}.png"), s.image)
+        n = len(results)
+        parts = tm.clean + tm.segment + tm.normalize + tm.classify + tm.assemble
+        rows.append((ft, n, 100 * acc / n, 100 * wrong_acc / max(acc, 1), 100 * correct / n, 100 * seg_ok / n,
+                     n / wall, clf.forward_passes - passes0,
+                     *(100 * v / parts for v in (tm.clean, tm.segment, tm.normalize, tm.classify, tm.assemble))))
+        print(f"{ft}: review reasons: " + ", ".join(f"{k} {v}" for k, v in reasons.most_common(6)))
+    head = ("field", "n", "accepted %", "error among accepted %", "correct %", "segmentation %", "fields/s",
+            "forward passes", "clean %", "segment %", "normalise %", "classify %", "assemble %")
+    print()
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for r in rows:
+        print(f"| {r[0]} | {r[1]} | {r[2]:.1f} | {r[3]:.2f} | {r[4]:.1f} | {r[5]:.1f} | {r[6]:.0f} | {r[7]} | "
+              + " | ".join(f"{v:.0f}" for v in r[8:]) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

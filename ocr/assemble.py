@@ -1,0 +1,74 @@
+"""Digits -> a field's value, checked against what the field must hold.
+
+- ``zip``: 5 digits, or 9 (ZIP+4, written ``12345-6789``);
+- ``amount``: digits with an optional decimal part (``123.45``); commas, Indian grouping
+  (1,68,900), currency signs and '/-' were already left out by :mod:`ocr.segment`;
+- ``date``: 8 digits DDMMYYYY forming a real calendar date (the value stays ``DDMMYYYY``);
+- ``digits``: any digit string.
+
+A field is ``accepted`` only when every digit passes the calibrated threshold, the value is well
+formed and segmentation had no doubt; otherwise ``review`` with every reason, in words.
+The field's confidence is the *smallest* digit confidence: a value is as trustworthy as its
+weakest digit, and unlike a product it does not fall with the number of digits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from ocr.records import DigitResult, FieldImage, FieldResult
+
+
+def format_value(field_type: str, labels: Sequence[int], point_after: int | None = None) -> str:
+    """Digit labels -> the field's value string (no validation)."""
+    s = "".join(str(int(d)) for d in labels)
+    if field_type == "amount" and point_after is not None and 0 < point_after < len(s):
+        return s[:point_after] + "." + s[point_after:]
+    if field_type == "zip" and len(s) == 9:
+        return s[:5] + "-" + s[5:]
+    return s
+
+
+def form_problem(field_type: str, labels: Sequence[int], point_after: int | None = None) -> str:
+    """Why the digits do not make a well-formed value of ``field_type`` ("" when they do)."""
+    n = len(labels)
+    if n == 0:
+        return "no digits found"
+    if field_type == "zip" and n not in (5, 9):
+        return f"wrong digit count ({n}, zip needs 5 or 9)"
+    if field_type == "date":
+        if n != 8:
+            return f"wrong digit count ({n}, date needs 8: DDMMYYYY)"
+        s = "".join(str(int(d)) for d in labels)
+        try:
+            dt.date(int(s[4:]), int(s[2:4]), int(s[:2]))
+        except ValueError:
+            return f"not a valid date ({s[:2]}/{s[2:4]}/{s[4:]})"
+    if field_type == "amount" and point_after is not None and not 1 <= n - point_after <= 2:
+        return "decimal part must have 1 or 2 digits"
+    return ""
+
+
+def assemble(field: FieldImage, digits: list[DigitResult], point_after: int | None = None,
+             doubts: Sequence[str] = ()) -> FieldResult:
+    """Build the :class:`FieldResult` of one field from its digits (left to right).
+
+    ``point_after``: digits before the decimal point of an amount (``None``: no point).
+    ``doubts``: segmentation reasons for a person to check.
+    """
+    labels = [d.label for d in digits]
+    value = format_value(field.type, labels, point_after)
+    reasons: list[str] = []
+    problem = form_problem(field.type, labels, point_after)
+    if problem:
+        reasons.append(problem)
+    low = [d.position + 1 for d in digits if not d.accepted]
+    if low:
+        where = ", ".join(str(k) for k in low)
+        reasons.append(f"low-confidence digit at position{'s' if len(low) > 1 else ''} {where}")
+    reasons.extend(dict.fromkeys(doubts))  # keep order, no repeats
+    confidence = min((d.confidence for d in digits), default=0.0)
+    status = "review" if reasons else "accepted"
+    return FieldResult(field=field, value=value, status=status, confidence=float(confidence),
+                       reason="; ".join(reasons), digits=list(digits))

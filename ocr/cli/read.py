@@ -1,0 +1,59 @@
+"""``ocr read IMAGE... --field zip|amount|date|digits``: read field images; CSV on stdout.
+
+Contract (other tools depend on it): header ``file,field,value,status,confidence``, one row per
+file in the order given; ``status`` is ``accepted``, ``review`` or ``error``; an unreadable file
+is an ``error`` row with an empty value and its reason on stderr, and the other files are still
+read. ``--json`` prints per-digit detail instead (bbox, label, best and second-best penalty,
+confidence). Exit status 0, or 1 when some file was an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ocr.cli.common import add_model_options, csv_writer
+from ocr.records import FIELD_TYPES
+
+READ_FIELDS = ["file", "field", "value", "status", "confidence"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("read", help="read handwritten digit fields (one field per image); CSV on stdout")
+    p.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    p.add_argument("--field", required=True, choices=FIELD_TYPES, help="what the images hold")
+    p.add_argument("--json", action="store_true", help="print per-digit detail as JSON instead of CSV")
+    add_model_options(p)
+    p.set_defaults(func=cmd_read)
+
+
+def result_json(r) -> dict:
+    """A :class:`ocr.records.FieldResult` as plain JSON types."""
+    return {
+        "file": r.field.name, "field": r.field.type, "value": r.value, "status": r.status,
+        "confidence": round(r.confidence, 4), "reason": r.reason,
+        "digits": [{"position": d.position, "bbox": list(d.bbox), "label": d.label,
+                    "penalty_best": round(d.best_penalty, 3), "penalty_second": round(d.second_penalty, 3),
+                    "confidence": round(d.confidence, 4), "accepted": d.accepted} for d in r.digits],
+    }
+
+
+def cmd_read(args) -> int:
+    from ocr.classify import Classifier
+    from ocr.reader import read_files
+
+    clf = Classifier.load(args.weights, args.device, args.batch_size, args.target_error)
+    results = read_files(args.images, args.field, clf)
+    for r in results:
+        if r.status == "error":
+            print(f"ocr read: {r.field.name}: {r.reason}", file=sys.stderr)
+    if args.json:
+        print(json.dumps([result_json(r) for r in results], indent=1))
+    else:
+        writer = csv_writer(READ_FIELDS)
+        for r in results:
+            writer.writerow({"file": r.field.name, "field": r.field.type, "value": r.value, "status": r.status,
+                             "confidence": f"{r.confidence:.4f}" if r.status != "error" else ""})
+    return 1 if any(r.status == "error" for r in results) else 0

@@ -1,0 +1,344 @@
+"""Cleaned field -> digit candidates: connected components, merged, filtered, and split.
+
+The steps (paper, section VII, "heuristic over-segmentation"):
+
+1. connected components of the ink mask (8-connected), left to right;
+2. merge the pieces of one broken digit: a piece stacked above another (a 5's detached bar), a
+   small piece right beside a digit (an open 4, a faint stroke broken by binarisation);
+3. leave out what is not a digit, by size and place relative to the field's digit height ``H``:
+   specks, dashes, commas, '*', a leading '$' or '₹', the '/' of a trailing '/-'; keep the last
+   point of an amount as the decimal point when one or two digits follow it;
+4. a component wider than a digit may be is over-segmented: candidate cuts at the minima of its
+   vertical ink projection, and every run of pieces between two cuts is a *candidate*. The
+   candidates form a graph (nodes = cut positions, edges = candidates); the reader classifies
+   all candidates of all fields in one batch and keeps, per component, the path through the
+   graph with the smallest total cost (section VIII, the Viterbi search over the graph).
+
+Everything here works on NumPy arrays; boxes are ``(x0, y0, x1, y1)`` half-open, in the cleaned
+field's pixels.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from ocr.records import Box, Component
+
+# Shape rules, as fractions of the field's digit height H (tuned on the dev seed of benchmarks/fields.py).
+SPLIT_WIDTH = 0.75  # a component wider than this * H gets candidate cuts
+MAX_PIECE_WIDTH = 1.15  # a candidate piece wider than this * H is not one digit
+MIN_PIECE_WIDTH = 0.12  # ... nor one narrower than this (a sliver next to a cut)
+MAX_CUTS = 4  # cut candidates per component (2^4 = 16 paths at most)
+TALL = 1.22  # taller than this * H: a currency sign's bar, not a digit
+SMALL = 0.42  # point, comma, speck: both sides smaller than this * H
+
+
+@dataclass
+class Blob:
+    """A group of connected components treated as one mark: ``mask`` ``bool`` cut to ``bbox``."""
+
+    mask: np.ndarray
+    bbox: Box
+
+    @property
+    def width(self) -> int:
+        return self.bbox[2] - self.bbox[0]
+
+    @property
+    def height(self) -> int:
+        return self.bbox[3] - self.bbox[1]
+
+    @property
+    def area(self) -> int:
+        return int(self.mask.sum())
+
+
+@dataclass
+class Group:
+    """One digit-sized or wider blob and its segmentation graph.
+
+    ``paths`` lists every way to read the blob as consecutive candidates, each path a tuple of
+    indices into ``candidates``; ``paths[0]`` is the blob read whole. ``optional`` marks a leading
+    blob of an amount shaped like a rupee sign: read only if the classifier is sure it is a digit.
+    """
+
+    bbox: Box
+    candidates: list[Component]
+    paths: list[tuple[int, ...]]
+    optional: bool = False  # may be a sign, not a digit: the reader drops it unless it is confidently a digit
+
+
+@dataclass
+class Segmentation:
+    """A field cut into digit groups (left to right), and what was left out.
+
+    ``point_after`` is the number of *groups* before the decimal point (``None``: no point; a
+    group may be read as several digits);
+    ``dropped`` names every mark left out and why; ``doubts`` are geometric reasons for a person
+    to check (e.g. a mark half a digit high that is neither a digit nor punctuation).
+    """
+
+    groups: list[Group]
+    digit_height: float
+    point_after: int | None = None
+    point_box: Box | None = None
+    dropped: list[tuple[str, Box]] = field(default_factory=list)
+    doubts: list[str] = field(default_factory=list)
+
+
+def _union(a: Box, b: Box) -> Box:
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+
+
+def _merge(a: Blob, b: Blob) -> Blob:
+    box = _union(a.bbox, b.bbox)
+    m = np.zeros((box[3] - box[1], box[2] - box[0]), bool)
+    for blob in (a, b):
+        x0, y0 = blob.bbox[0] - box[0], blob.bbox[1] - box[1]
+        m[y0 : y0 + blob.height, x0 : x0 + blob.width] |= blob.mask
+    return Blob(m, box)
+
+
+def components(mask: np.ndarray) -> list[Blob]:
+    """8-connected components of a ``bool [h, w]`` mask as blobs, left to right."""
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    blobs = []
+    for i in range(1, n):
+        x, y, w, h, _ = (int(v) for v in stats[i])
+        blobs.append(Blob(lab[y : y + h, x : x + w] == i, (x, y, x + w, y + h)))
+    blobs.sort(key=lambda b: (b.bbox[0], b.bbox[1]))
+    return blobs
+
+
+def digit_height(blobs: list[Blob]) -> float:
+    """The field's digit height: median height of the blobs at least half as tall as the tallest
+    (leaves out points, commas and dashes; a '$' barely moves a median)."""
+    if not blobs:
+        return 0.0
+    tallest = max(b.height for b in blobs)
+    return float(np.median([b.height for b in blobs if b.height >= 0.5 * tallest]))
+
+
+def _x_overlap(a: Box, b: Box) -> int:
+    return min(a[2], b[2]) - max(a[0], b[0])
+
+
+def _y_overlap(a: Box, b: Box) -> int:
+    return min(a[3], b[3]) - max(a[1], b[1])
+
+
+def merge_broken(blobs: list[Blob], H: float) -> list[Blob]:
+    """Merge the pieces of one broken digit.
+
+    - stacked: two pieces sharing most of the narrower one's columns and hardly any rows (a 5's
+      bar above its body), together no taller than a digit;
+    - beside: a piece shorter than 0.75 H within 0.1 H of a neighbour and reaching into the
+      digit band (an open 4's stroke, a faint stroke broken by binarisation), together no wider
+      than a digit.
+    """
+    out = sorted(blobs, key=lambda b: b.bbox[0])
+    changed = True
+    while changed:
+        changed = False
+        for i, j in itertools.combinations(range(len(out)), 2):
+            a, b = out[i], out[j]
+            u = _union(a.bbox, b.bbox)
+            if u[3] - u[1] > 1.35 * H or u[2] - u[0] > 1.1 * H:
+                continue
+            small = min(a.height, b.height) < 0.75 * H
+            xo, yo = _x_overlap(a.bbox, b.bbox), _y_overlap(a.bbox, b.bbox)
+            stacked = xo >= 0.5 * min(a.width, b.width) and yo <= 0.3 * min(a.height, b.height)
+            beside = small and -0.1 * H <= xo and yo > 0.3 * min(a.height, b.height) \
+                and min(a.area, b.area) >= 0.02 * H * H
+            if stacked and max(a.height, b.height) >= 0.3 * H and min(a.area, b.area) >= 0.01 * H * H or beside:
+                out[i] = _merge(a, b)
+                del out[j]
+                changed = True
+                break
+    return sorted(out, key=lambda b: b.bbox[0])
+
+
+def _two_bars(blob: Blob, H: float) -> bool:
+    """A rupee sign: two level bars across (almost) its whole width in its upper 45%."""
+    m = blob.mask
+    h, w = m.shape
+    if w < 0.4 * H or h < 8:
+        return False
+    rows = m[: int(0.45 * h)]
+    span = np.array([(np.flatnonzero(r)[-1] - np.flatnonzero(r)[0] + 1) if r.any() else 0 for r in rows])
+    wide = span >= 0.8 * w
+    runs = np.diff(np.concatenate([[0], wide.astype(int), [0]]))
+    return int((runs == 1).sum()) >= 2
+
+
+def _cuts(blob: Blob, H: float) -> list[int]:
+    """Candidate cut columns of a wide blob: the lowest minima of its vertical ink projection."""
+    proj = blob.mask.sum(axis=0).astype(np.float64)
+    proj = np.convolve(proj, np.ones(3) / 3, mode="same")
+    w = blob.width
+    lo, hi = int(MIN_PIECE_WIDTH * H), w - int(MIN_PIECE_WIDTH * H)
+    if hi <= lo:
+        return []
+    xs = np.arange(lo, hi)
+    is_min = (proj[xs] <= proj[xs - 1]) & (proj[xs] <= proj[np.minimum(xs + 1, w - 1)])
+    order = xs[is_min][np.argsort(proj[xs[is_min]], kind="stable")]
+    cuts: list[int] = []
+    for x in order:
+        if all(abs(int(x) - c) >= 0.15 * H for c in cuts):
+            cuts.append(int(x))
+        if len(cuts) == MAX_CUTS:
+            break
+    return sorted(cuts)
+
+
+def _piece(blob: Blob, a: int, b: int, ink: np.ndarray) -> Component | None:
+    """Columns ``[a, b)`` of a blob as a candidate: bits of the neighbour that a straight cut
+    leaves behind (under a tenth of the largest part) are dropped."""
+    m = blob.mask[:, a:b]
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(m.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return None
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    keep = 1 + np.flatnonzero(areas >= 0.1 * areas.max())
+    m = np.isin(lab, keep)
+    rows, cols = np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))
+    m = m[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    x0, y0 = blob.bbox[0] + a + int(cols[0]), blob.bbox[1] + int(rows[0])
+    box = (x0, y0, x0 + m.shape[1], y0 + m.shape[0])
+    crop = np.where(m, ink[box[1] : box[3], box[0] : box[2]], 0).astype(np.uint8)
+    return Component(ink=crop, bbox=box, kind="digit")
+
+
+def build_group(blob: Blob, H: float, ink: np.ndarray) -> Group:
+    """A digit blob and its segmentation graph: the blob whole, plus, when it is wider than a
+    digit may be, every run of pieces between candidate cuts."""
+    whole = Component(ink=np.where(blob.mask, ink[blob.bbox[1] : blob.bbox[3], blob.bbox[0] : blob.bbox[2]], 0)
+                      .astype(np.uint8), bbox=blob.bbox)
+    if blob.width <= SPLIT_WIDTH * H:
+        return Group(blob.bbox, [whole], [(0,)])
+    nodes = [0] + _cuts(blob, H) + [blob.width]
+    candidates: list[Component] = [whole]
+    # The whole blob always stays a candidate: some single digits are wider than H (a long-barred 5).
+    edge: dict[tuple[int, int], int] = {(0, len(nodes) - 1): 0}
+    for i, j in itertools.combinations(range(len(nodes)), 2):
+        if (i, j) in edge:
+            continue
+        width = nodes[j] - nodes[i]
+        if width > MAX_PIECE_WIDTH * H or width < MIN_PIECE_WIDTH * H:
+            continue
+        piece = _piece(blob, nodes[i], nodes[j], ink)
+        if piece is not None:
+            edge[(i, j)] = len(candidates)
+            candidates.append(piece)
+    # Every path from the first node to the last through the edges (few: at most 2^MAX_CUTS).
+    paths: list[tuple[int, ...]] = []
+
+    def walk(node: int, sofar: tuple[int, ...]) -> None:
+        if node == len(nodes) - 1:
+            paths.append(sofar)
+            return
+        for j in range(node + 1, len(nodes)):
+            if (node, j) in edge:
+                walk(j, sofar + (edge[(node, j)],))
+
+    walk(0, ())
+    if not paths:  # no cut sequence gives digit-sized pieces: read the blob whole
+        paths.append((0,))
+    paths.sort(key=lambda p: (len(p), p))  # the whole blob first
+    return Group(blob.bbox, candidates, paths)
+
+
+def segment(ink: np.ndarray, mask: np.ndarray, field_type: str) -> Segmentation:
+    """Cut a cleaned field into digit groups.
+
+    Parameters
+    ----------
+    ink : ndarray, uint8 [h, w]
+        Ink bright on 0 (from :func:`ocr.fields.clean_field`).
+    mask : ndarray, bool [h, w]
+        What counts as ink.
+    field_type : "zip" | "amount" | "date" | "digits"
+        Amounts keep a decimal point and drop currency signs and '/-'.
+    """
+    blobs = components(mask)
+    if not blobs:
+        return Segmentation([], 0.0)
+    H = digit_height(blobs)
+    blobs = merge_broken(blobs, H)
+    H = digit_height(blobs)
+    if field_type == "amount" and len(blobs) > 1:
+        # A leading '$' is taller than the digits: with few digits it would pull the median up.
+        rest = digit_height(blobs[1:])
+        if rest >= 0.6 * H:
+            H = rest
+    seg = Segmentation([], H)
+    main = [b for b in blobs if b.height >= 0.6 * H]
+    top = float(np.median([b.bbox[1] for b in main])) if main else 0.0
+    base = float(np.median([b.bbox[3] for b in main])) if main else float(mask.shape[0])
+    kinds: list[str] = []
+    for b in blobs:
+        x0, y0, x1, y1 = b.bbox
+        if b.area < 0.002 * H * H or (b.area < 0.006 * H * H and not (base - 0.3 * H < y1 < base + 0.15 * H)):
+            kinds.append("speck")  # tiny, or small and away from the baseline where points sit
+        elif b.height <= 0.3 * H and b.width >= 1.5 * b.height:
+            kinds.append("dash")
+        elif b.height < 0.65 * H and b.width < SMALL * H and y1 > base + 0.12 * H and y0 > top + 0.45 * H:
+            kinds.append("comma")  # hangs below the baseline
+        elif b.height < SMALL * H and b.width < SMALL * H:
+            if y1 < top + 0.55 * H:
+                kinds.append("raised mark")  # '*' or a stray mark above the writing
+            elif y1 > base + 0.12 * H or b.height > 1.6 * b.width:
+                kinds.append("comma")
+            else:
+                kinds.append("point")
+        elif b.height <= 0.6 * H and (y0 + y1) / 2 < top + 0.4 * H:
+            kinds.append("star")
+        elif b.height < 0.6 * H:
+            kinds.append("half mark")
+        else:
+            kinds.append("digit")
+    if field_type == "amount":
+        digits_at = [i for i, k in enumerate(kinds) if k == "digit"]
+        if digits_at:
+            first = digits_at[0]
+            b = blobs[first]
+            if b.height >= TALL * H:
+                kinds[first] = "currency sign"
+            elif _two_bars(b, H):
+                kinds[first] = "rupee?"
+            # '/-' after the amount: the digit-sized mark just before a trailing dash is the '/'.
+            last = max(i for i, k in enumerate(kinds) if k in ("digit", "dash"))
+            if kinds[last] == "dash":
+                before = [i for i in range(last) if kinds[i] == "digit"]
+                if before and blobs[before[-1]].width < 0.75 * H:
+                    kinds[before[-1]] = "slash"
+        points = [i for i, k in enumerate(kinds) if k == "point"]
+        if points:
+            p = points[-1]
+            after = sum(1 for k in kinds[p + 1 :] if k == "digit")
+            before = sum(1 for k in kinds[:p] if k in ("digit", "rupee?"))
+            if 1 <= after <= 2 and before >= 1:
+                seg.point_after = before
+                seg.point_box = blobs[p].bbox
+                kinds[p] = "decimal point"
+    for b, k in zip(blobs, kinds, strict=True):
+        if k == "digit":
+            seg.groups.append(build_group(b, H, ink))
+        elif k == "rupee?":
+            g = build_group(b, H, ink)
+            g.optional = True
+            seg.groups.append(g)
+        elif k != "decimal point":
+            seg.dropped.append(("separator" if k == "point" else k, b.bbox))
+            if k == "half mark":
+                seg.doubts.append("a mark half a digit high that is neither a digit nor punctuation")
+    return seg
+
+
+def all_candidates(segs: list[Segmentation]) -> list[Component]:
+    """Every candidate of every field, in a fixed order (field, group, candidate): the one batch."""
+    return [c for s in segs for g in s.groups for c in g.candidates]

@@ -1,0 +1,73 @@
+"""Assembling digits into values, and the reasons a field goes to review."""
+
+import numpy as np
+import pytest
+
+from ocr.assemble import assemble, form_problem, format_value
+from ocr.handwriting import DigitPool, make_field
+from ocr.reader import read_fields
+from ocr.records import DigitResult, FieldImage
+
+
+def _digits(labels, accepted=None, conf=0.99):
+    accepted = accepted or [True] * len(labels)
+    return [DigitResult(position=i, bbox=(i * 10, 0, i * 10 + 8, 20), label=d, penalties=np.zeros(10),
+                        confidence=conf if ok else 0.4, accepted=ok)
+            for i, (d, ok) in enumerate(zip(labels, accepted, strict=True))]
+
+
+def _field(kind):
+    return FieldImage(name="f", type=kind, crop=np.zeros((10, 10), np.uint8))
+
+
+def test_four_digit_zip_goes_to_review_with_the_reason():
+    r = assemble(_field("zip"), _digits([1, 2, 3, 4]))
+    assert r.status == "review"
+    assert r.reason == "wrong digit count (4, zip needs 5 or 9)"
+    assert r.value == "1234"
+
+
+def test_zip_five_and_nine_digits():
+    assert assemble(_field("zip"), _digits([1, 2, 3, 4, 5])).status == "accepted"
+    r = assemble(_field("zip"), _digits([1, 2, 3, 4, 5, 6, 7, 8, 9]))
+    assert (r.status, r.value) == ("accepted", "12345-6789")
+
+
+def test_low_confidence_digit_is_named_by_position():
+    r = assemble(_field("zip"), _digits([1, 2, 3, 4, 5], accepted=[True, True, False, True, True]))
+    assert r.status == "review"
+    assert r.reason == "low-confidence digit at position 3"
+    assert r.confidence == pytest.approx(0.4)
+
+
+def test_amount_with_decimal_point_and_date_validation():
+    assert format_value("amount", [1, 2, 3, 4, 5], point_after=3) == "123.45"
+    assert form_problem("amount", [1, 2, 3, 4, 5, 6], point_after=3) == "decimal part must have 1 or 2 digits"
+    assert form_problem("date", [2, 9, 0, 2, 2, 0, 2, 4]) == ""
+    assert form_problem("date", [3, 0, 0, 2, 2, 0, 2, 4]).startswith("not a valid date")
+    assert form_problem("date", [1, 2, 3]).startswith("wrong digit count")
+    assert assemble(_field("digits"), []).reason == "no digits found"
+
+
+def test_segmentation_doubt_sends_to_review():
+    r = assemble(_field("digits"), _digits([7, 7]), doubts=["segmentation doubt"])
+    assert (r.status, r.reason) == ("review", "segmentation doubt")
+
+
+def test_an_amount_with_a_decimal_point_reads_123_45(classifier):
+    pool = DigitPool()
+    rng = np.random.default_rng(2)
+    strip = make_field("amount", "123.45", rng, pool=pool, boxes="box", currency="", grouping="none", suffix="",
+                       noise=3, blur=0.3, angle=1.0, jpeg_quality=85, touching_p=0.0)
+    [r] = read_fields([FieldImage("amount", "amount", strip.image)], classifier)
+    assert r.value == "123.45"
+
+
+def test_a_handwritten_four_digit_zip_goes_to_review(classifier):
+    pool = DigitPool()
+    rng = np.random.default_rng(3)
+    strip = make_field("zip", "4071", rng, pool=pool, boxes="cells", noise=3, blur=0.3, angle=0.5,
+                       jpeg_quality=85)
+    [r] = read_fields([FieldImage("zip", "zip", strip.image)], classifier)
+    assert r.status == "review"
+    assert "wrong digit count (4, zip needs 5 or 9)" in r.reason

@@ -1,0 +1,71 @@
+"""Cleaning a field: printed lines go, the strokes that cross them stay."""
+
+import cv2
+import numpy as np
+import pytest
+
+from ocr.errors import OCRError
+from ocr.fields import clean_field, estimate_skew, ink_from_gray
+from ocr.normalize import normalize_digit
+from tests.conftest import mnist_digit
+
+
+def _paper_with_digit(digit28: np.ndarray, height: int = 40) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A field 80 px tall, 160 wide, a box around it, the digit pasted dark on light paper."""
+    rows, cols = np.flatnonzero(digit28.max(1)), np.flatnonzero(digit28.max(0))
+    d = digit28[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    w = max(1, round(d.shape[1] * height / d.shape[0]))
+    d = cv2.resize(d, (w, height), interpolation=cv2.INTER_LINEAR)
+    gray = np.full((80, 160), 235, np.float32)
+    cv2.rectangle(gray, (3, 10), (156, 70), 90, 2)
+    y0, x0 = 20, 60
+    a = d.astype(np.float32) / 255
+    gray[y0 : y0 + height, x0 : x0 + w] = gray[y0 : y0 + height, x0 : x0 + w] * (1 - a) + 30 * a
+    return gray, (x0, y0, x0 + w, y0 + height)
+
+
+def test_box_line_through_a_digit_is_removed_and_the_digit_survives(mnist_test, classifier):
+    images, labels = mnist_test
+    gray, (x0, y0, x1, y1) = _paper_with_digit(mnist_digit(images, labels, 7, 0))
+    ymid = (y0 + y1) // 2
+    cv2.line(gray, (3, ymid), (156, ymid), 90, 2)  # a printed line straight through the 7
+    crop = np.clip(gray, 0, 255).astype(np.uint8)
+    clean = clean_field(crop)
+    assert clean.lines[0] >= 3  # the box's top and bottom and the line through the digit
+    # The line is gone away from the digit ...
+    assert not clean.mask[ymid - 1 : ymid + 2, 5:x0 - 3].any()
+    assert not clean.mask[ymid - 1 : ymid + 2, x1 + 3 : 150].any()
+    # ... the box too ...
+    assert not clean.mask[:, :6].any() and not clean.mask[:, 154:].any()
+    # ... and the digit is one piece, whole in height, still read as a 7.
+    n, lab = cv2.connectedComponents(clean.mask.astype(np.uint8), connectivity=8)
+    sizes = np.bincount(lab.ravel())[1:]
+    biggest = 1 + int(np.argmax(sizes))
+    ys, xs = np.nonzero(lab == biggest)
+    assert ys.max() - ys.min() >= 0.9 * (y1 - y0)
+    digit = np.where(lab == biggest, clean.ink, 0)
+    assert int(classifier.classify(normalize_digit(digit)[None]).labels[0]) == 7
+
+
+def test_skew_of_printed_lines_is_found_and_levelled():
+    gray = np.full((90, 300), 230, np.uint8)
+    m = cv2.getRotationMatrix2D((150, 45), 2.0, 1.0)
+    pts = np.array([[10, 70, 1], [290, 70, 1]], np.float64) @ m.T
+    cv2.line(gray, tuple(int(v) for v in pts[0]), tuple(int(v) for v in pts[1]), 40, 2)
+    assert estimate_skew(gray) == pytest.approx(2.0, abs=0.5)
+    clean = clean_field(gray)
+    assert abs(clean.angle - 2.0) < 0.5
+    assert not clean.mask.any()  # the only ink was the printed line
+
+
+def test_clean_field_keeps_grey_levels_and_refuses_non_images():
+    gray = np.full((60, 60), 240, np.uint8)
+    cv2.circle(gray, (30, 30), 12, 20, 4, cv2.LINE_AA)
+    clean = clean_field(gray)
+    assert clean.ink.dtype == np.uint8 and clean.ink.max() == 255
+    assert len(np.unique(clean.ink[clean.mask])) > 3  # anti-aliased edge kept
+    with pytest.raises(OCRError):
+        clean_field(np.zeros((4, 4), np.uint8))
+    with pytest.raises(OCRError):
+        clean_field(np.zeros((20, 20, 3), np.uint8))
+    assert ink_from_gray(np.full((5, 5), 200, np.uint8)).max() == 0

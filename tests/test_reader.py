@@ -1,0 +1,85 @@
+"""read_fields batching and failure isolation, and the `ocr read` command's CSV contract."""
+
+import csv
+import io
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from ocr.cli import main
+from ocr.handwriting import DigitPool, make_field
+from ocr.reader import read_fields
+from ocr.records import FieldImage
+
+
+@pytest.fixture(scope="module")
+def strips():
+    pool = DigitPool()
+    rng = np.random.default_rng(7)
+    values = ["12345", "67890", "24680", "13579", "55012", "90210"]
+    return [make_field("zip", v, rng, pool=pool, boxes="box", noise=3, blur=0.3, angle=0.5, jpeg_quality=85,
+                       touching_p=0.0) for v in values]
+
+
+def test_all_fields_are_classified_in_one_forward_pass(strips, classifier):
+    fields = [FieldImage(f"z{i}", "zip", s.image) for i, s in enumerate(strips)] * 4
+    before = classifier.forward_passes
+    results = read_fields(fields, classifier)
+    assert classifier.forward_passes - before == 1  # 24 fields, >= 120 candidates, one batch of 1024
+    assert len(results) == len(fields)
+    ok = [r.value == s.value for r, s in zip(results, strips * 4, strict=True)]
+    assert sum(ok) >= 0.8 * len(ok)
+    r = results[0]
+    assert all(d.digit_image.shape == (32, 32) for d in r.digits)
+    h, w = strips[0].image.shape
+    assert all(0 <= d.bbox[0] < d.bbox[2] <= w + 2 and 0 <= d.bbox[1] < d.bbox[3] <= h + 2 for d in r.digits)
+
+
+def test_a_bad_field_becomes_an_error_and_the_others_are_read(strips, classifier):
+    fields = [FieldImage("good", "zip", strips[0].image), FieldImage("tiny", "zip", np.zeros((3, 3), np.uint8)),
+              FieldImage("colour", "zip", np.zeros((20, 20, 3), np.uint8)), FieldImage("good2", "zip", strips[1].image)]
+    results = read_fields(fields, classifier)
+    assert [r.status for r in results][1:3] == ["error", "error"]
+    assert "too small" in results[1].reason
+    assert results[0].status != "error" and results[3].status != "error"
+    assert results[0].value == strips[0].value
+
+
+def test_blank_field_is_review_with_no_digits_found(classifier):
+    [r] = read_fields([FieldImage("blank", "amount", np.full((60, 200), 240, np.uint8))], classifier)
+    assert (r.status, r.reason, r.value) == ("review", "no digits found", "")
+
+
+def test_cli_read_unreadable_file_is_an_error_row_and_others_are_read(strips, tmp_path, capsys):
+    paths = []
+    for i, s in enumerate(strips[:2]):
+        p = tmp_path / f"zip{i}.png"
+        cv2.imwrite(str(p), s.image)
+        paths.append(p)
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not an image at all")
+    code = main(["read", str(paths[0]), str(bad), str(paths[1]), "--field", "zip", "--device", "cpu"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[0] == "file,field,value,status,confidence"
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["file"] for r in rows] == [str(paths[0]), str(bad), str(paths[1])]
+    assert rows[1]["status"] == "error" and rows[1]["value"] == ""
+    assert "broken.png" in err and "not an image" in err
+    assert rows[0]["value"] == strips[0].value and rows[2]["value"] == strips[1].value
+    assert {rows[0]["status"], rows[2]["status"]} <= {"accepted", "review"}
+    assert 0 <= float(rows[0]["confidence"]) <= 1
+
+
+def test_cli_read_json_gives_per_digit_detail(strips, tmp_path, capsys):
+    p = tmp_path / "z.png"
+    cv2.imwrite(str(p), strips[2].image)
+    assert main(["read", str(p), "--field", "zip", "--json", "--device", "cpu"]) == 0
+    [doc] = json.loads(capsys.readouterr().out)
+    assert doc["value"] == strips[2].value
+    d = doc["digits"][0]
+    assert set(d) >= {"bbox", "label", "penalty_best", "penalty_second", "confidence"}
+    assert d["penalty_best"] <= d["penalty_second"]

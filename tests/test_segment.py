@@ -1,0 +1,77 @@
+"""Segmentation: broken digits merge, touching digits split, marks are left out."""
+
+import cv2
+import numpy as np
+import pytest
+
+from ocr.fields import clean_field
+from ocr.handwriting import DigitPool, make_field, render_text
+from ocr.reader import read_fields
+from ocr.records import FieldImage
+from ocr.segment import components, merge_broken, segment
+
+
+@pytest.fixture(scope="module")
+def pool():
+    return DigitPool()
+
+
+def _broken_five() -> np.ndarray:
+    """A 5 drawn with a pen, its top bar lifted off the stem (a gap of 4 px)."""
+    ink = np.zeros((60, 60), np.uint8)
+    cv2.line(ink, (22, 5), (42, 5), 255, 4, cv2.LINE_AA)  # the bar, detached
+    cv2.line(ink, (22, 14), (20, 28), 255, 4, cv2.LINE_AA)  # the stem
+    cv2.ellipse(ink, (29, 38), (12, 11), 0, -150, 150, 255, 4, cv2.LINE_AA)  # the bowl
+    return ink
+
+
+def test_a_broken_five_merges_into_one_component(classifier):
+    ink = _broken_five()
+    blobs = components(ink > 60)
+    assert len(blobs) == 2  # the bar and the body really are apart
+    merged = merge_broken(blobs, H=float(max(b.height for b in blobs)))
+    assert len(merged) == 1
+    gray = np.pad(255 - ink, 10, constant_values=255)
+    seg = segment(*(lambda c: (c.ink, c.mask))(clean_field(gray)), "digits")
+    assert len(seg.groups) == 1
+    [result] = read_fields([FieldImage("five", "digits", gray)], classifier)
+    assert result.value == "5"
+
+
+def test_two_touching_digits_are_split_and_read(pool, classifier):
+    rng = np.random.default_rng(4)
+    ink, chars = render_text("38", pool, rng, height=40, touching_p=1.0)
+    n, _ = cv2.connectedComponents((ink > 60).astype(np.uint8), connectivity=8)
+    assert n - 1 == 1  # one blob: the 3 and the 8 touch
+    gray = np.pad(255 - ink, 12, constant_values=255)
+    clean = clean_field(gray)
+    seg = segment(clean.ink, clean.mask, "digits")
+    assert len(seg.groups) == 1 and len(seg.groups[0].paths) > 1  # candidate cuts were made
+    [result] = read_fields([FieldImage("38", "digits", gray)], classifier)
+    assert result.value == "38"
+    assert len(result.digits) == 2
+    assert result.digits[0].bbox[2] <= result.digits[1].bbox[2]
+
+
+def test_currency_comma_and_slash_dash_are_not_digits(pool, classifier):
+    rng = np.random.default_rng(11)
+    strip = make_field("amount", "1234", rng, pool=pool, boxes="none", currency="$", grouping="western",
+                       suffix="/-", noise=2, blur=0, angle=0, jpeg_quality=0, touching_p=0.0)
+    assert strip.written == "$1,234/-"
+    clean = clean_field(strip.image)
+    seg = segment(clean.ink, clean.mask, "amount")
+    assert len(seg.groups) == 4
+    kinds = [k for k, _ in seg.dropped]
+    assert "currency sign" in kinds and "comma" in kinds and "slash" in kinds and "dash" in kinds
+    [result] = read_fields([FieldImage("amt", "amount", strip.image)], classifier)
+    assert result.value == "1234"
+
+
+def test_rupee_sign_and_indian_grouping(pool, classifier):
+    rng = np.random.default_rng(5)
+    strip = make_field("amount", "168900", rng, pool=pool, boxes="baseline", currency="₹", grouping="indian",
+                       suffix="", noise=2, blur=0, angle=0, jpeg_quality=0, touching_p=0.0)
+    assert strip.written == "₹1,68,900"
+    [result] = read_fields([FieldImage("amt", "amount", strip.image)], classifier)
+    assert len(result.digits) == 6
+    assert result.value == "168900"
