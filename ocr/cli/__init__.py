@@ -12,7 +12,7 @@ import sys
 
 from ocr.errors import OCRError
 
-COMMAND_MODULES = ("ocr.cli.model", "ocr.cli.batch", "ocr.cli.read")
+COMMAND_MODULES = ("ocr.cli.model", "ocr.cli.batch", "ocr.cli.read", "ocr.cli.review")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,120 @@
+"""review.html and the plots: content, order, counts, and file names and values never taken as markup."""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from ocr.report import DIGITS_COLUMNS, RESULTS_COLUMNS, REVIEW_COLUMNS, frame, write_csv, write_png
+from ocr.review import (
+    HISTOGRAM_NAME,
+    PER_DIGIT_NAME,
+    batch_threshold,
+    reason_kinds,
+    review_counts_per_label,
+    review_entries,
+    write_review_outputs,
+)
+from tests.review_batch import copy_batch
+
+EVIL_FILE = "<script>alert(1)</script>.png"
+EVIL_VALUE = "<img src=x onerror=alert(2)>"
+EVIL_REASON = "low-confidence digit at position 1; \"quoted\" & <b>bold</b>"
+
+
+def made_batch(out: Path) -> Path:
+    """A batch folder written in code: one field in review from a document named like markup, with a
+    field crop and two digit crops, and one accepted field."""
+    doc = "script_alert_1_script_.png"  # the id ocr.batch makes of that name
+    results = [{"batch": "<i>night</i>", "document": doc, "file": EVIL_FILE, "page": 1, "template": "t",
+                "field": "zip", "type": "zip", "value": EVIL_VALUE, "status": "review", "confidence": 0.25,
+                "reason": EVIL_REASON},
+               {"batch": "<i>night</i>", "document": doc, "file": EVIL_FILE, "page": 1, "template": "t",
+                "field": "date", "type": "date", "value": "01012020", "status": "accepted", "confidence": 0.999,
+                "reason": ""}]
+    digits = [{"document": doc, "page": 1, "field": "zip", "position": k, "x0": 0, "y0": 0, "x1": 5, "y1": 9,
+               "label": k + 4, "penalty_best": 3.25 + k, "penalty_second": 40.5, "confidence": 0.25 if k else 0.999,
+               "status": "review" if k else "accepted"} for k in range(2)]
+    crops = f"crops/{doc}"
+    review = [{"kind": "field", "document": doc, "page": 1, "field": "zip", "position": "", "value": EVIL_VALUE,
+               "confidence": 0.25, "reason": EVIL_REASON, "field_crop": f"{crops}/p1-zip.png",
+               "digit_crops": f"{crops}/p1-zip-d0.png;../../../etc/passwd.png", "corrected_value": ""}]
+    out.mkdir(parents=True)
+    write_csv(frame(results, RESULTS_COLUMNS), out / "results.csv")
+    write_csv(frame(digits, DIGITS_COLUMNS), out / "digits.csv")
+    write_csv(frame(review, REVIEW_COLUMNS), out / "review.csv")
+    write_csv(frame([], ["batch", "document", "file", "page", "reason"]), out / "errors.csv")
+    field = np.full((40, 120), 255, np.uint8)
+    field[10:30, 20:24] = 0
+    write_png(out / crops / "p1-zip.png", field)
+    write_png(out / crops / "p1-zip-d0.png", field[5:35, 15:30])
+    return out
+
+
+def test_names_and_values_show_as_text_never_as_markup(tmp_path):
+    out = made_batch(tmp_path / "out")
+    page = write_review_outputs(out)[-1].read_text(encoding="utf-8")
+    for evil in (EVIL_FILE, EVIL_VALUE, "<b>bold</b>", "<i>night</i>"):
+        assert evil not in page
+        assert html.escape(evil) in page
+    assert page.count("<script") == 1  # the page's own script, nothing else
+    assert "onerror=alert" not in page.replace(html.escape(EVIL_VALUE), "")
+    # A crop path that leaves the batch folder is not read into the page.
+    assert "no crop" in page and page.count("data:image/png;base64,") == 2 + 2  # field + digit crop + 2 plots
+
+
+def test_the_page_lists_fields_lowest_confidence_first_with_every_crop(tmp_path_factory, tmp_path):
+    out = copy_batch(tmp_path_factory, tmp_path / "out")
+    paths = write_review_outputs(out)
+    assert [p.name for p in paths] == [HISTOGRAM_NAME, PER_DIGIT_NAME, "review.html"]
+    for p in paths[:2]:
+        with Image.open(p) as im:
+            assert im.format == "PNG" and im.width > 300 and np.asarray(im.convert("L")).std() > 5
+    page = paths[2].read_text(encoding="utf-8")
+    review = pd.read_csv(out / "review.csv", dtype=str, keep_default_na=False)
+    digits = pd.read_csv(out / "digits.csv", dtype=str, keep_default_na=False)
+    fields = review[review["kind"] == "field"]
+    rows = re.findall(r'<tr class="entry"[^>]*data-confidence="([0-9.]+)"', page)
+    assert len(rows) == len(fields) > 0
+    assert [float(c) for c in rows] == sorted(float(c) for c in rows)
+    # Every field crop and every digit of every field in review is embedded, and nothing else is missing.
+    in_review = digits.merge(fields[["document", "page", "field"]], on=["document", "page", "field"])
+    assert page.count("data:image/png;base64,") == len(fields) + len(in_review) + 2
+    assert "no crop" not in page
+    n_review_digits = int((in_review["status"] == "review").sum())
+    assert f"<b>{len(fields)}</b> fields in review" in page
+    assert f"<b>{n_review_digits}</b> digits in review" in page
+    # The filters offer exactly the field types and reasons present.
+    types = set(re.findall(r'<option value="([^"]*)">', page.split('id="f-type"')[1].split("</select>")[0]))
+    assert types - {""} == set(e.type for e in review_entries(out))
+
+
+def test_the_threshold_marked_is_the_batch_classifiers(tmp_path_factory, tmp_path, classifier):
+    out = copy_batch(tmp_path_factory, tmp_path / "out")
+    threshold, how = batch_threshold(out)
+    assert threshold == pytest.approx(classifier.rejector.confidence_threshold)
+    assert "calibrated" in how
+    (out / "manifest.json").unlink()  # without it: estimated from the accepted digits
+    estimate, how = batch_threshold(out)
+    assert "estimated" in how and classifier.rejector.confidence_threshold <= estimate <= 1.0
+
+
+def test_review_counts_per_label():
+    digits = pd.DataFrame({"label": ["3", "3", "3", "7", "0", "x"],
+                           "status": ["review", "accepted", "review", "review", "accepted", "review"]})
+    total, in_review = review_counts_per_label(digits)
+    assert total.tolist() == [1, 0, 0, 3, 0, 0, 0, 1, 0, 0]
+    assert in_review.tolist() == [0, 0, 0, 2, 0, 0, 0, 1, 0, 0]
+
+
+def test_reason_kinds_group_reasons_for_the_filter():
+    assert reason_kinds("low-confidence digit at positions 2, 8; wrong digit count (6, zip needs 5 or 9)") == [
+        "low-confidence digit", "wrong digit count"]
+    assert reason_kinds("segmentation doubt; segmentation doubt") == ["segmentation doubt"]
+    assert reason_kinds("") == ["(no reason given)"]
