@@ -111,9 +111,6 @@ def parse_value(field_type: str, text: str) -> tuple[str, list[int], int | None]
         if not re.fullmatch(r"\d+", s):
             raise ValueError(f"{text!r} is not a date (DDMMYYYY or DD/MM/YYYY)")
         digits, point_after = s, None
-        if len(digits) == 7:
-            raise ValueError(f"{text!r} has 7 digits, a date needs 8 (DDMMYYYY): a spreadsheet may have dropped "
-                             "a leading zero; format the column as text or type '0' in front")
     else:
         if not re.fullmatch(r"\d+", s):
             raise ValueError(f"{text!r} is not a digit string")
@@ -121,6 +118,9 @@ def parse_value(field_type: str, text: str) -> tuple[str, list[int], int | None]
     labels = [int(c) for c in digits]
     problem = form_problem(field_type, labels, point_after)
     if problem:
+        if (field_type, len(digits)) in (("date", 7), ("zip", 4), ("zip", 8)):
+            problem += ("; a spreadsheet may have dropped a leading zero: format the column as text, or type "
+                        "the value with a ' in front")
         raise ValueError(f"{text!r} does not fit a {field_type} field: {problem}")
     return format_value(field_type, labels, point_after), labels, point_after
 
@@ -176,12 +176,26 @@ def _k(value) -> str:
     return unneutralise(str(value).strip())
 
 
+def read_sheet(sheet: Path) -> pd.DataFrame:
+    """An audited sheet as a spreadsheet program may have saved it: UTF-8 with or without a byte-order
+    mark (Excel's "CSV UTF-8"), else Windows-1252 (Excel's plain "CSV"); comma, semicolon (locales with
+    a decimal comma) or tab separated. Every cell as text."""
+    raw = Path(sheet).read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("cp1252", errors="replace")
+    first = text.split("\n", 1)[0]
+    sep = max((",", ";", "\t"), key=first.count)
+    try:
+        return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise OCRError(f"{sheet}: cannot read the sheet as CSV ({exc})") from None
+
+
 def _collect(sheet: Path, results: pd.DataFrame, digits: pd.DataFrame) -> tuple[dict, list[str], set]:
     """The sheet's corrections per field, every problem found (one line each), and the fields with a bad row."""
-    try:
-        rows = read_csv(sheet)
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise OCRError(f"{sheet}: cannot read the sheet as CSV ({exc})") from None
+    rows = read_sheet(sheet)
     missing = [c for c in SHEET_COLUMNS if c not in rows.columns]
     if missing:
         raise OCRError(f"{sheet}: not a review sheet, missing column{'s' if len(missing) > 1 else ''} "

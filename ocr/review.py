@@ -484,7 +484,7 @@ def render_review_html(out_dir: str | Path, entries: list[FieldEntry] | None = N
         ("fields in review", len(entries)),
         ("digits in review", n_digits_review),
         ("fields read", len(results)),
-        ("documents with errors", len(errors)),
+        ("documents or pages not read (errors.csv)", len(errors)),
     ]
     counts_html = "".join(f'<div class="count"><b>{n}</b> {_e(label)}</div>' for label, n in counts)
     by_type = ", ".join(f"{_e(k)} {n}" for k, n in sorted(type_counts.items())) or "none"

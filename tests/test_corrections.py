@@ -361,3 +361,32 @@ def test_training_with_an_extra_set_records_it_in_the_model_card(tmp_path, mnist
     written = json.loads((tmp_path / "model" / "lenet5.json").read_text())
     assert written["training"]["extra_sets"] == [{"path": str(extra), "n": 37}]
     assert f"{extra} (37 digits)" in (tmp_path / "model" / "README.md").read_text()
+
+
+def test_the_apply_command_reports_what_it_wrote(tmp_path, capsys):
+    from ocr.cli import main
+
+    out = _made_batch(tmp_path / "out")
+    sheet = _fill(out / "review.csv", {("field", "a.png", "date", ""): "19/11/2024"})
+    copy = tmp_path / "elsewhere" / "audited.csv"  # a copy of the sheet kept outside the batch folder
+    copy.parent.mkdir()
+    shutil.copy(sheet, copy)
+    assert main(["review", "apply", str(copy), "--batch", str(out), "--reviewer", "Ana"]) == 0
+    printed = capsys.readouterr()
+    assert "1 fields corrected" in printed.out and "0 labelled digits" in printed.out
+    assert "not exported" in printed.err  # no crops in this batch, and it says so
+    final = _read(out / "final.csv")
+    assert final.loc[final["field"] == "date", ["value", "status", "reviewer"]].values.tolist() == [
+        ["19112024", "corrected", "Ana"]]
+
+
+def test_a_sheet_saved_by_a_spreadsheet_program_is_read(tmp_path):
+    out = _made_batch(tmp_path / "out")
+    sheet = _read(out / "review.csv")
+    sheet.loc[(sheet["kind"] == "field") & (sheet["field"] == "zip"), "corrected_value"] = "41025"
+    # Excel in a decimal-comma locale: semicolons, Windows-1252, CRLF; and Excel's "CSV UTF-8": a BOM.
+    (out / "excel.csv").write_bytes(sheet.to_csv(index=False, sep=";", lineterminator="\r\n").encode("cp1252"))
+    (out / "excel-utf8.csv").write_bytes(b"\xef\xbb\xbf" + sheet.to_csv(index=False).encode("utf-8"))
+    for name in ("excel.csv", "excel-utf8.csv"):
+        final = _read(apply_review(out / name).final_csv)
+        assert final.loc[final["field"] == "zip", "value"].tolist() == ["41025"]

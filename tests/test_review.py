@@ -118,3 +118,14 @@ def test_reason_kinds_group_reasons_for_the_filter():
         "low-confidence digit", "wrong digit count"]
     assert reason_kinds("segmentation doubt; segmentation doubt") == ["segmentation doubt"]
     assert reason_kinds("") == ["(no reason given)"]
+
+
+def test_the_review_html_command(tmp_path, capsys):
+    from ocr.cli import main
+
+    out = made_batch(tmp_path / "out")
+    assert main(["review", "html", str(out)]) == 0
+    printed = capsys.readouterr().out.split()
+    assert printed == [str(out / HISTOGRAM_NAME), str(out / PER_DIGIT_NAME), str(out / "review.html")]
+    assert main(["review", "html", str(tmp_path / "nowhere")]) == 2
+    assert "not found" in capsys.readouterr().err

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ocr.review import write_review_outputs
+from ocr.review import write_review_outputs, write_review_sheet
 from tests.review_batch import copy_batch
 from tests.test_review import EVIL_FILE, EVIL_VALUE, made_batch
 
@@ -86,3 +86,13 @@ def test_markup_in_names_stays_text_in_the_browser(tmp_path):
     assert "<img src=\"x\"" not in dom and "onerror=\"alert" not in dom
     assert EVIL_FILE.replace("<", "&lt;").replace(">", "&gt;") in dom
     assert EVIL_VALUE.replace("<", "&lt;").replace(">", "&gt;") in dom
+
+
+def test_crops_linked_instead_of_embedded_still_open_from_disk(sample_page, tmp_path):
+    # Past the embedding budget (a very large night) the page links crops/ relatively instead.
+    page = write_review_sheet(sample_page.parent, embed_budget=0)
+    text = page.read_text(encoding="utf-8")
+    assert "data:image/png" not in text and 'src="crops/' in text
+    dom = dump_dom(page, tmp_path)
+    loaded = int(re.search(r'data-images-loaded="(\d+)"', dom).group(1))
+    assert loaded == int(re.search(r'data-images-total="(\d+)"', dom).group(1)) > 2
