@@ -122,15 +122,17 @@ def _long_runs(mask: np.ndarray, length: int, horizontal: bool) -> np.ndarray:
     return cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, k).astype(bool)
 
 
-def find_lines(mask: np.ndarray) -> tuple[np.ndarray, int, int]:
-    """Printed lines of a levelled field -> (``bool`` line mask, #horizontal, #vertical).
+def find_lines(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Printed lines of a levelled field -> (``bool`` masks of the horizontal and of the vertical
+    lines, #horizontal, #vertical).
 
-    Horizontal lines: straight runs spanning at least half the field's width. Vertical lines
+    Horizontal lines: straight runs longer than half the field's width and than its height. Vertical lines
     (box sides, cell walls): straight runs that reach from the top line to the bottom line, so a
     written '1' (which rarely touches both) is not taken for a cell wall.
     """
     h, w = mask.shape
     lines = np.zeros_like(mask)
+    walls = np.zeros_like(mask)
     # Short kernel, then keep only the groups that span the field: a line tilted by a residual
     # fraction of a degree breaks into steps that a field-wide kernel would miss.
     runs = _long_runs(mask, max(15, w // 8), horizontal=True)
@@ -138,7 +140,10 @@ def find_lines(mask: np.ndarray) -> tuple[np.ndarray, int, int]:
     rows = []
     for i in range(1, n):
         x, y, cw, ch, _ = stats[i]
-        if cw >= 0.5 * w and ch <= max(6, h // 8):
+        # Longer than half the field and than the field is tall, or (a box around a single digit)
+        # edge to edge: a digit's bar or a 2's foot may span half of a short field, never more than
+        # the field's height, and never the whole width of the crop.
+        if cw >= 0.5 * w and (cw >= 1.2 * h or cw >= 0.9 * w) and ch <= max(6, h // 8):
             lines |= lab == i
             rows.append((y, y + ch))
     n_h, n_v = len(rows), 0
@@ -150,7 +155,8 @@ def find_lines(mask: np.ndarray) -> tuple[np.ndarray, int, int]:
             n, lab, stats, _ = cv2.connectedComponentsWithStats(vert.astype(np.uint8), connectivity=8)
             for i in range(1, n):
                 x, y, cw, ch, _ = stats[i]
-                if y <= top + 3 and y + ch >= bottom - 3 and cw <= max(8, w // 25):
+                # It must run into both lines (a '$' bar or a '1' stops short of them).
+                if y < top and y + ch > bottom and cw <= max(8, w // 25):
                     # Only the columns the run covers from line to line: a '1' leaning on a cell
                     # wall joins its run but does not span the cell, so it stays.
                     part = lab[top : bottom + 1, x : x + cw] == i
@@ -158,22 +164,25 @@ def find_lines(mask: np.ndarray) -> tuple[np.ndarray, int, int]:
                     if full.any():
                         cols = np.zeros_like(lines)
                         cols[:, x : x + cw] = full[None, :]
-                        lines |= (lab == i) & cols
+                        walls |= (lab == i) & cols
                         n_v += 1
     if lines.any():
         # Take the anti-aliased fringe of the lines too.
         lines = cv2.dilate(lines.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    return lines, n_h, n_v
+    if walls.any():
+        walls = cv2.dilate(walls.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    return lines, walls, n_h, n_v
 
 
-def _restore_crossings(mask: np.ndarray, lines: np.ndarray) -> np.ndarray:
+def _restore_crossings(mask: np.ndarray, lines: np.ndarray, walls: np.ndarray) -> np.ndarray:
     """Line pixels to give back to the strokes crossing them: those with ink directly above and
-    below (horizontal lines) or left and right (vertical lines) within the line's thickness."""
-    rest = (mask & ~lines).astype(np.uint8)
+    below (horizontal lines) or left and right (vertical lines) within the line's thickness. (Only
+    across: a stroke running along a wall must not bring the wall back.)"""
+    rest = (mask & ~(lines | walls)).astype(np.uint8)
     thick = 9
     close_v = cv2.morphologyEx(rest, cv2.MORPH_CLOSE, np.ones((thick, 1), np.uint8)).astype(bool)
     close_h = cv2.morphologyEx(rest, cv2.MORPH_CLOSE, np.ones((1, thick), np.uint8)).astype(bool)
-    return lines & (close_v | close_h)
+    return (lines & ~walls & close_v) | (walls & ~lines & close_h)
 
 
 def clean_field(crop: np.ndarray, *, min_speck: int = 4, level: bool = True) -> CleanField:
@@ -210,10 +219,10 @@ def clean_field(crop: np.ndarray, *, min_speck: int = 4, level: bool = True) -> 
     else:
         angle, to_crop = 0.0, np.array([[1.0, 0, 0], [0, 1.0, 0]])
     mask = _binary(gray)
-    lines, n_h, n_v = find_lines(_binary(gray, sensitive=True))
+    lines, walls, n_h, n_v = find_lines(_binary(gray, sensitive=True))
     if lines.any():
         lines &= mask
-        mask = mask & ~(lines & ~_restore_crossings(mask, lines))
+        mask = mask & ~((lines | walls) & ~_restore_crossings(mask, lines, walls))
     # Drop specks.
     n, lab, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     small = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] < min_speck)

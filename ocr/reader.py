@@ -36,12 +36,21 @@ from ocr.segment import Segmentation, segment
 # well-formed halves are cheap; PIECE_COST is added per digit so that a single wide digit is not
 # cut into confident slivers.
 PIECE_COST = 4.0
+# Width/height of MNIST *training* digits (ink > 60) per class: 1st and 99th percentiles and
+# standard deviation. A candidate read as digit c whose shape falls outside [P1, P99] costs
+# ASPECT_COST per standard deviation beyond: a blob "14" read as a '4' is too wide for a '4', a
+# sliver cut from a '0' too narrow for a '3'.
+ASPECT_P1 = np.array([0.55, 0.15, 0.55, 0.45, 0.5, 0.5, 0.4, 0.5, 0.45, 0.4])
+ASPECT_P99 = np.array([1.43, 1.0, 1.67, 1.25, 1.25, 1.67, 1.11, 1.25, 1.25, 1.05])
+ASPECT_SD = np.array([0.18, 0.2, 0.21, 0.17, 0.17, 0.25, 0.16, 0.17, 0.17, 0.14])
+ASPECT_COST = 2.0
 # A candidate wider than WIDE * H (H: the field's digit height) is more likely two digits: each
 # 0.1 H beyond costs WIDE_COST / 10.
 WIDE = 0.9
 WIDE_COST = 10.0
 # The best path must beat the runner-up (with a different reading) by this much, else "segmentation doubt".
 DOUBT_MARGIN = 1.0
+STRICT_DOUBT = False  # True: any confident alternative reading is a doubt (costs ~20 points of acceptance)
 
 
 @dataclass
@@ -63,36 +72,98 @@ def _error_result(field: FieldImage, reason: str) -> FieldResult:
     return FieldResult(field=field, value="", status="error", confidence=0.0, reason=reason, digits=[])
 
 
-def _choose_paths(seg: Segmentation, costs: np.ndarray, labels: np.ndarray,
+# Digit counts a well-formed field may have: the segmentation search prefers them (paper VIII:
+# the graph is composed with the field's grammar before the best path is taken).
+ALLOWED_COUNTS = {"zip": (5, 9), "date": (8,)}
+GRAMMAR_ASPECT = 1.0
+
+
+def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels: np.ndarray,
                   accepted: np.ndarray) -> tuple[list[int], list[str], int | None]:
-    """Per group, the cheapest path; ``costs``/``labels``/``accepted`` are this field's candidates
-    in order. An optional group (a possible rupee sign) is read only when its whole blob is a
-    confidently recognised digit.
+    """Choose one path through every group's segmentation graph.
+
+    ``costs``/``labels``/``accepted`` are this field's candidates in order. The choice minimises the
+    total cost, among the combinations whose digit count the field allows when any does (zip: 5
+    or 9; date: 8). An optional group (a possible rupee sign) is read only when its whole blob is a
+    confidently recognised digit. *Segmentation doubt*: another path of some group, whose pieces
+    are all confidently recognised, reads differently and is (nearly) as cheap, or is allowed by
+    the field's digit count as well.
 
     Returns (candidate indices of the chosen digits, doubts, digits before the decimal point).
     """
-    point_after = None
-    chosen: list[int] = []
-    doubts: list[str] = []
+    options: list[list[tuple[float, tuple[int, ...], tuple[int, ...], bool]]] = []  # per group
     offset = 0
-    for gi, g in enumerate(seg.groups):
+    for g in seg.groups:
+        n = len(g.candidates)
+        opts = []
+        if g.optional and not accepted[offset]:
+            opts.append((0.0, (), (), True))
+        else:
+            for p in g.paths:
+                idx = tuple(offset + c for c in p)
+                opts.append((float(sum(costs[k] for k in idx)), idx, tuple(int(labels[k]) for k in idx),
+                             bool(all(accepted[k] for k in idx))))
+        opts.sort(key=lambda o: o[0])
+        options.append(opts)
+        offset += n
+    def cheapest(usable) -> dict[int, tuple[float, list[int]]]:
+        """Dynamic programme over groups: for each digit count, the cheapest combination."""
+        best: dict[int, tuple[float, list[int]]] = {0: (0.0, [])}
+        for g, opts in zip(seg.groups, options, strict=True):
+            nxt: dict[int, tuple[float, list[int]]] = {}
+            for count, (cost, picks) in best.items():
+                for k, (c, idx, _, ok) in enumerate(opts):
+                    if k and not usable(g, ok, k, opts):
+                        continue
+                    key = count + len(idx)
+                    if key not in nxt or cost + c < nxt[key][0]:
+                        nxt[key] = (cost + c, picks + [k])
+            best = nxt
+        return best
+
+    free = cheapest(lambda g, ok, k, opts: True)
+    count = min(free, key=lambda n: free[n][0])
+    picks = free[count][1]
+    allowed: list[int] = []
+    if field_type in ALLOWED_COUNTS and count not in ALLOWED_COUNTS[field_type]:
+        # The field's grammar may pick another reading of a blob wider than tall (a touching pair:
+        # single digits are taller than wide), with every digit confidently recognised.
+        def usable(g, ok, k, opts):
+            x0, y0, x1, y1 = g.bbox
+            return ok and (x1 - x0) >= GRAMMAR_ASPECT * (y1 - y0)
+
+        ruled = cheapest(usable)
+        allowed = [n for n in ALLOWED_COUNTS[field_type] if n in ruled]
+
+    def doubts_of(picks: list[int], allowed: Sequence[int]) -> list[str]:
+        """A confident alternative reading of some group (one the allowed digit counts permit)."""
+        total = sum(len(opts[k][1]) for opts, k in zip(options, picks, strict=True))
+        for opts, k in zip(options, picks, strict=True):
+            c0, _, reading, _ = opts[k]
+            for c, _idx, other, all_ok in opts:
+                if other == reading or not all_ok:
+                    continue
+                if allowed and total - len(reading) + len(other) not in allowed:
+                    continue  # the field's digit count rules this reading out
+                if STRICT_DOUBT or c - c0 < DOUBT_MARGIN:
+                    return ["segmentation doubt"]
+        return []
+
+    doubts = doubts_of(picks, ())
+    if allowed:
+        count = min(allowed, key=lambda n: ruled[n][0])
+        forced = ruled[count][1]
+        # The grammar picks the reading only when no other reading is confident as well: a blob
+        # "10" read confidently as a '0' stays a doubt (wrong digit count), not a forced guess.
+        forced_doubts = doubts_of(forced, ())
+        if not forced_doubts:
+            picks, doubts = forced, forced_doubts
+    chosen: list[int] = []
+    point_after = None
+    for gi, (opts, k) in enumerate(zip(options, picks, strict=True)):
         if gi == seg.point_after:
             point_after = len(chosen)
-        n = len(g.candidates)
-        if g.optional and not accepted[offset]:
-            offset += n
-            continue
-        scored = sorted((float(sum(costs[offset + c] for c in p)), p) for p in g.paths)
-        best_cost, best = scored[0]
-        reading = tuple(int(labels[offset + c]) for c in best)
-        for cost, p in scored[1:]:
-            if cost - best_cost >= DOUBT_MARGIN:
-                break
-            if tuple(int(labels[offset + c]) for c in p) != reading:
-                doubts.append("segmentation doubt")
-                break
-        chosen.extend(offset + c for c in best)
-        offset += n
+        chosen.extend(opts[k][1])
     return chosen, doubts, point_after
 
 
@@ -154,10 +225,14 @@ def read_fields(fields: Sequence[FieldImage], classifier: Classifier, *,
     margin = margins(penalties, rej.j) if len(penalties) else np.zeros(0)
     labels = np.argmin(penalties, axis=1) if len(penalties) else np.zeros(0, np.int64)
     costs = _softplus(-margin) + PIECE_COST
-    widths = np.array([(comp.bbox[2] - comp.bbox[0]) / max(s.digit_height, 1.0)
-                       for _, _, s in cleaned for g in s.groups for comp in g.candidates])
-    if len(widths):
-        costs = costs + WIDE_COST * np.maximum(widths - WIDE, 0.0)
+    if len(costs):
+        boxes = np.array([comp.bbox for _, _, s in cleaned for g in s.groups for comp in g.candidates], float)
+        heights = np.array([s.digit_height for _, _, s in cleaned for g in s.groups for _ in g.candidates])
+        w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+        costs = costs + WIDE_COST * np.maximum(w / np.maximum(heights, 1.0) - WIDE, 0.0)
+        aspect = w / np.maximum(h, 1.0)
+        outside = np.maximum(ASPECT_P1[labels] - aspect, 0.0) + np.maximum(aspect - ASPECT_P99[labels], 0.0)
+        costs = costs + ASPECT_COST * outside / ASPECT_SD[labels]
     costs[~np.asarray(valid, bool)] = np.inf
     conf = confidence_of(margin)
     accepted = margin >= rej.threshold
@@ -167,8 +242,8 @@ def read_fields(fields: Sequence[FieldImage], classifier: Classifier, *,
         n = sum(len(g.candidates) for g in s.groups)
         try:
             comps = [comp for g in s.groups for comp in g.candidates]
-            chosen, doubts, point_after = _choose_paths(s, costs[offset : offset + n], labels[offset : offset + n],
-                                           accepted[offset : offset + n])
+            chosen, doubts, point_after = _choose_paths(s, f.type, costs[offset : offset + n],
+                                                        labels[offset : offset + n], accepted[offset : offset + n])
             digits = []
             for pos, k in enumerate(chosen):
                 j = offset + k

@@ -152,9 +152,12 @@ def merge_broken(blobs: list[Blob], H: float) -> list[Blob]:
             small = min(a.height, b.height) < 0.75 * H
             xo, yo = _x_overlap(a.bbox, b.bbox), _y_overlap(a.bbox, b.bbox)
             stacked = xo >= 0.5 * min(a.width, b.width) and yo <= 0.3 * min(a.height, b.height)
+            # a small piece lying within the other's box (a broken-off top of a 9's loop)
+            inside = xo >= 0.7 * min(a.width, b.width) and yo >= 0.7 * min(a.height, b.height) and small
             beside = small and -0.1 * H <= xo and yo > 0.3 * min(a.height, b.height) \
                 and min(a.area, b.area) >= 0.02 * H * H
-            if stacked and max(a.height, b.height) >= 0.3 * H and min(a.area, b.area) >= 0.01 * H * H or beside:
+            if stacked and max(a.height, b.height) >= 0.3 * H and min(a.area, b.area) >= 0.01 * H * H or beside \
+                    or inside:
                 out[i] = _merge(a, b)
                 del out[j]
                 changed = True
@@ -284,7 +287,7 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str) -> Segmentation:
         x0, y0, x1, y1 = b.bbox
         if b.area < 0.002 * H * H or (b.area < 0.006 * H * H and not (base - 0.3 * H < y1 < base + 0.15 * H)):
             kinds.append("speck")  # tiny, or small and away from the baseline where points sit
-        elif b.height <= 0.3 * H and b.width >= 1.5 * b.height:
+        elif b.height <= 0.3 * H and b.width >= 1.5 * b.height and top + 0.25 * H < (y0 + y1) / 2 < top + 0.85 * H:
             kinds.append("dash")
         elif b.height < 0.65 * H and b.width < SMALL * H and y1 > base + 0.12 * H and y0 > top + 0.45 * H:
             kinds.append("comma")  # hangs below the baseline
@@ -293,8 +296,10 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str) -> Segmentation:
                 kinds.append("raised mark")  # '*' or a stray mark above the writing
             elif y1 > base + 0.12 * H or b.height > 1.6 * b.width:
                 kinds.append("comma")
+            elif min(b.width, b.height) >= 0.08 * H and max(b.width, b.height) <= 2 * min(b.width, b.height):
+                kinds.append("point")  # a round dot about a pen's width across
             else:
-                kinds.append("point")
+                kinds.append("speck")
         elif b.height <= 0.6 * H and (y0 + y1) / 2 < top + 0.4 * H:
             kinds.append("star")
         elif b.height < 0.6 * H:
