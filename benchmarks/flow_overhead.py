@@ -1,0 +1,96 @@
+"""Orchestration overhead of the process-batch flow: the flow's wall time vs. calling the library
+(``ocr.batch.run_batch``) directly, on the sample batch scaled to N documents, in one process.
+
+    python benchmarks/flow_overhead.py --docs 1000            # copies of data/samples under new names
+    python benchmarks/flow_overhead.py --docs 200 --chunk-size 16 --device cpu
+
+Both runs use the same classifier (loaded once, by a warm-up run of each on a few documents that also
+starts Prefect's ephemeral API), fresh output folders, and the same chunks. Prints a table: seconds,
+pages/s, and the flow's overhead in percent (target <= 10%). The ephemeral API's start-up, paid once
+per process by ``ocr batch``/``python -m flows.process_batch`` and not at all with a server, is shown apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")  # the run logger's per-chunk lines would dominate output
+
+REPO = Path(__file__).resolve().parent.parent
+SCAN_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".pdf"}
+
+
+def scaled_batch(samples: Path, n: int, dest: Path) -> Path:
+    """``n`` documents: the sample scans copied round-robin under new names (``<stem>-c<k>.<ext>``, so the
+    batch.yaml rules ``cheque-*``/``form-*`` still apply), plus the batch's batch.yaml."""
+    scans = sorted(p for p in samples.iterdir() if p.suffix.lower() in SCAN_SUFFIXES)
+    if not scans:
+        raise SystemExit(f"no scans in {samples}")
+    dest.mkdir(parents=True)
+    if (samples / "batch.yaml").is_file():
+        shutil.copy(samples / "batch.yaml", dest / "batch.yaml")
+    for i in range(n):
+        src = scans[i % len(scans)]
+        shutil.copy(src, dest / f"{src.stem}-c{i // len(scans):03d}{src.suffix}")
+    return dest
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--docs", type=int, default=1000, help="documents in the scaled batch (default 1000)")
+    parser.add_argument("--samples", type=Path, default=REPO / "data" / "samples")
+    parser.add_argument("--chunk-size", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--work", type=Path, help="working folder (default: a temporary one, removed after)")
+    args = parser.parse_args()
+
+    from flows.process_batch import process_batch
+    from ocr.batch import BatchConfig, run_batch
+
+    work = args.work or Path(tempfile.mkdtemp(prefix="flow-overhead-"))
+    try:
+        batch = scaled_batch(args.samples, args.docs, work / "batch")
+        warm = scaled_batch(args.samples, 2, work / "warm")
+        common = dict(chunk_size=args.chunk_size, batch_size=args.batch_size, device=args.device)
+
+        t = time.perf_counter()
+        run_batch(BatchConfig(input_dir=warm, out_dir=work / "warm-lib", **common), progress=False)
+        load_s = time.perf_counter() - t
+        t = time.perf_counter()
+        process_batch(input_dir=str(warm), output_dir=str(work / "warm-flow"), **common)
+        warm_flow_s = time.perf_counter() - t
+
+        t = time.perf_counter()
+        lib = run_batch(BatchConfig(input_dir=batch, out_dir=work / "out-lib", **common), progress=False)
+        lib_s = time.perf_counter() - t
+        t = time.perf_counter()
+        flow = process_batch(input_dir=str(batch), output_dir=str(work / "out-flow"), **common)
+        flow_s = time.perf_counter() - t
+
+        same = all((work / "out-lib" / n).read_bytes() == (work / "out-flow" / n).read_bytes()
+                   for n in ("results.csv", "digits.csv", "review.csv", "errors.csv"))
+        chunks = -(-lib.documents // args.chunk_size)
+        print(f"documents {lib.documents}, pages {lib.pages}, fields {lib.fields}, chunks {chunks} of "
+              f"{args.chunk_size}, device {args.device}, {os.cpu_count()} CPUs; identical CSVs: {same}")
+        print(f"warm-up: classifier load + 2 documents {load_s:.1f} s (library); "
+              f"ephemeral Prefect API start + 2 documents {warm_flow_s:.1f} s (flow, once per process)")
+        print()
+        print("| runner | seconds | pages/s | overhead |")
+        print("|---|---:|---:|---:|")
+        print(f"| library `run_batch` | {lib_s:.1f} | {lib.pages / lib_s:.2f} | - |")
+        print(f"| flow `process-batch` | {flow_s:.1f} | {flow.pages / flow_s:.2f} | "
+              f"{100 * (flow_s - lib_s) / lib_s:+.1f}% |")
+    finally:
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""The ``train-lenet5`` flow: ``ocr train`` as a Prefect run, with the model card as a markdown artifact.
+
+Thin: :func:`ocr.train.train` trains, calibrates, evaluates on the MNIST test set and writes the weights,
+``<stem>.json`` and ``README.md`` beside them; the flow logs its progress through the run logger and
+publishes the card. Training is one task (one long computation; retrying it would only repeat it), with
+``resume`` to continue from the last epoch's checkpoint after a crash.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before Prefect is imported: see flows/process_batch.py.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from prefect import flow, get_run_logger, task  # noqa: E402
+from prefect.artifacts import create_markdown_artifact, create_table_artifact  # noqa: E402
+from prefect.cache_policies import NO_CACHE  # noqa: E402
+
+from ocr.train import TrainConfig, card_markdown, train  # noqa: E402
+
+
+@task(name="train", cache_policy=NO_CACHE)
+def train_task(config: TrainConfig) -> dict:
+    logger = get_run_logger()
+    return train(config, progress=False, log=logger.info)
+
+
+@flow(name="train-lenet5", log_prints=False)
+def train_lenet5(
+    data_dir: str | None = None,
+    epochs: int = 30,
+    seed: int = 0,
+    out: str = "models/lenet5.pt",
+    device: str = "auto",
+    batch_size: int = 128,
+    limit: int | None = None,
+    val_size: int = 10_000,
+    checkpoint_dir: str = "runs/lenet5",
+    resume: bool = False,
+) -> dict:
+    """Train LeNet-5 on the MNIST training set in ``data_dir`` (else ``$OCR_MNIST_DIR``) and publish the card.
+
+    ``limit`` trains on the first N digits only (smoke runs). Returns the model card (a dict).
+    """
+    config = TrainConfig(data_dir=data_dir, out=out, epochs=epochs, seed=seed, device=device, batch_size=batch_size,
+                         limit=limit, val_size=val_size, checkpoint_dir=checkpoint_dir, resume=resume)
+    card = train_task(config)
+    test = card["test"]
+    create_table_artifact(key="lenet5-test-figures", table=[{
+        "weights": str(Path(out)), "epochs": len(card["training"]["history"]), "seed": seed,
+        "test error %": round(100 * test["error"], 3),
+        "rejection for 0.5% error %": round(100 * test["rejection_for_0.5%_error"], 2),
+    }], description="LeNet-5 on the MNIST test set")
+    create_markdown_artifact(key="lenet5-model-card", markdown=card_markdown(card, Path(out).stem),
+                             description=f"Model card of {out}")
+    get_run_logger().info("test error %.2f%%; weights %s", 100 * test["error"], out)
+    return card
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m flows.train_lenet5", description="Run train-lenet5 in-process.")
+    parser.add_argument("--data", dest="data_dir", help="MNIST training folder (default $OCR_MNIST_DIR)")
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="models/lenet5.pt")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--limit", type=int, help="train on the first N digits only (smoke runs)")
+    args = parser.parse_args(argv)
+    card = train_lenet5(**vars(args))
+    print(f"test error {100 * card['test']['error']:.2f}%  weights {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
