@@ -296,7 +296,7 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str) -> Segmentation:
                 kinds.append("raised mark")  # '*' or a stray mark above the writing
             elif y1 > base + 0.12 * H or b.height > 1.6 * b.width:
                 kinds.append("comma")
-            elif min(b.width, b.height) >= 0.08 * H and max(b.width, b.height) <= 2 * min(b.width, b.height):
+            elif min(b.width, b.height) >= 0.06 * H and max(b.width, b.height) <= 2 * min(b.width, b.height):
                 kinds.append("point")  # a round dot about a pen's width across
             else:
                 kinds.append("speck")
