@@ -147,13 +147,13 @@ def merge_broken(blobs: list[Blob], H: float) -> list[Blob]:
         for i, j in itertools.combinations(range(len(out)), 2):
             a, b = out[i], out[j]
             u = _union(a.bbox, b.bbox)
-            if u[3] - u[1] > 1.35 * H or u[2] - u[0] > 1.1 * H:
-                continue
             small = min(a.height, b.height) < 0.75 * H
             xo, yo = _x_overlap(a.bbox, b.bbox), _y_overlap(a.bbox, b.bbox)
-            stacked = xo >= 0.5 * min(a.width, b.width) and yo <= 0.3 * min(a.height, b.height)
             # a small piece lying within the other's box (a broken-off top of a 9's loop)
             inside = xo >= 0.7 * min(a.width, b.width) and yo >= 0.7 * min(a.height, b.height) and small
+            if (u[3] - u[1] > 1.35 * H or u[2] - u[0] > 1.1 * H) and not inside:
+                continue
+            stacked = xo >= 0.5 * min(a.width, b.width) and yo <= 0.3 * min(a.height, b.height)
             beside = small and -0.1 * H <= xo and yo > 0.3 * min(a.height, b.height) \
                 and min(a.area, b.area) >= 0.02 * H * H
             if stacked and max(a.height, b.height) >= 0.3 * H and min(a.area, b.area) >= 0.01 * H * H or beside \
@@ -296,8 +296,9 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str) -> Segmentation:
                 kinds.append("raised mark")  # '*' or a stray mark above the writing
             elif y1 > base + 0.12 * H or b.height > 1.6 * b.width:
                 kinds.append("comma")
-            elif min(b.width, b.height) >= 0.06 * H and max(b.width, b.height) <= 2 * min(b.width, b.height):
-                kinds.append("point")  # a round dot about a pen's width across
+            elif min(b.width, b.height) >= 0.04 * H and max(b.width, b.height) <= 2 * min(b.width, b.height) \
+                    and not any(_x_overlap(b.bbox, o.bbox) > 0 for o in main):
+                kinds.append("point")  # a round dot, standing clear of the digits
             else:
                 kinds.append("speck")
         elif b.height <= 0.6 * H and (y0 + y1) / 2 < top + 0.4 * H:
