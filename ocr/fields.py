@@ -156,7 +156,7 @@ def find_lines(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
             for i in range(1, n):
                 x, y, cw, ch, _ = stats[i]
                 # It must run into both lines (a '$' bar or a '1' stops short of them).
-                if y <= top + 1 and y + ch >= bottom - 1 and cw <= max(8, w // 25):
+                if y <= top and y + ch >= bottom and cw <= max(8, w // 25):
                     # Only the columns the run covers from line to line: a '1' leaning on a cell
                     # wall joins its run but does not span the cell, so it stays.
                     part = lab[top : bottom + 1, x : x + cw] == i

@@ -136,7 +136,8 @@ def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels:
         allowed = [n for n in ALLOWED_COUNTS[field_type] if n in ruled]
 
     def doubts_of(picks: list[int], allowed: Sequence[int]) -> list[str]:
-        """A confident alternative reading of some group (one the allowed digit counts permit)."""
+        """A confident alternative reading of some group (one the allowed digit counts permit),
+        nearly as cheap."""
         total = sum(len(opts[k][1]) for opts, k in zip(options, picks, strict=True))
         for opts, k in zip(options, picks, strict=True):
             c0, _, reading, _ = opts[k]

@@ -312,9 +312,9 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str) -> Segmentation:
         if digits_at:
             first = digits_at[0]
             b = blobs[first]
-            if b.height >= TALL * H:
+            if b.height >= TALL * H and b.width >= 0.35 * H:  # a tall '1' is narrow; a '$' is S-wide
                 kinds[first] = "currency sign"
-            elif _two_bars(b, H):
+            elif b.width <= 0.8 * H and _two_bars(b, H):  # a rupee sign is narrower than a pair
                 kinds[first] = "rupee?"
             # '/-' after the amount: the digit-sized mark just before a trailing dash is the '/'.
             last = max(i for i, k in enumerate(kinds) if k in ("digit", "dash"))
