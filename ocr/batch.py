@@ -373,12 +373,30 @@ class _StageClock:
         return now
 
 
+SHAPE_BUCKET = 128
+
+
 def _timed_penalties(classifier: Classifier, clock: _StageClock) -> Callable:
+    """``classifier.penalties`` timed, with the last batch padded to a multiple of :data:`SHAPE_BUCKET` rows.
+
+    Why the padding: the CPU backend keeps compiled kernels per input shape, so a batch of chunks whose
+    digit counts all differ grows the process by megabytes per chunk (measured: 230 -> 560 MiB over 150
+    chunks; flat at 290 MiB with the padding). The padding never adds a forward pass (it stays within
+    ``batch_size``) and the padded rows' penalties are dropped.
+    """
     original = classifier.penalties
 
     def penalties(x):
         t = time.perf_counter()
         try:
+            x = np.asarray(x, dtype=np.float32)
+            n = len(x)
+            rest = n % classifier.batch_size
+            if rest:
+                target = min(classifier.batch_size, -(-rest // SHAPE_BUCKET) * SHAPE_BUCKET)
+                if target > rest:
+                    pad = np.full((target - rest,) + x.shape[1:], -0.1, np.float32)  # blank normalised input
+                    return original(np.concatenate([x, pad]))[:n]
             return original(x)
         finally:
             clock.add("classify", t)

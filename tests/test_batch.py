@@ -159,3 +159,18 @@ def test_batch_command_local_runner(tmp_path, scans, classifier, capsys):
     assert main(["batch", str(inp), "--out", str(tmp_path / "o2"), "--template", "nope", "--runner", "local"]) == 2
     with pytest.raises(OCRError, match="no runner named"):
         resolve_runner("nope")
+
+
+def test_chunk_fields_are_classified_in_one_batch(tmp_path, scans, classifier):
+    inp = tmp_path / "in"
+    inp.mkdir()
+    for i, s in enumerate(scans):
+        Image.fromarray(s).save(inp / f"d{i}.png")
+    cfg = BatchConfig(input_dir=inp, out_dir=tmp_path / "out", device="cpu", chunk_size=3)
+    [chunk] = plan_chunks(discover(inp), 3, cfg)
+    before = classifier.forward_passes
+    out = process_chunk(chunk, cfg, classifier)
+    assert out.fields == 7 and out.pages == 3
+    # 3 documents, 7 fields, a few dozen candidates: one forward pass (batch size 1024).
+    assert classifier.forward_passes - before == 1
+    assert "penalties" not in classifier.__dict__  # the timing wrapper is taken off again
