@@ -1,7 +1,7 @@
 """Digits -> a field's value, checked against what the field must hold.
 
 - ``zip``: 5 digits, or 9 (ZIP+4, written ``12345-6789``);
-- ``amount``: digits with an optional decimal part (``123.45``); commas, Indian grouping
+- ``amount``: digits with an optional decimal part of two digits (``123.45``); commas, Indian grouping
   (1,68,900), currency signs and '/-' were already left out by :mod:`ocr.segment`;
 - ``date``: 8 digits DDMMYYYY forming a real calendar date (the value stays ``DDMMYYYY``);
 - ``digits``: any digit string.
@@ -45,8 +45,10 @@ def form_problem(field_type: str, labels: Sequence[int], point_after: int | None
             dt.date(int(s[4:]), int(s[2:4]), int(s[:2]))
         except ValueError:
             return f"not a valid date ({s[:2]}/{s[2:4]}/{s[4:]})"
-    if field_type == "amount" and point_after is not None and not 1 <= n - point_after <= 2:
-        return "decimal part must have 1 or 2 digits"
+    if field_type == "amount" and point_after is not None and n - point_after != 2:
+        # Cheques and forms write cents/paise as two digits: one digit after the point is far more
+        # often a lost digit (two touching digits read as one) than "12.5".
+        return f"decimal part must have 2 digits (read {n - point_after})"
     return ""
 
 

@@ -83,11 +83,11 @@ def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels:
     """Choose one path through every group's segmentation graph.
 
     ``costs``/``labels``/``accepted`` are this field's candidates in order. The choice minimises the
-    total cost, among the combinations whose digit count the field allows when any does (zip: 5
-    or 9; date: 8). An optional group (a possible rupee sign) is read only when its whole blob is a
-    confidently recognised digit. *Segmentation doubt*: another path of some group, whose pieces
-    are all confidently recognised, reads differently and is (nearly) as cheap, or is allowed by
-    the field's digit count as well.
+    total cost; when that reading breaks the field's grammar (zip: 5 or 9 digits; date: 8; an
+    amount's decimal part: 2), the cheapest reading that keeps it replaces it if it is unambiguous.
+    An optional group (a possible rupee sign) is read only when its whole blob is a confidently
+    recognised digit. *Segmentation doubt*: another path of some group, whose pieces are all
+    confidently recognised, reads differently and is (nearly) as cheap.
 
     Returns (candidate indices of the chosen digits, doubts, digits before the decimal point).
     """
@@ -106,16 +106,20 @@ def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels:
         opts.sort(key=lambda o: o[0])
         options.append(opts)
         offset += n
+    # What the grammar counts: every digit (zip, date), or the digits after an amount's point.
+    first = seg.point_after if field_type == "amount" and seg.point_after is not None else 0
+    rule = ALLOWED_COUNTS.get(field_type, ()) if field_type != "amount" else ((2,) if first else ())
+
     def cheapest(usable) -> dict[int, tuple[float, list[int]]]:
-        """Dynamic programme over groups: for each digit count, the cheapest combination."""
+        """Dynamic programme over groups: for each count of digits, the cheapest combination."""
         best: dict[int, tuple[float, list[int]]] = {0: (0.0, [])}
-        for g, opts in zip(seg.groups, options, strict=True):
+        for gi, (g, opts) in enumerate(zip(seg.groups, options, strict=True)):
             nxt: dict[int, tuple[float, list[int]]] = {}
             for count, (cost, picks) in best.items():
                 for k, (c, idx, _, ok) in enumerate(opts):
                     if k and not usable(g, ok, k, opts):
                         continue
-                    key = count + len(idx)
+                    key = count + (len(idx) if gi >= first else 0)
                     if key not in nxt or cost + c < nxt[key][0]:
                         nxt[key] = (cost + c, picks + [k])
             best = nxt
@@ -125,7 +129,7 @@ def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels:
     count = min(free, key=lambda n: free[n][0])
     picks = free[count][1]
     allowed: list[int] = []
-    if field_type in ALLOWED_COUNTS and count not in ALLOWED_COUNTS[field_type]:
+    if rule and count not in rule:
         # The field's grammar may pick another reading of a blob wider than tall (a touching pair:
         # single digits are taller than wide), with every digit confidently recognised.
         def usable(g, ok, k, opts):
@@ -133,30 +137,26 @@ def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels:
             return ok and (x1 - x0) >= GRAMMAR_ASPECT * (y1 - y0)
 
         ruled = cheapest(usable)
-        allowed = [n for n in ALLOWED_COUNTS[field_type] if n in ruled]
+        allowed = [n for n in rule if n in ruled]
 
-    def doubts_of(picks: list[int], allowed: Sequence[int]) -> list[str]:
-        """A confident alternative reading of some group (one the allowed digit counts permit),
-        nearly as cheap."""
-        total = sum(len(opts[k][1]) for opts, k in zip(options, picks, strict=True))
+    def doubts_of(picks: list[int]) -> list[str]:
+        """A confident alternative reading of some group, nearly as cheap (or cheaper)."""
         for opts, k in zip(options, picks, strict=True):
             c0, _, reading, _ = opts[k]
             for c, _idx, other, all_ok in opts:
                 if other == reading or not all_ok:
                     continue
-                if allowed and total - len(reading) + len(other) not in allowed:
-                    continue  # the field's digit count rules this reading out
                 if STRICT_DOUBT or c - c0 < DOUBT_MARGIN:
                     return ["segmentation doubt"]
         return []
 
-    doubts = doubts_of(picks, ())
+    doubts = doubts_of(picks)
     if allowed:
         count = min(allowed, key=lambda n: ruled[n][0])
         forced = ruled[count][1]
         # The grammar picks the reading only when no other reading is confident as well: a blob
         # "10" read confidently as a '0' stays a doubt (wrong digit count), not a forced guess.
-        forced_doubts = doubts_of(forced, ())
+        forced_doubts = doubts_of(forced)
         if not forced_doubts:
             picks, doubts = forced, forced_doubts
     chosen: list[int] = []

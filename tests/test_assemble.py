@@ -42,7 +42,8 @@ def test_low_confidence_digit_is_named_by_position():
 
 def test_amount_with_decimal_point_and_date_validation():
     assert format_value("amount", [1, 2, 3, 4, 5], point_after=3) == "123.45"
-    assert form_problem("amount", [1, 2, 3, 4, 5, 6], point_after=3) == "decimal part must have 1 or 2 digits"
+    assert form_problem("amount", [1, 2, 3, 4, 5, 6], point_after=3) == "decimal part must have 2 digits (read 3)"
+    assert form_problem("amount", [1, 2, 3, 4], point_after=3) == "decimal part must have 2 digits (read 1)"
     assert form_problem("date", [2, 9, 0, 2, 2, 0, 2, 4]) == ""
     assert form_problem("date", [3, 0, 0, 2, 2, 0, 2, 4]).startswith("not a valid date")
     assert form_problem("date", [1, 2, 3]).startswith("wrong digit count")
