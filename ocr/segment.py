@@ -280,11 +280,19 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str) -> Segmentation:
             H = rest
     seg = Segmentation([], H)
     main = [b for b in blobs if b.height >= 0.6 * H]
-    top = float(np.median([b.bbox[1] for b in main])) if main else 0.0
-    base = float(np.median([b.bbox[3] for b in main])) if main else float(mask.shape[0])
+    top_all = float(np.median([b.bbox[1] for b in main])) if main else 0.0
+    base_all = float(np.median([b.bbox[3] for b in main])) if main else float(mask.shape[0])
     kinds: list[str] = []
     for b in blobs:
         x0, y0, x1, y1 = b.bbox
+        # The baseline and top line where this mark stands: from its neighbouring digits (the
+        # writing drifts up or down along the field), else the field's medians.
+        left = [m for m in main if m.bbox[2] <= (x0 + x1) / 2 and m is not b]
+        right = [m for m in main if m.bbox[0] >= (x0 + x1) / 2 and m is not b]
+        near = ([max(left, key=lambda m: m.bbox[2])] if left else []) + ([min(right, key=lambda m: m.bbox[0])]
+                                                                          if right else [])
+        base = float(np.mean([m.bbox[3] for m in near])) if near else base_all
+        top = float(np.mean([m.bbox[1] for m in near])) if near else top_all
         if b.area < 0.002 * H * H or (b.area < 0.006 * H * H and not (base - 0.3 * H < y1 < base + 0.15 * H)):
             kinds.append("speck")  # tiny, or small and away from the baseline where points sit
         elif b.height <= 0.3 * H and b.width >= 1.5 * b.height and top + 0.25 * H < (y0 + y1) / 2 < top + 0.85 * H:
@@ -294,8 +302,8 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str) -> Segmentation:
         elif b.height < SMALL * H and b.width < SMALL * H:
             if y1 < top + 0.55 * H:
                 kinds.append("raised mark")  # '*' or a stray mark above the writing
-            elif y1 > base + 0.12 * H or b.height > 1.6 * b.width:
-                kinds.append("comma")
+            elif y1 > base + 0.12 * H or (b.height > 1.6 * b.width and b.height >= 0.2 * H):
+                kinds.append("comma")  # below the baseline, or a tall mark (a tiny one may just be a ragged dot)
             elif min(b.width, b.height) >= 0.04 * H and max(b.width, b.height) <= 2 * min(b.width, b.height) \
                     and not any(_x_overlap(b.bbox, o.bbox) > 0 for o in main):
                 kinds.append("point")  # a round dot, standing clear of the digits
