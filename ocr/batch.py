@@ -495,6 +495,15 @@ def _rows_for_field(pw: _PageWork, fr: FieldResult, doc_box: Box, config: BatchC
                                  "digit_crops": ";".join(digit_paths), "corrected_value": ""})
 
 
+def _remove_stale_temps(folder: Path, *patterns: str) -> None:
+    """Delete the files matching ``patterns`` in ``folder``: temp files (``.NAME.*.tmp``, see
+    :func:`ocr.report.write_atomic_bytes`) that a run killed before their rename left behind."""
+    if folder.is_dir():
+        for pattern in patterns:
+            for p in folder.glob(pattern):
+                p.unlink(missing_ok=True)
+
+
 def process_chunk(chunk: Chunk, config: BatchConfig, classifier: Classifier | None = None) -> ChunkOutput:
     """Load, register and crop every document of ``chunk``, read all their fields in ONE call of
     :func:`ocr.reader.read_fields` (shared classifier batches), write crops and the part CSVs.
@@ -511,6 +520,9 @@ def process_chunk(chunk: Chunk, config: BatchConfig, classifier: Classifier | No
                                                               "review", "errors")})
     from ocr.reader import read_fields  # the field reader: segmentation, normalisation, classification
 
+    # A run killed between writing a temp file and renaming it left it behind; these folders are this chunk's.
+    for folder in (pdir, *(config.out_dir / "crops" / d.id for d in chunk.documents)):
+        _remove_stale_temps(folder, ".*.tmp")
     classifier = classifier if classifier is not None else get_classifier(config)
     ts = template_set(config.input_dir, config.templates_dir, config.template)
     clock = _StageClock()
@@ -622,17 +634,42 @@ def merge_outputs(config: BatchConfig, chunks: Sequence[Chunk | ChunkOutput], se
             timings[k] += float(info.get("timings", {}).get(k, 0.0))
         documents += [{"id": d.id, "file": d.relative, "sha256": d.sha256, "size": d.size, "error": d.error}
                       for d in chunk.documents]
-    paths = {}
+    paths = {name: out / f"{name}.csv" for name in TABLES}
+    paths["manifest"] = out / "manifest.json"
+    # Every new file is first written complete beside the old one (".NAME.staged.tmp"), and only then are they
+    # renamed over the old ones: a failure while writing (a full disk) leaves ALL the previous outputs as they were.
+    staged = {name: out / f".{p.name}.staged.tmp" for name, p in paths.items()}
+    for p in paths.values():
+        _remove_stale_temps(out, f".{p.name}.*.tmp", f"..{p.name}.*.tmp")
+    try:
+        _write_merged(config, merged, staged, chunk_list, documents, totals, fingerprint_obj)
+    except BaseException:
+        for p in staged.values():
+            p.unlink(missing_ok=True)
+        raise
+    for name in (*TABLES, "manifest"):  # the manifest last: it describes the CSVs beside it
+        os.replace(staged[name], paths[name])
+    manifest_path = paths["manifest"]
+    secs = float(seconds) if seconds is not None else sum(timings.values())
+    return BatchSummary(**totals, seconds=secs, pages_per_second=totals["pages"] / secs if secs > 0 else 0.0,
+                        out_dir=out, results_csv=paths["results"], digits_csv=paths["digits"],
+                        review_csv=paths["review"], errors_csv=paths["errors"], manifest=manifest_path,
+                        timings={k: round(v, 3) for k, v in timings.items()}, chunks=len(chunk_list),
+                        chunks_reused=reused)
+
+
+def _write_merged(config: BatchConfig, merged: dict[str, list[Path]], staged: dict[str, Path],
+                  chunk_list: list[Chunk], documents: list[dict], totals: dict, fingerprint_obj: dict) -> None:
+    """The four CSVs and manifest.json of :func:`merge_outputs`, each to its ``staged`` path (atomically)."""
     for name, cols in TABLES.items():
-        paths[name] = out / f"{name}.csv"
         if name == "review":
             # The review queue is sorted across the batch (lowest confidence first), so it is read whole;
             # it holds only what needs a person.
             frames = [read_csv(p) for p in merged[name]]
             df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
-            write_csv(review_order(df.reindex(columns=cols)), paths[name])
+            write_csv(review_order(df.reindex(columns=cols)), staged[name])
         else:
-            _concat_csv(merged[name], cols, paths[name])
+            _concat_csv(merged[name], cols, staged[name])
     wp = weights_path(config)
     manifest = {
         "batch": config.batch_name,
@@ -645,14 +682,7 @@ def merge_outputs(config: BatchConfig, chunks: Sequence[Chunk | ChunkOutput], se
         "versions": _versions(),
         "counts": totals,
     }
-    manifest_path = out / "manifest.json"
-    write_atomic_bytes(manifest_path, json.dumps(manifest, indent=1, sort_keys=True).encode())
-    secs = float(seconds) if seconds is not None else sum(timings.values())
-    return BatchSummary(**totals, seconds=secs, pages_per_second=totals["pages"] / secs if secs > 0 else 0.0,
-                        out_dir=out, results_csv=paths["results"], digits_csv=paths["digits"],
-                        review_csv=paths["review"], errors_csv=paths["errors"], manifest=manifest_path,
-                        timings={k: round(v, 3) for k, v in timings.items()}, chunks=len(chunk_list),
-                        chunks_reused=reused)
+    write_atomic_bytes(staged["manifest"], json.dumps(manifest, indent=1, sort_keys=True).encode())
 
 
 def check_output_dir(out_dir: Path) -> None:
@@ -685,6 +715,76 @@ def run_batch(config: BatchConfig, progress: bool = True) -> BatchSummary:
     return summary
 
 
-__all__ = ["BatchConfig", "BatchSummary", "Chunk", "ChunkOutput", "Document", "discover", "get_classifier",
+
+# --- archiving the inputs (only when asked: ocr batch --archive DIR) ----------------------------------------
+
+def check_archive_dir(config: BatchConfig, archive_dir: str | Path) -> Path:
+    """Create ``archive_dir`` and make sure it can be written, before any work is done. It must not lie inside
+    the input folder (the next run would read the archived files again)."""
+    archive = Path(archive_dir)
+    if _inside(archive.resolve(), config.input_dir.resolve()):
+        raise OCRError(f"archive folder {archive} is inside the input folder {config.input_dir}: "
+                       "choose a folder outside it")
+    try:
+        archive.mkdir(parents=True, exist_ok=True)
+        probe = archive / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise OCRError(f"archive folder {archive} cannot be written ({exc.strerror or exc})") from None
+    return archive
+
+
+def _move_without_overwriting(src: Path, dst: Path) -> Path:
+    """Move ``src`` to ``dst``, or to ``dst`` with ``-1``, ``-2``... before its suffix when that name is taken.
+    The new name is claimed atomically (a hard link, or a file created with O_EXCL), so nothing is overwritten."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    for k in range(10_000):
+        cand = dst if k == 0 else dst.with_name(f"{dst.stem}-{k}{dst.suffix}")
+        try:
+            os.link(src, cand, follow_symlinks=False)
+        except FileExistsError:
+            continue
+        except OSError:  # another file system, or no hard links there: copy into a new file, then remove
+            try:
+                with open(src, "rb") as a, open(cand, "xb") as b:
+                    shutil.copyfileobj(a, b, 1 << 20)
+                    b.flush()
+                    os.fsync(b.fileno())
+            except FileExistsError:
+                continue
+            except BaseException:
+                cand.unlink(missing_ok=True)
+                raise
+            shutil.copystat(src, cand)
+        os.unlink(src)
+        return cand
+    raise OCRError(f"{dst}: no free name in the archive folder")
+
+
+def archive_inputs(config: BatchConfig, archive_dir: str | Path) -> list[tuple[Path, Path]]:
+    """Move the input files that were read (at least one row in ``results.csv``) into ``archive_dir``, keeping
+    their paths relative to the input folder. Call it only after :func:`merge_outputs` has written the CSVs:
+    it reads the batch's ``manifest.json`` and ``results.csv``. Files with only error rows stay for a person to
+    look at; symbolic links stay; a file whose content changed since it was read stays. Never overwrites a
+    file in ``archive_dir``. Returns ``(from, to)`` pairs."""
+    archive = Path(archive_dir)
+    manifest = json.loads((config.out_dir / "manifest.json").read_text())
+    read = set(pd.read_csv(config.out_dir / "results.csv", usecols=["document"], dtype=str,
+                           keep_default_na=False)["document"])
+    moved = []
+    for d in manifest["documents"]:
+        src = config.input_dir / d["file"]
+        if d["error"] or d["id"] not in read or src.is_symlink() or not src.is_file():
+            continue
+        if _sha256(src) != d["sha256"]:
+            log.warning("not archiving %s: it changed after it was read", d["file"])
+            continue
+        moved.append((src, _move_without_overwriting(src, archive / d["file"])))
+    return moved
+
+
+__all__ = ["BatchConfig", "BatchSummary", "archive_inputs", "check_archive_dir", "Chunk", "ChunkOutput",
+           "Document", "discover", "get_classifier",
            "merge_outputs", "plan_chunks", "process_chunk", "run_batch", "safe_name", "RESULTS_COLUMNS",
            "DIGITS_COLUMNS", "REVIEW_COLUMNS", "ERRORS_COLUMNS"]

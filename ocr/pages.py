@@ -106,8 +106,19 @@ def _image_pages(path: Path, max_pixels: int) -> Iterator[Page | PageError]:
         raise OCRError(f"{path.name}: image is far too large (refused without decoding)") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise OCRError(f"{path.name}: cannot open image ({exc})") from None
+    except Exception as exc:  # Pillow's plugins raise struct.error, TypeError, KeyError... on damaged headers
+        raise OCRError(f"{path.name}: image is damaged (unreadable header: {type(exc).__name__})") from None
     with im:
-        n = getattr(im, "n_frames", 1) or 1
+        later = ""  # set when the pages after the first cannot even be counted
+        try:
+            n = getattr(im, "n_frames", 1) or 1
+        except Exception as exc:  # a damaged later page of a TIFF (TypeError, KeyError...): page 1 may be fine
+            n, later = 1, f"{path.name} page 2: the pages after page 1 are damaged ({type(exc).__name__}: " \
+                          f"{' '.join(str(exc).split())[:80]})"
+            try:
+                im.seek(0)
+            except Exception:
+                raise OCRError(f"{path.name}: image is damaged ({type(exc).__name__})") from None
         for i in range(n):
             number = i + 1
             try:
@@ -123,7 +134,7 @@ def _image_pages(path: Path, max_pixels: int) -> Iterator[Page | PageError]:
                     raise
                 yield PageError(path, number, str(exc))
                 continue
-            except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
+            except Exception as exc:  # OSError, EOFError, ValueError... and whatever a damaged file makes Pillow raise
                 where = f" page {number}" if n > 1 else ""
                 reason = f"{path.name}{where}: image is damaged or truncated ({' '.join(str(exc).split())[:120]})"
                 if n == 1:
@@ -131,6 +142,8 @@ def _image_pages(path: Path, max_pixels: int) -> Iterator[Page | PageError]:
                 yield PageError(path, number, reason)
                 continue
             yield Page(image=gray, source=path, page_number=number, dpi=_dpi_from_info(im.info))
+        if later:
+            yield PageError(path, 2, later)
 
 
 def _pdf_pages(path: Path, max_pixels: int, dpi: float) -> Iterator[Page | PageError]:

@@ -35,6 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--runner", default="auto",
                    help="auto (the 'prefect' runner of entry-point group ocr.runners when installed, else local), "
                         "local (the library runner), or the name of an ocr.runners entry point")
+    p.add_argument("--archive", type=Path, default=None, metavar="DIR",
+                   help="after the CSVs are written, move the files that were read into DIR (same sub-folders; "
+                        "never overwrites: a taken name gets -1, -2...); files with only errors stay")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_batch)
 
@@ -87,18 +90,29 @@ def resolve_runner(name: str):
 
 
 def cmd_batch(args) -> int:
-    from ocr.batch import BatchConfig, run_batch
+    from ocr.batch import BatchConfig, archive_inputs, check_archive_dir, run_batch
 
     config = BatchConfig(input_dir=args.input_dir, out_dir=args.out, templates_dir=args.templates,
                          template=args.template, device=args.device, batch_size=args.batch_size,
                          chunk_size=args.chunk_size, target_error=args.target_error, weights=args.weights,
                          max_pixels=args.max_pixels)
     run, used = resolve_runner(args.runner)
-    if used == "local" and args.quiet:
-        summary = run_batch(config, progress=False)
-    else:
-        summary = run(config)
+    if args.archive is not None:
+        check_archive_dir(config, args.archive)
+    try:
+        if used == "local" and args.quiet:
+            summary = run_batch(config, progress=False)
+        else:
+            summary = run(config)
+        # Only now are the rows safely in the merged CSVs (written complete, then renamed).
+        moved = archive_inputs(config, args.archive) if args.archive is not None else []
+    except OSError as exc:  # a full disk, a read-only or vanished folder: one line, not a traceback
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise OCRError(f"the run stopped: {exc.strerror or exc}{where}; the previous outputs in {config.out_dir} "
+                       "are kept and running again resumes from the finished chunks") from None
     rows = [("runner", used), *summary.table()]
+    if args.archive is not None:
+        rows.append(("archived", f"{len(moved)} files to {args.archive}"))
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         print(f"{k:<{width}}  {v}")
