@@ -100,6 +100,7 @@ EXPECTED: dict[str, tuple[str, object]] = {
     "cheque-été ünïcödé №1.jpg": ("read", CHEQUE),  # spaces and non-ASCII letters
     "blank.png": ("blank", None),
     "cheque-upside-down.png": ("upside-down", None),
+    "form-upside-down.png": ("upside-down", None),
     # crafted names: copies of the form, which puts crops (files named after the document) in the output
     "%2e%2e%2f%2e%2e%2fescape.jpg": ("read", FORM),  # URL-encoded ../../
     "a..%2f..%2fescape.jpg": ("read", FORM),
@@ -141,6 +142,7 @@ def _build_corpus(folder: Path, outside: Path) -> None:
     shutil.copy(SAMPLES / CHEQUE, folder / "cheque-été ünïcödé №1.jpg")
     Image.fromarray(np.full_like(gray, 255)).save(folder / "blank.png")
     Image.fromarray(gray[::-1, ::-1].copy()).save(folder / "cheque-upside-down.png")
+    Image.open(SAMPLES / FORM).rotate(180).save(folder / "form-upside-down.png")
     # A two-page TIFF: page 1 the cheque, page 2 with its compressed strip zeroed.
     pages = [Image.fromarray(gray), Image.fromarray(gray[: gray.shape[0] // 2])]
     pages[0].save(folder / MULTIPAGE, save_all=True, append_images=pages[1:], compression="tiff_deflate")
@@ -276,7 +278,7 @@ def test_blank_and_upside_down_pages_are_never_accepted_wrongly(runs):
     """A blank page has nothing to read and an upside-down cheque's digits are not its digits (6 and 9 swap):
     either an error row or fields a person must check, never an accepted value."""
     res, err = runs["tables"]["results"], runs["tables"]["errors"]
-    for name in ("blank.png", "cheque-upside-down.png"):
+    for name in ("blank.png", "cheque-upside-down.png", "form-upside-down.png"):
         doc = _doc_id(runs, name)
         rows = res[res["document"] == doc]
         assert not (rows["status"] == "accepted").any(), rows

@@ -187,6 +187,10 @@ def test_output_folder_that_cannot_be_made(batch, capsys, tmp_path):
     code = main(_args(batch["inp"], blocker / "out"))
     _one_line_error(capsys, code, "cannot be written", str(blocker / "out"))
     assert blocker.read_text() == "not a folder"
+    # The same as a person sees it: the whole of stderr is that one line.
+    run = subprocess.run([sys.executable, "-m", "ocr", *_args(batch["inp"], blocker / "out")], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert run.returncode == 2 and run.stderr.count("\n") == 1 and run.stderr.startswith("ocr: "), run.stderr
 
 
 def _fail_writes(mp, after: int, err: int = errno.ENOSPC) -> list[int]:
