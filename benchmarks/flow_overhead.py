@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -48,6 +49,9 @@ def main() -> None:
     parser.add_argument("--chunk-size", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--repeat", type=int, default=2, help="library/flow pairs, alternating (default 2)")
+    parser.add_argument("--dask-workers", type=int, default=0,
+                        help="also time the flow on a local Dask cluster of N worker processes")
     parser.add_argument("--work", type=Path, help="working folder (default: a temporary one, removed after)")
     args = parser.parse_args()
 
@@ -67,26 +71,42 @@ def main() -> None:
         process_batch(input_dir=str(warm), output_dir=str(work / "warm-flow"), **common)
         warm_flow_s = time.perf_counter() - t
 
-        t = time.perf_counter()
-        lib = run_batch(BatchConfig(input_dir=batch, out_dir=work / "out-lib", **common), progress=False)
-        lib_s = time.perf_counter() - t
-        t = time.perf_counter()
-        flow = process_batch(input_dir=str(batch), output_dir=str(work / "out-flow"), **common)
-        flow_s = time.perf_counter() - t
+        # Alternate library and flow runs (--repeat pairs) so that a change in the machine's load hits both.
+        lib_times, flow_times = [], []
+        for r in range(args.repeat):
+            t = time.perf_counter()
+            lib = run_batch(BatchConfig(input_dir=batch, out_dir=work / f"out-lib{r}", **common), progress=False)
+            lib_times.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            flow = process_batch(input_dir=str(batch), output_dir=str(work / f"out-flow{r}"), **common)
+            flow_times.append(time.perf_counter() - t)
 
-        same = all((work / "out-lib" / n).read_bytes() == (work / "out-flow" / n).read_bytes()
-                   for n in ("results.csv", "digits.csv", "review.csv", "errors.csv"))
+        dask_s = None
+        if args.dask_workers:
+            t = time.perf_counter()
+            process_batch(input_dir=str(batch), output_dir=str(work / "out-dask"), dask_workers=args.dask_workers,
+                          **common)
+            dask_s = time.perf_counter() - t
+        outs = [f"out-flow{r}" for r in range(args.repeat)] + (["out-dask"] if dask_s else [])
+        same = all((work / "out-lib0" / n).read_bytes() == (work / o / n).read_bytes()
+                   for n in ("results.csv", "digits.csv", "review.csv", "errors.csv") for o in outs)
         chunks = -(-lib.documents // args.chunk_size)
         print(f"documents {lib.documents}, pages {lib.pages}, fields {lib.fields}, chunks {chunks} of "
               f"{args.chunk_size}, device {args.device}, {os.cpu_count()} CPUs; identical CSVs: {same}")
         print(f"warm-up: classifier load + 2 documents {load_s:.1f} s (library); "
               f"ephemeral Prefect API start + 2 documents {warm_flow_s:.1f} s (flow, once per process)")
         print()
-        print("| runner | seconds | pages/s | overhead |")
-        print("|---|---:|---:|---:|")
-        print(f"| library `run_batch` | {lib_s:.1f} | {lib.pages / lib_s:.2f} | - |")
-        print(f"| flow `process-batch` | {flow_s:.1f} | {flow.pages / flow_s:.2f} | "
-              f"{100 * (flow_s - lib_s) / lib_s:+.1f}% |")
+        print("| run | library `run_batch` s | flow `process-batch` s | library pages/s | flow pages/s | overhead |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for r, (a, b) in enumerate(zip(lib_times, flow_times, strict=True)):
+            print(f"| {r + 1} | {a:.1f} | {b:.1f} | {lib.pages / a:.2f} | {flow.pages / b:.2f} | "
+                  f"{100 * (b - a) / a:+.1f}% |")
+        a, b = statistics.median(lib_times), statistics.median(flow_times)
+        print(f"| median | {a:.1f} | {b:.1f} | {lib.pages / a:.2f} | {flow.pages / b:.2f} | "
+              f"{100 * (b - a) / a:+.1f}% |")
+        if dask_s:
+            print(f"\nflow on a local Dask cluster of {args.dask_workers} workers (cluster start included): "
+                  f"{dask_s:.1f} s, {flow.pages / dask_s:.2f} pages/s")
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
