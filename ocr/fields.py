@@ -76,34 +76,34 @@ def _binary(gray: np.ndarray, sensitive: bool = False) -> np.ndarray:
 
 
 def estimate_skew(gray: np.ndarray) -> float:
-    """Angle in degrees of the field's long printed lines (weighted median of near-level Hough
-    segments found among horizontal runs), 0.0 when there are none. Positive = the line rises to
-    the right (image y points down)."""
+    """Angle in degrees of the field's long printed lines, 0.0 when there are none. Positive =
+    the line rises to the right (image y points down).
+
+    The lines are the connected groups of horizontal runs (>= 12 px) spanning 40% of the field;
+    the angle is the length-weighted mean of straight-line fits to each one's per-column median
+    row (a median, so that a digit stroke touching the line does not pull the fit).
+    """
     mask = _binary(gray, sensitive=True)
     h, w = mask.shape
-    # Only horizontal runs vote: a row of handwritten digits must not pass for a line.
-    runs = _long_runs(mask, 12, horizontal=True).astype(np.uint8) * 255
-    segs = cv2.HoughLinesP(runs, 1, np.pi / 720, threshold=max(20, w // 4), minLineLength=max(20, int(0.4 * w)),
-                           maxLineGap=max(3, w // 15))
-    if segs is None:
-        return 0.0
+    # Only horizontal runs count: a row of handwritten digits must not pass for a line.
+    runs = _long_runs(mask, 12, horizontal=True)
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(runs.astype(np.uint8), connectivity=8)
     angles, weights = [], []
-    for x0, y0, x1, y1 in segs.reshape(-1, 4):
-        if x1 == x0:
+    for i in range(1, n):
+        x, y, cw, ch, _ = (int(v) for v in stats[i])
+        if cw < max(20, 0.4 * w):
             continue
-        a = float(np.degrees(np.arctan2(-(y1 - y0), x1 - x0)))
-        if a > 90:
-            a -= 180
-        if a < -90:
-            a += 180
+        comp = lab[y : y + ch, x : x + cw] == i
+        cols = np.flatnonzero(comp.any(axis=0))
+        rows = np.array([np.median(np.flatnonzero(comp[:, c])) for c in cols])
+        slope = np.polyfit(cols.astype(np.float64), rows, 1)[0]
+        a = float(np.degrees(np.arctan(-slope)))
         if abs(a) <= MAX_SKEW_DEG:
             angles.append(a)
-            weights.append(float(np.hypot(x1 - x0, y1 - y0)))
+            weights.append(float(cw))
     if not angles:
         return 0.0
-    order = np.argsort(angles)
-    cum = np.cumsum(np.asarray(weights)[order])
-    return float(np.asarray(angles)[order][np.searchsorted(cum, cum[-1] / 2)])  # weighted median
+    return float(np.average(angles, weights=weights))
 
 
 def _level(gray: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
@@ -143,9 +143,17 @@ def find_lines(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
         # Longer than half the field and than the field is tall, or (a box around a single digit)
         # edge to edge: a digit's bar or a 2's foot may span half of a short field, never more than
         # the field's height, and never the whole width of the crop.
-        if cw >= 0.5 * w and (cw >= 1.2 * h or cw >= 0.9 * w) and ch <= max(6, h // 8):
-            lines |= lab == i
-            rows.append((y, y + ch))
+        if cw >= 0.5 * w and (cw >= 1.2 * h or cw >= 0.9 * w):
+            comp = lab[y : y + ch] == i
+            # A digit's foot or bar touching the line joins its component: keep only the rows
+            # the line fills (its band), not the stroke's rows.
+            fill = comp.sum(axis=1)
+            band = np.flatnonzero(fill >= 0.25 * fill.max())
+            if band.size == 0 or band[-1] - band[0] + 1 > max(10, h // 6):
+                continue
+            y0, y1 = y + int(band[0]), y + int(band[-1]) + 1
+            lines[y0:y1] |= lab[y0:y1] == i
+            rows.append((y0, y1))
     n_h, n_v = len(rows), 0
     if len(rows) >= 2:
         top = min(r[1] for r in rows)
