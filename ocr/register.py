@@ -18,6 +18,7 @@ from ocr.records import Box, FieldImage, Page
 from ocr.templates import FieldSpec, Template
 
 WORK_SIDE = 1000  # the long side (px) the angle and extent are measured at: enough for 0.1 degree
+INSET = 0.03  # how far inside a snapped frame a non-comb field is cut, as a fraction of its height
 FRAME_PAD = 0.08  # crop margin around a field's box, as a fraction of its height
 MAX_SKEW = 20.0  # degrees; a page turned by more is beyond what deskewing is for
 
@@ -324,9 +325,12 @@ def crop_fields(page: Page, reg: Registered, template: Template, document: str =
     H, W = reg.image.shape[:2]
     fields = []
     for spec, (x0, y0, x1, y1) in field_boxes(reg, template):
-        # Keep the printed frame and a little paper around it in the crop: the field reader finds the
-        # frame's rules (top and bottom) and only then can tell the cell walls from written ones.
-        pad = max(3, int(round(FRAME_PAD * (y1 - y0))))
+        # Comb fields: keep the printed frame and a little paper around it in the crop: the field reader
+        # finds the frame's rules (top and bottom) and only then can tell the cell walls from written ones.
+        # Other fields: just inside the frame, so that what is printed around it (micro-print under an
+        # amount box, a neighbouring label) stays out.
+        h = y1 - y0
+        pad = max(3, int(round(FRAME_PAD * h))) if spec.cells > 1 else -max(2, int(round(INSET * h)))
         x0, y0, x1, y1 = max(0, x0 - pad), max(0, y0 - pad), min(W, x1 + pad), min(H, y1 + pad)
         if x1 - x0 < 4 or y1 - y0 < 4:
             raise OCRError(f"{page.source.name}: field {spec.name} falls outside the page")
