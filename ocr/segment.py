@@ -325,8 +325,8 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str) -> Segmentation:
             elif b.width <= 0.8 * H and _two_bars(b, H):  # a rupee sign is narrower than a pair
                 kinds[first] = "rupee?"
             # '/-' after the amount: the digit-sized mark just before a trailing dash is the '/'.
-            last = max(i for i, k in enumerate(kinds) if k in ("digit", "dash"))
-            if kinds[last] == "dash":
+            last = max((i for i, k in enumerate(kinds) if k in ("digit", "dash")), default=-1)
+            if last >= 0 and kinds[last] == "dash":
                 before = [i for i in range(last) if kinds[i] == "digit"]
                 if before and blobs[before[-1]].width < 0.75 * H:
                     kinds[before[-1]] = "slash"
