@@ -388,17 +388,24 @@ def layer_parameter_counts(model: LeNet5) -> dict[str, int]:
     }
 
 
+RUBBISH = 10  # target of "not one digit" examples (two touching digits, a cut in the wrong place)
+
+
 def map_loss(penalties: torch.Tensor, targets: torch.Tensor, j: float) -> torch.Tensor:
     """The paper's MAP criterion (eq. 9), averaged over the batch:
 
     ``E = mean_p [ y_{D_p} + log(e^{-j} + sum_i e^{-y_i}) ]``
 
     The first term pulls the correct class's penalty down; the second pushes the others up, and
-    ``e^{-j}`` (a "rubbish" class of constant penalty j) stops it once they are above ~j.
+    ``e^{-j}`` (a "rubbish" class of constant penalty j) stops it once they are above ~j. A target of
+    :data:`RUBBISH` (10) is such a non-digit: its "correct penalty" is j itself, so the loss pushes
+    every digit's penalty above j for it, and the rejection margin of such inputs goes negative
+    (the paper trains its segmenter's recogniser on such bad segments, section VII).
     """
-    correct = penalties.gather(1, targets.view(-1, 1)).squeeze(1)
-    rubbish = torch.full_like(correct, -float(j)).unsqueeze(1)
-    return (correct + torch.logsumexp(torch.cat([rubbish, -penalties], dim=1), dim=1)).mean()
+    rubbish = torch.full((penalties.shape[0], 1), float(j), dtype=penalties.dtype, device=penalties.device)
+    full = torch.cat([penalties, rubbish], dim=1)
+    correct = full.gather(1, targets.view(-1, 1)).squeeze(1)
+    return (correct + torch.logsumexp(-full, dim=1)).mean()
 
 
 # --- weights files -------------------------------------------------------------------------------

@@ -28,8 +28,8 @@ from tqdm import tqdm
 
 from ocr import mnist
 from ocr.errors import OCRError
-from ocr.lenet5 import LeNet5, layer_parameter_counts, load_weights, map_loss, resolve_device, save_weights
-from ocr.normalize import BACKGROUND, normalize_many
+from ocr.lenet5 import RUBBISH, LeNet5, layer_parameter_counts, load_weights, map_loss, resolve_device, save_weights
+from ocr.normalize import BACKGROUND, normalize_digit, normalize_many
 from ocr.reject import DEFAULT_TARGETS, calibrate, margins, rejection_curve, rejection_for_error
 
 # The MAP criterion's rubbish-class constant (the paper gives no value). Penalties are squared
@@ -55,6 +55,7 @@ class TrainConfig:
     checkpoint_dir: str = "runs/lenet5"
     resume: bool = False
     limit: int | None = None  # use only the first N training digits (smoke tests)
+    rubbish: float = 0.2  # non-digit examples (touching pairs, wrong cuts) per training digit
     extra: list[str] = field(default_factory=list)  # extra labelled digit sets (npz), see ocr.corrections
 
 
@@ -122,6 +123,54 @@ def distort(x: torch.Tensor, generator: torch.Generator, *, max_rotation: float 
     return out + BACKGROUND
 
 
+# --- rubbish: what a segmenter offers that is not one digit ---------------------------------------
+
+
+def _ink_box(image: np.ndarray) -> np.ndarray:
+    rows = np.flatnonzero(image.max(1) > 0)
+    cols = np.flatnonzero(image.max(0) > 0)
+    return image[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def _pair(left: np.ndarray, right: np.ndarray, offset: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    """Two digits on one baseline, ``right`` starting ``offset`` px after ``left``'s right edge
+    (negative: they overlap). Returns the image and where ``right`` starts."""
+    h = max(left.shape[0], right.shape[0]) + 4
+    x_right = max(left.shape[1] + offset, 2)
+    canvas = np.zeros((h, max(x_right + right.shape[1], left.shape[1])), np.uint8)
+    for img, x in ((left, 0), (right, x_right)):
+        top = h - img.shape[0] - int(rng.integers(0, 5))
+        np.maximum(canvas[top : top + img.shape[0], x : x + img.shape[1]], img,
+                   out=canvas[top : top + img.shape[0], x : x + img.shape[1]])
+    return canvas, x_right
+
+
+def make_rubbish(images: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` normalised non-digits ``float32 [n, 32, 32]`` built from MNIST digits ``uint8 [M, 28, 28]``:
+    two digits touching or overlapping (read as one blob), and windows cut across the gap between two
+    digits (the right part of one and the left part of the next). These are the wrong segments a
+    segmentation graph offers; trained as rubbish (target 10) the network gives them high penalties
+    for every digit, so the right cut wins and a merged pair is not read as one confident digit."""
+    out = []
+    while len(out) < n:
+        a = _ink_box(images[rng.integers(len(images))])
+        b = _ink_box(images[rng.integers(len(images))])
+        if rng.random() < 0.6:
+            img, _ = _pair(a, b, int(rng.integers(-6, 2)), rng)
+        else:
+            pair, x_b = _pair(a, b, int(rng.integers(0, 6)), rng)
+            start = int(a.shape[1] * rng.uniform(0.3, 0.75))
+            width = int(max(a.shape[1], b.shape[1], 14) * rng.uniform(0.7, 1.1))
+            img = pair[:, start : start + width]
+            ink_a = float(img[:, : max(x_b - start, 0)].sum())
+            ink_b = float(img[:, max(x_b - start, 0) :].sum())
+            # Both digits must show substantially, or the window is just a (possibly valid) digit.
+            if min(ink_a, ink_b) < 0.3 * max(ink_a, ink_b, 1.0):
+                continue
+        out.append(normalize_digit(img))
+    return np.stack(out) if out else np.zeros((0, 32, 32), np.float32)
+
+
 # --- evaluation ----------------------------------------------------------------------------------
 
 
@@ -179,6 +228,7 @@ def _load_training_data(cfg: TrainConfig):
     images, labels = mnist.load_mnist("train", cfg.data_dir)
     if cfg.limit:
         images, labels = images[: cfg.limit], labels[: cfg.limit]
+    raw = images
     inputs = normalize_many(images)  # the one normalisation, as in the pipeline
     labels = labels.astype(np.int64)
     extra_sets = []
@@ -189,7 +239,7 @@ def _load_training_data(cfg: TrainConfig):
         extra_sets.append({"path": str(path), "n": int(len(y_extra))})
         inputs = np.concatenate([inputs, x_extra])
         labels = np.concatenate([labels, y_extra.astype(np.int64)])
-    return inputs, labels, extra_sets
+    return inputs, labels, extra_sets, raw
 
 
 def _split(n_mnist: int, n_total: int, val_size: int, seed: int):
@@ -208,19 +258,25 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
         torch.set_num_threads(os.cpu_count() or 1)
     generator = _seed_everything(cfg.seed)
     started = time.time()
-    inputs, labels, extra_sets = _load_training_data(cfg)
+    inputs, labels, extra_sets, raw = _load_training_data(cfg)
     n_mnist = len(inputs) - sum(e["n"] for e in extra_sets)
     train_idx, val_idx = _split(n_mnist, len(inputs), cfg.val_size, cfg.seed)
-    x_train = torch.from_numpy(inputs[train_idx]).unsqueeze(1)
-    y_train = torch.from_numpy(labels[train_idx])
+    rubbish_rng = np.random.default_rng(cfg.seed + 1)
+    n_rubbish = int(round(cfg.rubbish * len(train_idx)))
+    # Rubbish from training-split digits only; a held-out set from validation digits for the card.
+    rubbish_train = make_rubbish(raw[train_idx[train_idx < n_mnist]], n_rubbish, rubbish_rng)
+    rubbish_val = make_rubbish(raw[val_idx], min(2000, n_rubbish), rubbish_rng)
+    x_train = torch.from_numpy(np.concatenate([inputs[train_idx], rubbish_train])).unsqueeze(1)
+    y_train = torch.from_numpy(np.concatenate([labels[train_idx], np.full(n_rubbish, RUBBISH, np.int64)]))
     x_val, y_val = inputs[val_idx], labels[val_idx]
-    log(f"training digits {len(train_idx)}, validation digits {len(val_idx)}, device {device}")
+    log(f"training digits {len(train_idx)} + rubbish {n_rubbish}, validation digits {len(val_idx)}, "
+        f"device {device}")
 
     model = LeNet5()
     model.reset_parameters(generator)
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = math.ceil(len(train_idx) / cfg.batch_size)
+    steps_per_epoch = math.ceil(len(x_train) / cfg.batch_size)
     # Full rate from the start (a slow warm-up leaves the RBF penalties stuck near their initial ~84),
     # cosine decay to 1% of it by the last epoch.
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs * steps_per_epoch,
@@ -259,8 +315,9 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
             optimizer.step()
             scheduler.step()
             total_loss += float(loss.detach()) * len(yb)
-            total_wrong += int((penalties.argmin(1) != yb).sum())
-            seen += len(yb)
+            is_digit = yb != RUBBISH
+            total_wrong += int((penalties.argmin(1) != yb)[is_digit].sum())
+            seen += int(is_digit.sum())
             if step % 20 == 0:
                 bar.set_postfix(loss=f"{total_loss / seen:.3f}", err=f"{total_wrong / seen:.2%}")
         val_pen = predict_penalties(model, x_val, device)
@@ -278,6 +335,7 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
         tmp.replace(ckpt_path)
 
     calibration = calibrate_on_validation(model, x_val, y_val, cfg.j, device)
+    calibration["rubbish_rejected"] = rubbish_rejection(model, rubbish_val, cfg.j, calibration, device)
     meta = {"trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "seconds": round(time.time() - started, 1)}
     out = Path(cfg.out)
@@ -296,6 +354,14 @@ def calibrate_on_validation(model, x_val: np.ndarray, y_val: np.ndarray, j: floa
             "thresholds": calibrate(margins(val_pen, j), val_correct, targets)}
 
 
+def rubbish_rejection(model, rubbish: np.ndarray, j: float, calibration: dict, device) -> dict:
+    """Fraction of held-out non-digits (touching pairs, wrong cuts) each calibrated threshold rejects."""
+    if len(rubbish) == 0:
+        return {}
+    m = margins(predict_penalties(model, rubbish, device), j)
+    return {key: float((m < c["threshold"]).mean()) for key, c in calibration["thresholds"].items()}
+
+
 def recalibrate(weights: Path, data_dir: str | None, targets=DEFAULT_TARGETS, device: str = "auto") -> dict:
     """``ocr calibrate``: recompute the thresholds of a trained model on the same validation split it
     was trained without (rebuilt from the seed and sizes in its model card), for other target error
@@ -312,10 +378,16 @@ def recalibrate(weights: Path, data_dir: str | None, targets=DEFAULT_TARGETS, de
         raise OCRError("the MNIST training files differ from the ones this model was trained on (sha256)")
     dev = resolve_device(device)
     model, info = load_weights(weights, dev)
-    inputs, labels, _ = _load_training_data(cfg)
+    inputs, labels, _, raw = _load_training_data(cfg)
     n_extra = sum(e["n"] for e in card["training"].get("extra_sets", []))
-    _, val_idx = _split(len(inputs) - n_extra, len(inputs), cfg.val_size, cfg.seed)
+    train_idx, val_idx = _split(len(inputs) - n_extra, len(inputs), cfg.val_size, cfg.seed)
     calibration = calibrate_on_validation(model, inputs[val_idx], labels[val_idx], info["j"], dev, targets)
+    if cfg.rubbish > 0:  # the same held-out rubbish as at training time (same generator, same order)
+        rng = np.random.default_rng(cfg.seed + 1)
+        n_rubbish = int(round(cfg.rubbish * len(train_idx)))
+        make_rubbish(raw[train_idx[train_idx < len(inputs) - n_extra]], n_rubbish, rng)
+        rubbish_val = make_rubbish(raw[val_idx], min(2000, n_rubbish), rng)
+        calibration["rubbish_rejected"] = rubbish_rejection(model, rubbish_val, info["j"], calibration, dev)
     calibration["command"] = _command_line()
     save_weights(model, weights, j=info["j"], calibration=calibration, meta=info["meta"])
     test_images, test_labels = mnist.load_mnist("test")
@@ -422,9 +494,11 @@ def card_markdown(card: dict, stem: str) -> str:
     if card["calibration"].get("command"):
         lines.append(f"(recalibrated with `{card['calibration']['command']}`)")
         lines.append("")
+    rubbish = card["calibration"].get("rubbish_rejected", {})
     for key, c in cal.items():
+        extra = f"; rejects {100 * rubbish[key]:.1f}% of held-out non-digits" if key in rubbish else ""
         lines.append(f"- target {float(key):.2%}: margin >= {c['threshold']:.3f}, accepts "
-                     f"{100 * c['accepted']:.2f}% of validation digits at {100 * c['error']:.3f}% error")
+                     f"{100 * c['accepted']:.2f}% of validation digits at {100 * c['error']:.3f}% error{extra}")
     tr = card["training"]
     lines += ["", "## How it was made", "", "```", tr["command"], "```", "",
               f"{len(tr['history'])} epochs on {tr['device']}, {tr['seconds']:.0f} s, seed {tr['config']['seed']}.",

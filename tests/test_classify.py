@@ -95,3 +95,18 @@ def test_calibrated_thresholds_hold_on_the_test_set(classifier, mnist_test, targ
     error = float((pred[accepted] != labels[accepted]).mean())
     assert error <= 2 * target
     assert accepted.mean() >= 0.9
+
+
+def test_two_touching_digits_are_not_accepted_as_one(classifier, mnist_test):
+    """A segmenter that fails to split a pair must not get a confident single digit back."""
+    images, labels = mnist_test
+    rng = np.random.default_rng(5)
+    pairs = []
+    for _ in range(200):
+        a, b = images[rng.integers(5000, 10000)], images[rng.integers(5000, 10000)]
+        pair = np.zeros((28, 50), np.uint8)
+        pair[:, :28] = a
+        pair[:, 18:46] = np.maximum(pair[:, 18:46], b)  # overlapping by a few pixels: they touch
+        pairs.append(pair)
+    verdicts = classifier.classify(normalize_many(pairs))
+    assert verdicts.accepted.mean() < 0.2

@@ -160,3 +160,16 @@ def test_folded_inference_model_computes_the_same_penalties():
         expected, got = m(x), fold_for_inference(m)(x)
     assert torch.allclose(got, expected, rtol=1e-4, atol=1e-3)
     assert torch.equal(got.argmin(1), expected.argmin(1))
+
+
+def test_map_loss_for_rubbish_targets_pushes_every_digit_above_j():
+    from ocr.lenet5 import RUBBISH
+
+    j = 5.0
+    t = torch.tensor([RUBBISH])
+    far = torch.full((1, 10), 30.0)
+    near = far.clone()
+    near[0, 4] = 1.0  # the rubbish looks like a 4
+    assert map_loss(far, t, j) < map_loss(near, t, j)
+    expected = j + torch.logsumexp(torch.cat([torch.tensor([-j]), -far[0]]), 0)
+    assert map_loss(far, t, j).item() == pytest.approx(expected.item(), rel=1e-6)

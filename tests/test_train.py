@@ -60,3 +60,22 @@ def test_distortions_keep_shape_background_and_ink():
     assert not torch.allclose(out, x)  # something moved
     ink = (out > 0.5).flatten(1).sum(1)
     assert (ink > 20).all()  # no digit erased
+
+
+def test_rubbish_examples_are_normalised_non_digits(mnist_test):
+    from ocr.normalize import BACKGROUND, INK
+    from ocr.train import make_rubbish
+
+    images, _ = mnist_test
+    rubbish = make_rubbish(images[:200], 40, np.random.default_rng(0))
+    assert rubbish.shape == (40, 32, 32) and rubbish.dtype == np.float32
+    assert rubbish.min() >= BACKGROUND - 1e-6 and rubbish.max() <= INK + 1e-6
+    # Parts of two digits side by side are wider, for their height, than single digits.
+    def aspect(batch):
+        w = np.array([np.ptp(np.flatnonzero((r > 0.3).any(0))) + 1 for r in batch])
+        h = np.array([np.ptp(np.flatnonzero((r > 0.3).any(1))) + 1 for r in batch])
+        return (w / h).mean()
+
+    from ocr.normalize import normalize_many
+
+    assert aspect(rubbish) > 1.3 * aspect(normalize_many(images[:200]))

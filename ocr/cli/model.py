@@ -23,6 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--val-size", type=int, default=10_000, help="validation digits held out of the training set")
     p.add_argument("--no-distort", action="store_true", help="train without random distortions")
+    p.add_argument("--rubbish", type=float, default=0.2,
+                   help="non-digit examples (touching pairs, wrong cuts) per training digit, target 'rubbish'")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--checkpoint-dir", default="runs/lenet5", help="where per-epoch checkpoints go")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --checkpoint-dir")
@@ -63,6 +65,7 @@ def cmd_train(args) -> int:
 
     cfg = TrainConfig(data_dir=args.data, out=args.out, epochs=args.epochs, batch_size=args.batch_size,
                       lr=args.lr, seed=args.seed, val_size=args.val_size, distort=not args.no_distort,
+                      rubbish=args.rubbish,
                       device=args.device, checkpoint_dir=args.checkpoint_dir, resume=args.resume,
                       limit=args.limit, extra=[str(e) for e in args.extra])
     card = train(cfg, log=lambda s: print(s, file=sys.stderr))
