@@ -174,3 +174,16 @@ def test_chunk_fields_are_classified_in_one_batch(tmp_path, scans, classifier):
     # 3 documents, 7 fields, a few dozen candidates: one forward pass (batch size 1024).
     assert classifier.forward_passes - before == 1
     assert "penalties" not in classifier.__dict__  # the timing wrapper is taken off again
+
+
+def test_comb_digit_count_must_match_cells():
+    from ocr.batch import _check_cells
+    from ocr.records import DigitResult, FieldImage, FieldResult
+
+    digits = [DigitResult(position=i, bbox=(i * 10, 0, i * 10 + 8, 10), label=1, penalties=np.arange(10.0),
+                          confidence=0.99, accepted=True) for i in range(9)]
+    fr = FieldResult(field=FieldImage("zip", "zip", np.zeros((10, 90), np.uint8)), value="111111111",
+                     status="accepted", confidence=0.99, digits=digits)
+    out = _check_cells(fr, 5)
+    assert out.status == "review" and out.reason == "9 digits read in 5 printed cells"
+    assert _check_cells(fr, 9).status == "accepted" and _check_cells(fr, 0).status == "accepted"
