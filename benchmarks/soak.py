@@ -13,7 +13,9 @@ While the batch runs, a thread samples this process's resident memory (RSS; psut
 /proc/self/status) and that of its child processes (the ephemeral Prefect API server) every
 ``--interval`` seconds. Afterwards each chunk's completion time and pages are read from its part
 (``out/.parts/*/done.json``), and the run is cut into ``--windows`` windows of documents, printing per window:
-documents done, elapsed seconds, pages/s in that window, RSS at its end and the highest RSS seen so far.
+documents done, elapsed seconds, pages/s in that window, this process's CPU milliseconds per page (flat CPU per
+page with falling pages/s means a busy machine, not a slower pipeline), the 1-minute load average, RSS at its
+end and the highest RSS seen so far.
 The last line compares the RSS after the first window (warm: model loaded, caches filled) with the end.
 Outputs go under /tmp (``--work``); nothing is written in the repository.
 """
@@ -68,19 +70,22 @@ def _peak_rss_bytes() -> int:
 
 
 class Sampler(threading.Thread):
-    """(seconds since start, RSS, children's RSS, VmHWM) every ``interval`` seconds."""
+    """(seconds since start, RSS, children's RSS, VmHWM, CPU seconds of this process, load average) every
+    ``interval`` seconds."""
 
     def __init__(self, interval: float):
         super().__init__(daemon=True)
         self.interval = interval
-        self.samples: list[tuple[float, int, int, int]] = []
+        self.samples: list[tuple[float, int, int, int, float, float]] = []
         self.stop = threading.Event()
         self.t0 = time.time()
 
     def run(self) -> None:
         while not self.stop.is_set():
             rss, kids = _rss_bytes()
-            self.samples.append((time.time() - self.t0, rss, kids, _peak_rss_bytes()))
+            cpu = os.times()
+            self.samples.append((time.time() - self.t0, rss, kids, _peak_rss_bytes(), cpu.user + cpu.system,
+                                 os.getloadavg()[0]))
             self.stop.wait(self.interval)
 
 
@@ -181,13 +186,14 @@ def main(argv=None) -> int:
 
     print(f"soak: {args.n} documents, runner {args.runner}, chunk size {args.chunk_size}, "
           f"{args.threads} threads, {os.cpu_count()} cores")
-    print(f"{'docs done':>10} {'t (s)':>8} {'pages':>6} {'pages/s':>8} {'RSS MiB':>8} {'peak MiB':>9} "
-          f"{'child MiB':>9}")
+    print(f"{'docs done':>10} {'t (s)':>8} {'pages':>6} {'pages/s':>8} {'CPU ms/page':>11} {'load':>5} "
+          f"{'RSS MiB':>8} {'peak MiB':>9} {'child MiB':>9}")
     per = max(1, args.n // args.windows)
     done_docs, done_pages, last_t, last_pages, boundary = 0, 0, 0.0, 0, per
     first_window = True
     rss_warm = None
     samples = sampler.samples
+    last_cpu = samples[0][4] if samples else 0.0
     for t, docs, pages in chunks:
         done_docs += docs
         done_pages += pages
@@ -198,11 +204,15 @@ def main(argv=None) -> int:
             peak = upto[-1][3] / MIB
             kids = max(s[2] for s in window) / MIB
             rate = (done_pages - last_pages) / max(t - last_t, 1e-9)
+            cpu_ms = (upto[-1][4] - last_cpu) * 1000 / max(done_pages - last_pages, 1)
+            load = sum(s[5] for s in window) / len(window)
+            last_cpu = upto[-1][4]
             if first_window:  # includes loading the model and (flow) starting the API: not a steady rate
                 rate_txt, first_window, rss_warm = f"({rate:.2f})", False, rss
             else:
                 rate_txt = f"{rate:.2f}"
-            print(f"{done_docs:>10} {t:>8.0f} {done_pages:>6} {rate_txt:>8} {rss:>8.0f} {peak:>9.0f} {kids:>9.0f}")
+            print(f"{done_docs:>10} {t:>8.0f} {done_pages:>6} {rate_txt:>8} {cpu_ms:>11.0f} {load:>5.1f} {rss:>8.0f} "
+                  f"{peak:>9.0f} {kids:>9.0f}")
             last_t, last_pages = t, done_pages
             boundary = (done_docs // per + 1) * per
     rss_end = samples[-1][1] / MIB if samples else 0.0
