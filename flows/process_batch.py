@@ -129,6 +129,8 @@ def _dask_runner(dask_address: str | None, dask_workers: int):
     from prefect_dask import DaskTaskRunner  # only needed when scaling out
 
     if dask_address:
+        # Workers of an existing cluster must have this package installed and PREFECT_API_URL set to
+        # the server's API (they report the task runs there).
         return DaskTaskRunner(address=dask_address)
     # The worker processes must report their task runs to this run's API. In ephemeral mode that API
     # is a temporary server known only to this process: without its address every Dask worker would
