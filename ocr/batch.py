@@ -25,7 +25,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -373,37 +373,6 @@ class _StageClock:
         return now
 
 
-SHAPE_BUCKET = 128
-
-
-def _timed_penalties(classifier: Classifier, clock: _StageClock) -> Callable:
-    """``classifier.penalties`` timed, with the last batch padded to a multiple of :data:`SHAPE_BUCKET` rows.
-
-    Why the padding: the CPU backend keeps compiled kernels per input shape, so a batch of chunks whose
-    digit counts all differ grows the process by megabytes per chunk (measured: 230 -> 560 MiB over 150
-    chunks; flat at 290 MiB with the padding). The padding never adds a forward pass (it stays within
-    ``batch_size``) and the padded rows' penalties are dropped.
-    """
-    original = classifier.penalties
-
-    def penalties(x):
-        t = time.perf_counter()
-        try:
-            x = np.asarray(x, dtype=np.float32)
-            n = len(x)
-            rest = n % classifier.batch_size
-            if rest:
-                target = min(classifier.batch_size, -(-rest // SHAPE_BUCKET) * SHAPE_BUCKET)
-                if target > rest:
-                    pad = np.full((target - rest,) + x.shape[1:], -0.1, np.float32)  # blank normalised input
-                    return original(np.concatenate([x, pad]))[:n]
-            return original(x)
-        finally:
-            clock.add("classify", t)
-
-    return penalties
-
-
 def _prepare_document(doc: Document, config: BatchConfig, ts: TemplateSet, clock: _StageClock,
                       errors: list[dict]) -> list[_PageWork]:
     """Load, register and crop one document; its failures become error rows (the batch goes on)."""
@@ -528,7 +497,7 @@ def process_chunk(chunk: Chunk, config: BatchConfig, classifier: Classifier | No
         return ChunkOutput(chunk=chunk, part_dir=pdir, reused=True, timings=done.get("timings", {}),
                            **{k: done["counts"][k] for k in ("documents", "pages", "fields", "accepted",
                                                               "review", "errors")})
-    from ocr.reader import read_fields  # the field reader: segmentation, normalisation, classification
+    from ocr.reader import Timings, read_fields  # the field reader: segmentation, normalisation, classification
 
     # A run killed between writing a temp file and renaming it left it behind; these folders are this chunk's.
     for folder in (pdir, *(config.out_dir / "crops" / d.id for d in chunk.documents)):
@@ -542,19 +511,12 @@ def process_chunk(chunk: Chunk, config: BatchConfig, classifier: Classifier | No
         work.extend(_prepare_document(doc, config, ts, clock, errors))
     fields = [f for pw in work for f, _ in pw.fields]
     t = time.perf_counter()
-    classify_before = clock.seconds["classify"]
-    original = classifier.__dict__.get("penalties")
-    classifier.penalties = _timed_penalties(classifier, clock)
-    try:
-        results = read_fields(fields, classifier) if fields else []
-    finally:
-        if original is None:
-            del classifier.penalties
-        else:
-            classifier.penalties = original
+    steps = Timings()
+    results = read_fields(fields, classifier, timings=steps) if fields else []
     read_seconds = time.perf_counter() - t
     # Segmentation and normalisation count as "fields"; the forward passes as "classify".
-    clock.seconds["fields"] += read_seconds - (clock.seconds["classify"] - classify_before)
+    clock.seconds["classify"] += steps.classify
+    clock.seconds["fields"] += read_seconds - steps.classify
     if len(results) != len(fields):
         raise RuntimeError(f"read_fields returned {len(results)} results for {len(fields)} fields")
     t = time.perf_counter()

@@ -110,3 +110,13 @@ def test_two_touching_digits_are_not_accepted_as_one(classifier, mnist_test):
         pairs.append(pair)
     verdicts = classifier.classify(normalize_many(pairs))
     assert verdicts.accepted.mean() < 0.2
+
+
+def test_partial_batches_are_padded_but_results_unchanged(mnist_test):
+    images, _ = mnist_test
+    x = normalize_many(images[:130])
+    clf = Classifier.load(device="cpu", batch_size=1024)
+    together = clf.penalties(x)  # 130 rows, padded to 256 inside
+    alone = np.concatenate([clf.penalties(x[i : i + 1]) for i in range(0, 130, 13)])
+    assert together.shape == (130, 10)
+    assert np.allclose(together[::13], alone, atol=1e-3)
