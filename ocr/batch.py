@@ -51,6 +51,7 @@ from ocr.report import (
     write_csv,
     write_png,
 )
+from ocr.review import write_review_outputs
 from ocr.templates import BATCH_CONFIG_NAME, BUNDLED_DIR, TemplateSet, template_set
 
 log = logging.getLogger("ocr.batch")
@@ -158,6 +159,7 @@ class BatchSummary:
     timings: dict[str, float] = field(default_factory=dict)
     chunks: int = 0
     chunks_reused: int = 0
+    review_files: list[Path] = field(default_factory=list)  # review.html and its plots
 
     def table(self) -> list[tuple[str, str]]:
         """(label, value) rows for a short printed summary."""
@@ -624,12 +626,14 @@ def merge_outputs(config: BatchConfig, chunks: Sequence[Chunk | ChunkOutput], se
     for name in (*TABLES, "manifest"):  # the manifest last: it describes the CSVs beside it
         os.replace(staged[name], paths[name])
     manifest_path = paths["manifest"]
+    # The auditors' page and plots, from the CSVs just written (both runners come through here).
+    review_files = write_review_outputs(out)
     secs = float(seconds) if seconds is not None else sum(timings.values())
     return BatchSummary(**totals, seconds=secs, pages_per_second=totals["pages"] / secs if secs > 0 else 0.0,
                         out_dir=out, results_csv=paths["results"], digits_csv=paths["digits"],
                         review_csv=paths["review"], errors_csv=paths["errors"], manifest=manifest_path,
                         timings={k: round(v, 3) for k, v in timings.items()}, chunks=len(chunk_list),
-                        chunks_reused=reused)
+                        chunks_reused=reused, review_files=review_files)
 
 
 def _write_merged(config: BatchConfig, merged: dict[str, list[Path]], staged: dict[str, Path],
