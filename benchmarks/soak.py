@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/soak.py --n 5000                 # the issue's soak (about 1 h on 2 busy cores)
     .venv/bin/python benchmarks/soak.py --n 800 --runner local   # shorter, the library runner
 
-The documents are the 20 sample scans of ``data/samples`` copied (hard links where possible) under new
-names (``cheque-7-0000-00042.jpg``...; ``batch.yaml`` rules still apply), so every document is real work
+The documents are the 20 sample scans of ``data/samples`` copied (hard links where possible) into sub-folders
+(``0042/cheque-7-0000.jpg``...; ``batch.yaml`` rules still apply), so every document is real work
 and the outputs can be checked: each copy must read exactly like its original. ``--runner flow`` (default)
 runs the ``process-batch`` Prefect flow in this process (ephemeral API); ``local`` calls
 ``ocr.batch.run_batch``.
@@ -90,7 +90,8 @@ class Sampler(threading.Thread):
 
 
 def make_input(n: int, folder: Path) -> dict[str, str]:
-    """``n`` copies of the sample scans (round robin) in ``folder``; returns copy name -> original name."""
+    """``n`` copies of the sample scans in ``folder``, in sub-folders of 20 (one of each original, so every
+    window of the batch has the same mix of cheques and forms); returns relative path -> original name."""
     originals = sorted(p for p in SAMPLES.iterdir() if p.suffix.lower() in (".jpg", ".png", ".tif"))
     if folder.exists():
         shutil.rmtree(folder)
@@ -99,12 +100,13 @@ def make_input(n: int, folder: Path) -> dict[str, str]:
     mapping = {}
     for i in range(n):
         src = originals[i % len(originals)]
-        dst = folder / f"{src.stem}-{i:05d}{src.suffix}"
+        dst = folder / f"{i // len(originals):04d}" / src.name
+        dst.parent.mkdir(exist_ok=True)
         try:
             os.link(src, dst)
         except OSError:  # another file system: copy
             shutil.copy(src, dst)
-        mapping[dst.name] = src.name
+        mapping[dst.relative_to(folder).as_posix()] = src.name
     return mapping
 
 
