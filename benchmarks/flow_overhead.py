@@ -42,6 +42,21 @@ def scaled_batch(samples: Path, n: int, dest: Path) -> Path:
     return dest
 
 
+def cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process and of its children still running (the ephemeral
+    Prefect API server): unlike wall time, barely moved by other jobs on a shared machine."""
+    import psutil  # installed with distributed (the flows extra)
+
+    me = psutil.Process()
+    total = sum(me.cpu_times()[:2])
+    for child in me.children(recursive=True):
+        try:
+            total += sum(child.cpu_times()[:2])
+        except psutil.Error:
+            pass
+    return total
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--docs", type=int, default=1000, help="documents in the scaled batch (default 1000)")
@@ -72,14 +87,16 @@ def main() -> None:
         warm_flow_s = time.perf_counter() - t
 
         # Alternate library and flow runs (--repeat pairs) so that a change in the machine's load hits both.
-        lib_times, flow_times = [], []
+        lib_times, flow_times, lib_cpu, flow_cpu = [], [], [], []
         for r in range(args.repeat):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), cpu_seconds()
             lib = run_batch(BatchConfig(input_dir=batch, out_dir=work / f"out-lib{r}", **common), progress=False)
             lib_times.append(time.perf_counter() - t)
-            t = time.perf_counter()
+            lib_cpu.append(cpu_seconds() - c)
+            t, c = time.perf_counter(), cpu_seconds()
             flow = process_batch(input_dir=str(batch), output_dir=str(work / f"out-flow{r}"), **common)
             flow_times.append(time.perf_counter() - t)
+            flow_cpu.append(cpu_seconds() - c)
 
         dask_s = None
         if args.dask_workers:
@@ -96,14 +113,14 @@ def main() -> None:
         print(f"warm-up: classifier load + 2 documents {load_s:.1f} s (library); "
               f"ephemeral Prefect API start + 2 documents {warm_flow_s:.1f} s (flow, once per process)")
         print()
-        print("| run | library `run_batch` s | flow `process-batch` s | library pages/s | flow pages/s | overhead |")
-        print("|---|---:|---:|---:|---:|---:|")
-        for r, (a, b) in enumerate(zip(lib_times, flow_times, strict=True)):
-            print(f"| {r + 1} | {a:.1f} | {b:.1f} | {lib.pages / a:.2f} | {flow.pages / b:.2f} | "
-                  f"{100 * (b - a) / a:+.1f}% |")
-        a, b = statistics.median(lib_times), statistics.median(flow_times)
-        print(f"| median | {a:.1f} | {b:.1f} | {lib.pages / a:.2f} | {flow.pages / b:.2f} | "
-              f"{100 * (b - a) / a:+.1f}% |")
+        print("| run | library s | flow s | library pages/s | flow pages/s | overhead (wall) | "
+              "library CPU s | flow CPU s | overhead (CPU) |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        rows = list(zip(lib_times, flow_times, lib_cpu, flow_cpu, strict=True))
+        med = [statistics.median(col) for col in zip(*rows, strict=True)]
+        for r, (a, b, ca, cb) in [*enumerate(rows, 1), ("median", med)]:
+            print(f"| {r} | {a:.1f} | {b:.1f} | {lib.pages / a:.2f} | {flow.pages / b:.2f} | "
+                  f"{100 * (b - a) / a:+.1f}% | {ca:.1f} | {cb:.1f} | {100 * (cb - ca) / ca:+.1f}% |")
         if dask_s:
             print(f"\nflow on a local Dask cluster of {args.dask_workers} workers (cluster start included): "
                   f"{dask_s:.1f} s, {flow.pages / dask_s:.2f} pages/s")
