@@ -615,8 +615,9 @@ def merge_outputs(config: BatchConfig, chunks: Sequence[Chunk | ChunkOutput], se
     # Every new file is first written complete beside the old one (".NAME.staged.tmp"), and only then are they
     # renamed over the old ones: a failure while writing (a full disk) leaves ALL the previous outputs as they were.
     staged = {name: out / f".{p.name}.staged.tmp" for name, p in paths.items()}
-    for p in paths.values():
-        _remove_stale_temps(out, f".{p.name}.*.tmp", f"..{p.name}.*.tmp")
+    # Temp files at the top of the output folder are the merge's own (CSVs, manifest, review page and plots):
+    # any still there are from a run killed before its renames.
+    _remove_stale_temps(out, ".*.tmp")
     try:
         _write_merged(config, merged, staged, chunk_list, documents, totals, fingerprint_obj)
     except BaseException:

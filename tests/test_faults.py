@@ -26,24 +26,26 @@ TABLES = ("results", "digits", "review", "errors")
 ROOT = Path(__file__).resolve().parent.parent
 
 # Runs `ocr` in a child process that can be killed at a chosen moment:
-#   pause MS     -> sleep MS after each chunk (the test kills it between chunks)
-#   replace N    -> SIGKILL itself on the Nth os.replace: a temp file is written, the rename never happens
+#   pause MS          -> sleep MS after each chunk (the test kills it between chunks)
+#   replace NAME:K    -> SIGKILL itself at the K-th os.replace onto a file named NAME: its temp file is
+#                        written, the rename never happens
 CHILD = r"""
 import os, signal, sys, time
 import ocr.batch as batch
-mode, arg = sys.argv[1], int(sys.argv[2])
+mode, arg = sys.argv[1], sys.argv[2]
 if mode == "pause":
     original = batch.process_chunk
     def process_chunk(*a, **kw):
         out = original(*a, **kw)
-        time.sleep(arg / 1000)
+        time.sleep(int(arg) / 1000)
         return out
     batch.process_chunk = process_chunk
 elif mode == "replace":
+    name, nth = arg.split(":")
     real, calls = os.replace, [0]
     def replace(src, dst):
-        calls[0] += 1
-        if calls[0] == arg:
+        calls[0] += os.path.basename(dst) == name
+        if calls[0] == int(nth):
             os.kill(os.getpid(), signal.SIGKILL)
         return real(src, dst)
     os.replace = replace
@@ -82,7 +84,7 @@ def _child(mode: str, arg: int, argv: list[str]) -> subprocess.Popen:
 
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory):
-    """A small input folder, its uninterrupted outputs, and how many os.replace calls that run made."""
+    """A small input folder (5 documents: 5 chunks of one) and its uninterrupted outputs."""
     root = tmp_path_factory.mktemp("faults")
     inp = root / "in" / "batch"
     inp.mkdir(parents=True)
@@ -90,17 +92,8 @@ def batch(tmp_path_factory):
         shutil.copy(SAMPLES / name, inp / name)
     (inp / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
     hashes = _digest(inp)
-    calls = [0]
-    real = os.replace
-
-    def counting(src, dst):
-        calls[0] += 1
-        return real(src, dst)
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(os, "replace", counting)
-        assert main(_args(inp, root / "reference")) == 0
-    yield {"root": root, "inp": inp, "ref": root / "reference", "replaces": calls[0]}
+    assert main(_args(inp, root / "reference")) == 0
+    yield {"root": root, "inp": inp, "ref": root / "reference"}
     assert _digest(inp) == hashes, "an input file was changed, moved or added"
 
 
@@ -135,12 +128,13 @@ def test_sigkill_between_chunks_then_restart(batch):
     _assert_same_as_reference(out, batch["ref"])
 
 
-@pytest.mark.parametrize("where", ["in a part", "in the merge"])
+# Each of the 5 chunks renames its part's errors.csv; the merge writes its files complete and then renames them
+# one by one (results, digits, review, errors, manifest), then writes the review page.
+@pytest.mark.parametrize("where", ["errors.csv:3", f"errors.csv:{len(DOCS) + 2}", "review.html:1"],
+                         ids=["in a part", "in the merge's renames", "in the review page"])
 def test_sigkill_in_the_middle_of_a_write_then_restart(batch, where):
-    out = batch["root"] / f"killed-{where.replace(' ', '-')}"
-    # The merge's renames are the last ones (its 5 files written, then renamed into place one by one).
-    n = batch["replaces"] // 2 if where == "in a part" else batch["replaces"] - 2
-    child = _child("replace", n, _args(batch["inp"], out))
+    out = batch["root"] / f"killed-{where.replace(':', '-')}"
+    child = _child("replace", where, _args(batch["inp"], out))
     child.communicate(timeout=300)
     assert child.returncode == -signal.SIGKILL
     assert list(out.rglob("*.tmp")), "the kill was meant to leave a temp file behind"
@@ -193,30 +187,25 @@ def test_output_folder_that_cannot_be_made(batch, capsys, tmp_path):
     assert run.returncode == 2 and run.stderr.count("\n") == 1 and run.stderr.startswith("ocr: "), run.stderr
 
 
-def _fail_writes(mp, after: int, err: int = errno.ENOSPC) -> list[int]:
-    """Make the (after+1)th fsync fail as on a full (or read-only) disk: every atomic write fsyncs its temp
-    file before renaming it, so this is a write that fails half-way."""
-    real, calls = os.fsync, [0]
+def _fail_writes(mp, name: str = "", err: int = errno.ENOSPC) -> None:
+    """Make the writes of files whose name contains ``name`` (every file when empty) fail as on a full (or
+    read-only) disk: every atomic write fsyncs its temp file before renaming it, so this is a write that fails
+    half-way. Temp files are named after their target (``.digits.csv.x1y2.tmp``)."""
+    real = os.fsync
 
     def fsync(fd):
-        calls[0] += 1
-        if calls[0] > after:
+        if name in os.path.basename(os.readlink(f"/proc/self/fd/{fd}")):
             raise OSError(err, os.strerror(err))
         return real(fd)
 
     mp.setattr(os, "fsync", fsync)
-    return calls
 
 
 @pytest.mark.parametrize("when", ["first write", "merge"])
 def test_full_disk_stops_the_run_and_keeps_earlier_outputs(batch, previous, capsys, monkeypatch, when):
     out, before = previous
-    # The run's fsyncs: one per crop and part file, then 5 in the merge (4 CSVs and the manifest).
-    with pytest.MonkeyPatch.context() as mp:
-        fsyncs = _fail_writes(mp, 10**9)  # counts only
-        assert main(_args(batch["inp"], out.parent / "probe")) == 0
-    capsys.readouterr()
-    _fail_writes(monkeypatch, 0 if when == "first write" else fsyncs[0] - 4)  # the merge's 2nd file
+    # The merge writes results.csv first, then digits.csv: fail there, with the new results.csv already written.
+    _fail_writes(monkeypatch, "" if when == "first write" else ".digits.csv.staged")
     code = main(_args(batch["inp"], out))
     _one_line_error(capsys, code, "No space left on device")
     assert _outputs(out) == before
@@ -229,7 +218,7 @@ def test_full_disk_stops_the_run_and_keeps_earlier_outputs(batch, previous, caps
 def test_read_only_output_folder_stops_the_run(batch, previous, capsys, monkeypatch):
     """Tests run as root, which ignores permission bits: a write refused with EROFS stands for it."""
     out, before = previous
-    _fail_writes(monkeypatch, 0, errno.EROFS)
+    _fail_writes(monkeypatch, "", errno.EROFS)
     code = main(_args(batch["inp"], out))
     _one_line_error(capsys, code, "Read-only file system")
     assert _outputs(out) == before
@@ -264,7 +253,7 @@ def test_archive_moves_only_what_was_read_after_the_rows_are_written(batch, tmp_
 def test_archive_moves_nothing_when_the_run_fails(batch, tmp_path, capsys, monkeypatch):
     inp = _copy_inputs(batch, tmp_path / "in" / "batch")
     before = _digest(inp)
-    _fail_writes(monkeypatch, 3)
+    _fail_writes(monkeypatch, ".digits.csv.staged")  # in the merge, after every part was written
     code = main(_args(inp, tmp_path / "out", "--archive", str(tmp_path / "archive")))
     _one_line_error(capsys, code, "No space left on device")
     assert _digest(inp) == before
