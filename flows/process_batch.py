@@ -57,6 +57,7 @@ from ocr.batch import (  # noqa: E402
     plan_chunks,
     process_chunk,
 )
+from ocr.classify import DEFAULT_TARGET  # noqa: E402
 from ocr.errors import OCRError  # noqa: E402
 from ocr.templates import template_set  # noqa: E402
 
@@ -154,7 +155,7 @@ def process_batch(
     device: str = "auto",
     batch_size: int = 1024,
     chunk_size: int = 16,
-    target_error: float = 0.001,
+    target_error: float = DEFAULT_TARGET,
     weights: str | None = None,
     dask_address: str | None = None,
     dask_workers: int = 0,
@@ -269,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--batch-size", type=int, default=1024, help="digits per forward pass (default 1024)")
     parser.add_argument("--chunk-size", type=int, default=16, help="documents per task (default 16)")
-    parser.add_argument("--target-error", type=float, default=0.001,
+    parser.add_argument("--target-error", type=float, default=DEFAULT_TARGET,
                         help="digit error among accepted digits the rejection threshold is set for")
     parser.add_argument("--weights", help="LeNet-5 weights (default: $OCR_WEIGHTS or models/lenet5.pt)")
     parser.add_argument("--dask-address", help="run the chunk tasks on this Dask scheduler (tcp://host:8786)")

@@ -19,7 +19,7 @@ from ocr.reject import Rejector, best_two
 
 ENV_WEIGHTS = "OCR_WEIGHTS"
 SHIPPED_WEIGHTS = Path(__file__).resolve().parent.parent / "models" / "lenet5.pt"
-DEFAULT_TARGET = 0.001  # digit error among accepted digits the default threshold is calibrated for
+DEFAULT_TARGET = 0.002  # digit error among accepted digits the default threshold is calibrated for
 DEFAULT_BATCH = 1024
 # The last, partial batch is padded to a multiple of this many rows: the CPU backend keeps kernels
 # per input shape, so a long batch whose chunks all end on different sizes grew the process by

@@ -98,6 +98,8 @@ def parse_value(field_type: str, text: str) -> tuple[str, list[int], int | None]
         if not re.fullmatch(r"\d+(\.\d+)?", s):
             raise ValueError(f"{text!r} is not an amount (digits, optionally a decimal point and 1 or 2 digits)")
         whole, _, frac = s.partition(".")
+        if len(frac) > 2:
+            raise ValueError(f"{text!r} does not fit an amount field: decimal part must have 1 or 2 digits")
         point_after = len(whole) if frac else None
         digits = whole + frac
     elif field_type == "zip":
@@ -116,7 +118,9 @@ def parse_value(field_type: str, text: str) -> tuple[str, list[int], int | None]
             raise ValueError(f"{text!r} is not a digit string")
         digits, point_after = s, None
     labels = [int(c) for c in digits]
-    problem = form_problem(field_type, labels, point_after)
+    # A person's reading is authoritative: an amount written with one decimal ("12.5") is what the
+    # paper says, even though the reader sends such a reading to review (it is more often a lost digit).
+    problem = form_problem(field_type, labels, None if field_type == "amount" else point_after)
     if problem:
         if (field_type, len(digits)) in (("date", 7), ("zip", 4), ("zip", 8)):
             problem += ("; a spreadsheet may have dropped a leading zero: format the column as text, or type "

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ocr.classify import Classifier
+from ocr.classify import DEFAULT_TARGET, Classifier
 from ocr.cli import main
 from ocr.normalize import normalize_many
 from tests.conftest import mnist_digit
@@ -82,7 +82,7 @@ def test_evaluate_command_prints_error_and_rejection(capsys):
     assert error <= 0.80
 
 
-@pytest.mark.parametrize("target", [0.005, 0.001])
+@pytest.mark.parametrize("target", [0.005, 0.002, 0.001])
 def test_calibrated_thresholds_hold_on_the_test_set(classifier, mnist_test, target):
     """Calibrated on validation digits; checked here on the test set they never saw (with slack for
     the sampling noise of ~50 and ~10 allowed errors)."""
@@ -94,7 +94,8 @@ def test_calibrated_thresholds_hold_on_the_test_set(classifier, mnist_test, targ
     pred, _, accepted = rej.assess(penalties)
     error = float((pred[accepted] != labels[accepted]).mean())
     assert error <= 2 * target
-    assert accepted.mean() >= 0.9
+    if target == DEFAULT_TARGET:  # the operating point the pipeline uses keeps nearly every digit
+        assert accepted.mean() >= 0.95
 
 
 def test_two_touching_digits_are_not_accepted_as_one(classifier, mnist_test):
