@@ -57,7 +57,7 @@ from ocr.batch import (  # noqa: E402
     plan_chunks,
     process_chunk,
 )
-from ocr.classify import DEFAULT_TARGET  # noqa: E402
+from ocr.classify import DEFAULT_BATCH, DEFAULT_TARGET  # noqa: E402
 from ocr.errors import OCRError  # noqa: E402
 from ocr.templates import template_set  # noqa: E402
 
@@ -153,7 +153,7 @@ def process_batch(
     templates: str | None = None,
     template: str | None = None,
     device: str = "auto",
-    batch_size: int = 1024,
+    batch_size: int = DEFAULT_BATCH,
     chunk_size: int = 16,
     target_error: float = DEFAULT_TARGET,
     weights: str | None = None,
@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--templates", help="folder of extra document templates (YAML)")
     parser.add_argument("--template", help="use this template for every document instead of detecting it")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--batch-size", type=int, default=1024, help="digits per forward pass (default 1024)")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, help="digits per forward pass")
     parser.add_argument("--chunk-size", type=int, default=16, help="documents per task (default 16)")
     parser.add_argument("--target-error", type=float, default=DEFAULT_TARGET,
                         help="digit error among accepted digits the rejection threshold is set for")

