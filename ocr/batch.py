@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 import ocr
+from ocr.checksums import sha256_of
 from ocr.classify import DEFAULT_BATCH, DEFAULT_TARGET, Classifier, default_weights
 from ocr.errors import OCRError
 from ocr.pages import DEFAULT_MAX_PIXELS, DEFAULT_PDF_DPI, SUPPORTED_SUFFIXES, PageError, iter_pages
@@ -188,14 +189,6 @@ def safe_name(text: str, limit: int = 120) -> str:
     return name
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _inside(path: Path, root: Path) -> bool:
     try:
         path.relative_to(root)
@@ -261,7 +254,7 @@ def discover(input_dir: str | Path, exclude: Sequence[str | Path] = ()) -> list[
             docs.append(Document(id=doc_id, path=p, sha256="", size=0, relative=rel, error=error))
             continue
         try:
-            docs.append(Document(id=doc_id, path=p, sha256=_sha256(p), size=p.stat().st_size, relative=rel))
+            docs.append(Document(id=doc_id, path=p, sha256=sha256_of(p), size=p.stat().st_size, relative=rel))
         except OSError as exc:
             docs.append(Document(id=doc_id, path=p, sha256="", size=0, relative=rel,
                                  error=f"cannot read file ({exc.strerror or exc})"))
@@ -272,7 +265,7 @@ def discover(input_dir: str | Path, exclude: Sequence[str | Path] = ()) -> list[
 
 @functools.lru_cache(maxsize=8)
 def _file_sha256(path: str, mtime_ns: int, size: int) -> str:
-    return _sha256(Path(path))
+    return sha256_of(Path(path))
 
 
 def file_sha256(path: Path) -> str:
@@ -292,14 +285,14 @@ def config_fingerprint(config: BatchConfig) -> dict:
     for d in tdirs:
         if Path(d).is_dir():
             for p in sorted(Path(d).glob("*.y*ml")):
-                templates[f"{Path(d).name}/{p.name}"] = _sha256(p)
+                templates[f"{Path(d).name}/{p.name}"] = sha256_of(p)
     rules = config.input_dir / BATCH_CONFIG_NAME
     wp = weights_path(config)
     return {
         "ocr_version": ocr.__version__,
         "template": config.template,
         "templates": templates,
-        "batch_yaml": _sha256(rules) if rules.is_file() else None,
+        "batch_yaml": sha256_of(rules) if rules.is_file() else None,
         "target_error": config.target_error,
         "weights_sha256": file_sha256(wp) if wp.is_file() else None,
         "max_pixels": config.max_pixels,
@@ -756,7 +749,7 @@ def archive_inputs(config: BatchConfig, archive_dir: str | Path) -> list[tuple[P
         src = config.input_dir / d["file"]
         if d["error"] or d["id"] not in read or src.is_symlink() or not src.is_file():
             continue
-        if _sha256(src) != d["sha256"]:
+        if sha256_of(src) != d["sha256"]:
             log.warning("not archiving %s: it changed after it was read", d["file"])
             continue
         moved.append((src, _move_without_overwriting(src, archive / d["file"])))

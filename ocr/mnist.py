@@ -11,7 +11,6 @@ Nothing is downloaded unless the user runs ``ocr download-mnist``.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 import urllib.error
 import urllib.request
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ocr.checksums import sha256_of
 from ocr.errors import OCRError
 
 ENV_VAR = "OCR_MNIST_DIR"
@@ -40,14 +40,6 @@ MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
 )
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_idx(path: Path) -> np.ndarray:
