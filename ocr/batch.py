@@ -42,6 +42,7 @@ from ocr.register import Registered, crop_fields, document_box_to_page, register
 from ocr.report import (
     DIGITS_COLUMNS,
     ERRORS_COLUMNS,
+    OUTPUT_MODE,
     RESULTS_COLUMNS,
     REVIEW_COLUMNS,
     TABLES,
@@ -557,6 +558,7 @@ def _concat_csv(parts: Sequence[Path], columns: list[str], path: Path) -> None:
     header = ",".join(columns) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.chmod(tmp, OUTPUT_MODE)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as dst:
             dst.write(header)

@@ -51,11 +51,16 @@ def _safe(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+OUTPUT_MODE = 0o644
+
+
 def write_atomic_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that a reader (or a crash) sees the old file or the new one, never half."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # mkstemp makes owner-only files; outputs are for auditors too (a shared drive), like any file written.
+    os.chmod(tmp, OUTPUT_MODE)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

@@ -187,3 +187,17 @@ def test_comb_digit_count_must_match_cells():
     out = _check_cells(fr, 5)
     assert out.status == "review" and out.reason == "9 digits read in 5 printed cells"
     assert _check_cells(fr, 9).status == "accepted" and _check_cells(fr, 0).status == "accepted"
+
+
+def test_outputs_are_readable_by_others_not_owner_only(tmp_path):
+    """Auditors open the CSVs from a shared drive: outputs get ordinary 0644 permissions."""
+    import stat
+
+    src = Path(__file__).resolve().parent.parent / "data" / "samples"
+    inp = tmp_path / "in"
+    inp.mkdir()
+    shutil.copy(src / "cheque-7-0000.jpg", inp / "a.jpg")
+    out = tmp_path / "out"
+    run_batch(BatchConfig(input_dir=inp, out_dir=out, template="cheque-sample"), progress=False)
+    for name in ("results.csv", "digits.csv", "review.csv", "errors.csv", "manifest.json", "review.html"):
+        assert stat.S_IMODE((out / name).stat().st_mode) == 0o644, name
