@@ -190,6 +190,16 @@ def skip_currency_cell(image: np.ndarray, box: Box, max_px: int) -> Box:
     return (x0 + runs[-1][1], y0, x1, y1)
 
 
+def _search_window(image: np.ndarray, box: Box, search_px: tuple[int, int]) -> tuple[np.ndarray, int, int]:
+    """The part of ``image`` within ``search_px = (dx, dy)`` of ``box``, clipped to the image, and its
+    top-left corner ``(wx0, wy0)`` in image pixels."""
+    H, W = image.shape[:2]
+    x0, y0, x1, y1 = box
+    dx, dy = search_px
+    wx0, wy0, wx1, wy1 = max(0, x0 - dx), max(0, y0 - dy), min(W, x1 + dx), min(H, y1 + dy)
+    return image[wy0:wy1, wx0:wx1], wx0, wy0
+
+
 def snap_box(image: np.ndarray, box: Box, search_px: tuple[int, int]) -> tuple[Box, bool]:
     """Move ``box`` (document pixels) onto the printed rectangle near it.
 
@@ -197,12 +207,10 @@ def snap_box(image: np.ndarray, box: Box, search_px: tuple[int, int]) -> tuple[B
     line as long as half the box side) and returns the inside of the frame they make, or the box unchanged
     for a side with no rule. Returns ``(box, found)`` where ``found`` says whether all four sides snapped.
     """
-    H, W = image.shape[:2]
     x0, y0, x1, y1 = box
     bw, bh = x1 - x0, y1 - y0
     dx, dy = search_px
-    wx0, wy0, wx1, wy1 = max(0, x0 - dx), max(0, y0 - dy), min(W, x1 + dx), min(H, y1 + dy)
-    win = image[wy0:wy1, wx0:wx1]
+    win, wx0, wy0 = _search_window(image, box, search_px)
     if win.size == 0:
         return box, False
     horiz, vert = _rule_masks(win, bw, bh)
@@ -245,12 +253,9 @@ def snap_cells(image: np.ndarray, box: Box, n: int, search_px: tuple[int, int]) 
     (60-140%), the one nearest to the template's box is taken. The top and bottom are where the walls start
     and end, so other printed boxes and text near the cells do not matter. Returns ``(inside box, found)``.
     """
-    H, W = image.shape[:2]
     x0, y0, x1, y1 = box
     bw, bh = x1 - x0, y1 - y0
-    dx, dy = search_px
-    wx0, wy0, wx1, wy1 = max(0, x0 - dx), max(0, y0 - dy), min(W, x1 + dx), min(H, y1 + dy)
-    win = image[wy0:wy1, wx0:wx1]
+    win, wx0, wy0 = _search_window(image, box, search_px)
     if win.size == 0 or n < 1:
         return box, False
     _, vert = _rule_masks(win, bw, bh)
