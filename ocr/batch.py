@@ -23,7 +23,6 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -42,10 +41,10 @@ from ocr.register import Registered, crop_fields, document_box_to_page, register
 from ocr.report import (
     DIGITS_COLUMNS,
     ERRORS_COLUMNS,
-    OUTPUT_MODE,
     RESULTS_COLUMNS,
     REVIEW_COLUMNS,
     TABLES,
+    atomic_writer,
     frame,
     read_csv,
     review_order,
@@ -556,24 +555,14 @@ def _versions() -> dict:
 def _concat_csv(parts: Sequence[Path], columns: list[str], path: Path) -> None:
     """Part CSVs (same header) -> one CSV, streamed line by line (never the whole table in memory), atomically."""
     header = ",".join(columns) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.chmod(tmp, OUTPUT_MODE)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as dst:
-            dst.write(header)
-            for part in parts:
-                with open(part, encoding="utf-8", newline="") as src:
-                    first = src.readline()
-                    if first != header:
-                        raise OCRError(f"{part}: unexpected header (written by another version?)")
-                    shutil.copyfileobj(src, dst, 1 << 20)
-            dst.flush()
-            os.fsync(dst.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_writer(path, "w", encoding="utf-8", newline="") as dst:
+        dst.write(header)
+        for part in parts:
+            with open(part, encoding="utf-8", newline="") as src:
+                first = src.readline()
+                if first != header:
+                    raise OCRError(f"{part}: unexpected header (written by another version?)")
+                shutil.copyfileobj(src, dst, 1 << 20)
 
 
 def merge_outputs(config: BatchConfig, chunks: Sequence[Chunk | ChunkOutput], seconds: float | None = None
@@ -661,13 +650,18 @@ def _write_merged(config: BatchConfig, merged: dict[str, list[Path]], staged: di
 
 def check_output_dir(out_dir: Path) -> None:
     """Create the output folder and make sure it can be written, before any work is done."""
+    _ensure_writable(out_dir, "output folder")
+
+
+def _ensure_writable(folder: Path, what: str) -> None:
+    """Create ``folder`` and write and remove a probe file in it; an OCRError naming it if that fails."""
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        probe = out_dir / f".write-test-{os.getpid()}"
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        raise OCRError(f"output folder {out_dir} cannot be written ({exc.strerror or exc})") from None
+        raise OCRError(f"{what} {folder} cannot be written ({exc.strerror or exc})") from None
 
 
 def run_batch(config: BatchConfig, progress: bool = True) -> BatchSummary:
@@ -699,13 +693,7 @@ def check_archive_dir(config: BatchConfig, archive_dir: str | Path) -> Path:
     if _inside(archive.resolve(), config.input_dir.resolve()):
         raise OCRError(f"archive folder {archive} is inside the input folder {config.input_dir}: "
                        "choose a folder outside it")
-    try:
-        archive.mkdir(parents=True, exist_ok=True)
-        probe = archive / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise OCRError(f"archive folder {archive} cannot be written ({exc.strerror or exc})") from None
+    _ensure_writable(archive, "archive folder")
     return archive
 
 

@@ -7,9 +7,12 @@ come from file names, which anybody who can drop a file in the scan folder contr
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import cv2
 import numpy as np
@@ -54,22 +57,31 @@ def _safe(df: pd.DataFrame) -> pd.DataFrame:
 OUTPUT_MODE = 0o644
 
 
-def write_atomic_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a reader (or a crash) sees the old file or the new one, never half."""
+@contextlib.contextmanager
+def atomic_writer(path: Path, mode: str = "wb", **open_kwargs) -> Iterator[IO]:
+    """Open a temporary file beside ``path`` for writing; when the block ends without an error it is
+    flushed to disk and renamed over ``path``, so a reader (or a crash) sees the old file or the new one,
+    never half. On any error the temporary file is removed and the error goes on."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     # mkstemp makes owner-only files; outputs are for auditors too (a shared drive), like any file written.
     os.chmod(tmp, OUTPUT_MODE)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+        with os.fdopen(fd, mode, **open_kwargs) as fh:
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_atomic_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_writer`)."""
+    with atomic_writer(path) as fh:
+        fh.write(data)
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> None:
