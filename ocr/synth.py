@@ -18,6 +18,7 @@ import pandas as pd
 from PIL import Image
 
 from ocr.handwriting import DigitPool, group_amount, render_text
+from ocr.records import Box
 
 KINDS = ("cheque", "form")
 TRUTH_COLUMNS = ["document", "page", "kind", "field", "type", "value", "written", "digits"]
@@ -117,6 +118,19 @@ def _row(doc, kind, name, ftype, value, written):
             "written": written, "digits": sum(c.isdigit() for c in written)}
 
 
+def _write_amount(page: np.ndarray, amount_box: Box, written: str, pool: DigitPool, rng: np.random.Generator, pen_grey,
+                  pen_scale: float, height_range: tuple[float, float], max_indent: float) -> None:
+    """Handwrite ``written`` in the amount box: a random height within ``height_range`` of the box, fitted
+    inside it, starting 3%..``max_indent`` of its width from the left, about centred vertically."""
+    bh = amount_box[3] - amount_box[1]
+    ink, chars = render_text(written, pool, rng, height=int(bh * rng.uniform(*height_range)), pen_scale=pen_scale,
+                             touching_p=0.08)
+    ink, chars = _fit(ink, chars, int((amount_box[2] - amount_box[0]) * 0.9), int(bh * 0.85))
+    x = amount_box[0] + int(rng.uniform(0.03, max_indent) * (amount_box[2] - amount_box[0]))
+    y = amount_box[1] + (bh - ink.shape[0]) // 2 + int(rng.normal(0, bh * 0.04))
+    _write(page, ink, x, y, pen_grey)
+
+
 def _cheque(rng, pool, dpi, doc_name):
     W, H = (int(round(mm / 25.4 * dpi)) for mm in CHEQUE_MM)
     paper = float(rng.uniform(225, 250))
@@ -167,13 +181,7 @@ def _cheque(rng, pool, dpi, doc_name):
     written = group_amount(value, grouping) if grouping != "none" else value
     if "." not in value and rng.random() < 0.5:
         written += "/-"
-    bh = amount_box[3] - amount_box[1]
-    ink, chars = render_text(written, pool, rng, height=int(bh * rng.uniform(0.42, 0.55)), pen_scale=pen_scale,
-                             touching_p=0.08)
-    ink, chars = _fit(ink, chars, int((amount_box[2] - amount_box[0]) * 0.9), int(bh * 0.85))
-    x = amount_box[0] + int(rng.uniform(0.03, 0.08) * (amount_box[2] - amount_box[0]))
-    y = amount_box[1] + (bh - ink.shape[0]) // 2 + int(rng.normal(0, bh * 0.04))
-    _write(page, ink, x, y, pen_grey)
+    _write_amount(page, amount_box, written, pool, rng, pen_grey, pen_scale, (0.42, 0.55), 0.08)
     truth = [_row(doc_name, "cheque", "date", "date", date, date),
              _row(doc_name, "cheque", "amount", "amount", value, written)]
     return page, paper, truth
@@ -216,13 +224,7 @@ def _form(rng, pool, dpi, doc_name):
     value = _random_amount(rng, 0.35)
     grouping = str(rng.choice(["western", "indian", "none", "none"]))
     written = group_amount(value, grouping) if grouping != "none" else value
-    bh = amount_box[3] - amount_box[1]
-    ink, chars = render_text(written, pool, rng, height=int(bh * rng.uniform(0.4, 0.55)), pen_scale=pen_scale,
-                             touching_p=0.08)
-    ink, chars = _fit(ink, chars, int((amount_box[2] - amount_box[0]) * 0.9), int(bh * 0.85))
-    x = amount_box[0] + int(rng.uniform(0.03, 0.1) * (amount_box[2] - amount_box[0]))
-    y = amount_box[1] + (bh - ink.shape[0]) // 2 + int(rng.normal(0, bh * 0.04))
-    _write(page, ink, x, y, pen_grey)
+    _write_amount(page, amount_box, written, pool, rng, pen_grey, pen_scale, (0.4, 0.55), 0.1)
     truth = [_row(doc_name, "form", "zip", "zip", zip_code, zip_code),
              _row(doc_name, "form", "date", "date", date, date),
              _row(doc_name, "form", "amount", "amount", value, written)]
