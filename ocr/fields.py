@@ -75,6 +75,16 @@ def _binary(gray: np.ndarray, sensitive: bool = False) -> np.ndarray:
     return ink > t
 
 
+def _column_medians(mask: np.ndarray) -> np.ndarray:
+    """Median row index of the ``True`` pixels of each column of ``bool [h, w]`` (every column must
+    hold one), as ``np.median`` gives it (the mean of the two middle rows for an even count)."""
+    count = mask.sum(axis=0)
+    cum = np.cumsum(mask, axis=0)
+    lower = np.argmax(cum >= ((count - 1) // 2 + 1)[None, :], axis=0)
+    upper = np.argmax(cum >= (count // 2 + 1)[None, :], axis=0)
+    return (lower + upper) / 2.0
+
+
 def estimate_skew(gray: np.ndarray) -> float:
     """Angle in degrees of the field's long printed lines, 0.0 when there are none. Positive =
     the line rises to the right (image y points down).
@@ -95,7 +105,7 @@ def estimate_skew(gray: np.ndarray) -> float:
             continue
         comp = lab[y : y + ch, x : x + cw] == i
         cols = np.flatnonzero(comp.any(axis=0))
-        rows = np.array([np.median(np.flatnonzero(comp[:, c])) for c in cols])
+        rows = _column_medians(comp[:, cols])
         slope = np.polyfit(cols.astype(np.float64), rows, 1)[0]
         a = float(np.degrees(np.arctan(-slope)))
         if abs(a) <= MAX_SKEW_DEG:

@@ -157,6 +157,22 @@ def _pen_variety(img: np.ndarray, pen_scale: float) -> np.ndarray:
     return img
 
 
+def touching_offset(left: np.ndarray, right: np.ndarray) -> int | None:
+    """Where to put ``right`` (its column 0) so that it touches the ink of ``left``, as a hand writes
+    two digits that touch: the smallest x at which, in some row, its leftmost ink meets the
+    rightmost ink of ``left``. Both are ink images (bright on 0) with the same rows; only solid
+    ink (> 128) counts, not the anti-aliased fringe, so the pair still touches after binarisation.
+    ``None`` when they share no inked row.
+    """
+    a, b = left > 128, right > 128
+    last = np.where(a.any(axis=1), a.shape[1] - 1 - np.argmax(a[:, ::-1], axis=1), -1)
+    first = np.where(b.any(axis=1), np.argmax(b, axis=1), -1)
+    both = (last >= 0) & (first >= 0)
+    if not both.any():
+        return None
+    return int(np.max(last[both] - first[both]))
+
+
 def render_text(text: str, pool: DigitPool, rng: np.random.Generator, *, height: int = 40,
                 pen_scale: float = 1.0, touching_p: float = 0.1, spacing: float = 0.2,
                 margin: int = 4) -> tuple[np.ndarray, list[tuple[str, Box]]]:
@@ -207,16 +223,10 @@ def render_text(text: str, pool: DigitPool, rng: np.random.Generator, *, height:
         h, w = g.shape
         x = cursor + int(round(height * spacing * rng.uniform(0.5, 1.5))) if chars else margin
         if ch.isdigit() and prev_digit and rng.random() < touching_p:
-            # Slide the digit left until its ink meets the ink already written, then 1-2 px into it.
-            # Solid ink, not the anti-aliased fringe: the pair must still touch after binarisation.
-            region = canvas[y : y + h] > 128
-            right = np.where(region.any(axis=1), width - 1 - np.argmax(region[:, ::-1], axis=1), -1)
-            mine = g > 128
-            left = np.where(mine.any(axis=1), np.argmax(mine, axis=1), -1)
-            both = (right >= 0) & (left >= 0)
-            if both.any():
-                x = int(np.max(right[both] - left[both])) - int(rng.integers(0, 2))
-                x = max(x, margin)
+            # Slide the digit left until its ink meets the ink already written, then 0-1 px into it.
+            touch = touching_offset(canvas[y : y + h], g)
+            if touch is not None:
+                x = max(touch - int(rng.integers(0, 2)), margin)
         if ch != " ":
             np.maximum(canvas[y : y + h, x : x + w], g, out=canvas[y : y + h, x : x + w])
             ys, xs = np.nonzero(g > 0)

@@ -50,6 +50,9 @@ WIDE = 0.9
 WIDE_COST = 10.0
 # The best path must beat the runner-up (with a different reading) by this much, else "segmentation doubt".
 DOUBT_MARGIN = 1.0
+# A leading mark shaped like a rupee sign is read as a digit when accepted, dropped as the sign when
+# it is not even digit-like: its margin below the threshold calibrated for this (loose) digit error.
+LOOSE_TARGET = "0.005"
 STRICT_DOUBT = False  # True: any confident alternative reading is a doubt (costs ~20 points of acceptance)
 
 
@@ -79,25 +82,30 @@ GRAMMAR_ASPECT = 1.0
 
 
 def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels: np.ndarray,
-                  accepted: np.ndarray) -> tuple[list[int], list[str], int | None]:
+                  accepted: np.ndarray, digit_like: np.ndarray) -> tuple[list[int], list[str], int | None]:
     """Choose one path through every group's segmentation graph.
 
-    ``costs``/``labels``/``accepted`` are this field's candidates in order. The choice minimises the
-    total cost; when that reading breaks the field's grammar (zip: 5 or 9 digits; date: 8; an
-    amount's decimal part: 2), the cheapest reading that keeps it replaces it if it is unambiguous.
-    An optional group (a possible rupee sign) is read only when its whole blob is a confidently
-    recognised digit. *Segmentation doubt*: another path of some group, whose pieces are all
-    confidently recognised, reads differently and is (nearly) as cheap.
+    ``costs``/``labels``/``accepted``/``digit_like`` are this field's candidates in order
+    (``digit_like``: the margin passes the threshold calibrated for ``LOOSE_TARGET``). The choice
+    minimises the total cost; when that reading breaks the field's grammar (zip: 5 or 9 digits;
+    date: 8; an amount's decimal part: 2), the cheapest reading that keeps it replaces it if it is
+    unambiguous. An optional group (a possible rupee sign) is read only when its whole blob is a
+    confidently recognised digit; one that is not, but is digit-like, is left out with a doubt.
+    *Segmentation doubt*: another path of some group, whose pieces are all confidently recognised,
+    reads differently and is (nearly) as cheap.
 
     Returns (candidate indices of the chosen digits, doubts, digits before the decimal point).
     """
     options: list[list[tuple[float, tuple[int, ...], tuple[int, ...], bool]]] = []  # per group
     offset = 0
+    sign_doubt = False
     for g in seg.groups:
         n = len(g.candidates)
         opts = []
         if g.optional and not accepted[offset]:
             opts.append((0.0, (), (), True))
+            if digit_like[offset]:  # not sure enough to read, too much like a digit to drop
+                sign_doubt = True
         else:
             for p in g.paths:
                 idx = tuple(offset + c for c in p)
@@ -151,6 +159,8 @@ def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels:
         return []
 
     doubts = doubts_of(picks)
+    if sign_doubt:
+        doubts.append("the leading mark may be a rupee sign or a digit")
     if allowed:
         count = min(allowed, key=lambda n: ruled[n][0])
         forced = ruled[count][1]
@@ -158,7 +168,7 @@ def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels:
         # "10" read confidently as a '0' stays a doubt (wrong digit count), not a forced guess.
         forced_doubts = doubts_of(forced)
         if not forced_doubts:
-            picks, doubts = forced, forced_doubts
+            picks, doubts = forced, forced_doubts + (doubts[-1:] if sign_doubt else [])
     chosen: list[int] = []
     point_after = None
     for gi, (opts, k) in enumerate(zip(options, picks, strict=True)):
@@ -235,8 +245,12 @@ def read_fields(fields: Sequence[FieldImage], classifier: Classifier, *,
         outside = np.maximum(ASPECT_P1[labels] - aspect, 0.0) + np.maximum(aspect - ASPECT_P99[labels], 0.0)
         costs = costs + ASPECT_COST * outside / ASPECT_SD[labels]
     costs[~np.asarray(valid, bool)] = np.inf
+    sources = [("blob" if len(g.candidates) == 1 else "wide blob" if k == 0 else "cut")
+               for _, _, s in cleaned for g in s.groups for k in range(len(g.candidates))]
     conf = confidence_of(margin)
     accepted = margin >= rej.threshold
+    loose = classifier.info.get("calibration", {}).get("thresholds", {}).get(LOOSE_TARGET, {}).get("threshold")
+    digit_like = margin >= (loose if loose is not None else rej.threshold)
     offset = 0
     for i, c, s in cleaned:
         f = fields[i]
@@ -244,13 +258,15 @@ def read_fields(fields: Sequence[FieldImage], classifier: Classifier, *,
         try:
             comps = [comp for g in s.groups for comp in g.candidates]
             chosen, doubts, point_after = _choose_paths(s, f.type, costs[offset : offset + n],
-                                                        labels[offset : offset + n], accepted[offset : offset + n])
+                                                        labels[offset : offset + n], accepted[offset : offset + n],
+                                                        digit_like[offset : offset + n])
             digits = []
             for pos, k in enumerate(chosen):
                 j = offset + k
                 digits.append(DigitResult(position=pos, bbox=c.box_in_crop(comps[k].bbox), label=int(labels[j]),
                                           penalties=penalties[j].copy(), confidence=float(conf[j]),
-                                          accepted=bool(accepted[j]), digit_image=stack[j]))
+                                          accepted=bool(accepted[j]), digit_image=stack[j],
+                                          source=sources[j]))
             results[i] = assemble(f, digits, point_after, s.doubts + doubts)
         except OCRError as exc:
             results[i] = _error_result(f, str(exc))

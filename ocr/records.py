@@ -79,6 +79,9 @@ class DigitResult:
     confidence: float
     accepted: bool
     digit_image: np.ndarray | None = None
+    # Where the component came from: "blob" (a digit-sized connected component, read whole),
+    # "wide blob" (a component wide enough for two digits, read whole) or "cut" (a piece of one).
+    source: str = "blob"
 
     @property
     def best_penalty(self) -> float:

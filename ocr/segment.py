@@ -35,6 +35,7 @@ MIN_PIECE_WIDTH = 0.12  # ... nor one narrower than this (a sliver next to a cut
 MAX_CUTS = 4  # cut candidates per component (2^4 = 16 paths at most)
 TALL = 1.22  # taller than this * H: a currency sign's bar, not a digit
 SMALL = 0.42  # point, comma, speck: both sides smaller than this * H
+DRIFT = 1.0  # a cut path's cost per row for straying H columns from its anchor (cut_paths)
 
 
 @dataclass
@@ -178,39 +179,95 @@ def _two_bars(blob: Blob, H: float) -> bool:
     return int((runs == 1).sum()) >= 2
 
 
-def _cuts(blob: Blob, H: float) -> list[int]:
-    """Candidate cut columns of a wide blob: the lowest minima of its vertical ink projection."""
-    proj = blob.mask.sum(axis=0).astype(np.float64)
-    proj = np.convolve(proj, np.ones(3) / 3, mode="same")
-    w = blob.width
+def _anchors(blob: Blob, H: float) -> list[int]:
+    """Columns where a cut between two digits may pass (the *anchors* of the cut paths).
+
+    - minima of the vertical ink projection (a thin joint between two digits);
+    - valleys of the upper contour and peaks of the lower one (where two digits meet, the outline
+      dips in from above or rises from below even when the digits overlap in x);
+    - the even division of the blob into as many digit-wide parts as its width suggests.
+
+    The lowest projection minima and deepest valleys come first; at most ``MAX_CUTS`` anchors, at
+    least ``0.15 H`` apart and ``MIN_PIECE_WIDTH * H`` from the blob's ends.
+    """
+    m = blob.mask
+    h, w = m.shape
     lo, hi = int(MIN_PIECE_WIDTH * H), w - int(MIN_PIECE_WIDTH * H)
     if hi <= lo:
         return []
     xs = np.arange(lo, hi)
-    is_min = (proj[xs] <= proj[xs - 1]) & (proj[xs] <= proj[np.minimum(xs + 1, w - 1)])
-    order = xs[is_min][np.argsort(proj[xs[is_min]], kind="stable")]
-    cuts: list[int] = []
-    for x in order:
-        if all(abs(int(x) - c) >= 0.15 * H for c in cuts):
-            cuts.append(int(x))
-        if len(cuts) == MAX_CUTS:
-            break
-    return sorted(cuts)
+    smooth = np.ones(3) / 3
+
+    def minima(profile: np.ndarray) -> list[int]:
+        p = np.convolve(profile.astype(np.float64), smooth, mode="same")
+        is_min = (p[xs] <= p[xs - 1]) & (p[xs] <= p[np.minimum(xs + 1, w - 1)])
+        return [int(x) for x in xs[is_min][np.argsort(p[xs[is_min]], kind="stable")]]
+
+    cols = m.any(axis=0)
+    top = np.where(cols, np.argmax(m, axis=0), h)  # first ink row per column (h: none)
+    bottom = np.where(cols, h - 1 - np.argmax(m[::-1], axis=0), -1)
+    # A valley of the upper contour is a *maximum* of ``top``; a peak of the lower one a minimum of ``bottom``.
+    lists = [minima(m.sum(axis=0)), minima(-top), minima(bottom)]
+    parts = max(2, int(round(w / (0.7 * H))))
+    lists.append([int(round(w * k / parts)) for k in range(1, parts)])
+    anchors: list[int] = []
+    for rank in range(max(len(v) for v in lists)):  # round robin: the best of each kind first
+        for v in lists:
+            if rank < len(v) and lo <= v[rank] < hi and all(abs(v[rank] - a) >= 0.15 * H for a in anchors):
+                anchors.append(v[rank])
+            if len(anchors) == MAX_CUTS:
+                return sorted(anchors)
+    return sorted(anchors)
 
 
-def _piece(blob: Blob, a: int, b: int, ink: np.ndarray) -> Component | None:
-    """Columns ``[a, b)`` of a blob as a candidate: bits of the neighbour that a straight cut
-    leaves behind (under a tenth of the largest part) are dropped."""
-    m = blob.mask[:, a:b]
+def cut_paths(mask: np.ndarray, anchors: list[int], H: float) -> list[np.ndarray]:
+    """The cheapest top-to-bottom cut through ``mask`` near each anchor column.
+
+    A path takes one column per row and moves at most one column between rows; it pays ``1`` per
+    ink pixel it crosses and ``DRIFT / H`` per row for each column it strays from its anchor, so it
+    slips between overlapping digits along the gap (a straight cut would slice through the stroke
+    that reaches over) and crosses a stroke only where two digits touch. All anchors are solved
+    together, one row at a time (dynamic programming). Returns one ``int [h]`` per anchor: the
+    first column *right* of the cut in each row.
+    """
+    h, w = mask.shape
+    if not anchors:
+        return []
+    a = np.asarray(anchors, np.float64)[:, None, None]
+    cost = mask.astype(np.float64)[None] + (DRIFT / max(H, 1.0)) * np.abs(np.arange(w)[None, None, :] - a)
+    n = len(anchors)
+    total = cost[:, 0].copy()
+    step = np.zeros((n, h, w), np.int8)
+    inf = np.full((n, 1), np.inf)
+    rows = np.arange(n)[:, None]
+    for y in range(1, h):
+        options = np.stack([np.concatenate([inf, total[:, :-1]], axis=1), total,
+                            np.concatenate([total[:, 1:], inf], axis=1)])
+        k = np.argmin(options, axis=0)
+        step[:, y] = k - 1
+        total = cost[:, y] + np.take_along_axis(options, k[None], axis=0)[0]
+    paths = np.empty((n, h), np.int64)
+    paths[:, -1] = np.argmin(total, axis=1)
+    for y in range(h - 1, 0, -1):
+        paths[:, y - 1] = paths[:, y] + step[rows[:, 0], y, paths[:, y]]
+    return list(paths)
+
+
+def _piece(blob: Blob, left: np.ndarray, right: np.ndarray, ink: np.ndarray) -> Component | None:
+    """The ink of a blob between two cut paths (``left[y] <= x < right[y]`` in each row) as a
+    candidate; bits of a neighbour that a cut leaves behind (under a tenth of the largest
+    part) are dropped."""
+    cols = np.arange(blob.width)[None, :]
+    m = blob.mask & (cols >= left[:, None]) & (cols < right[:, None])
     n, lab, stats, _ = cv2.connectedComponentsWithStats(m.astype(np.uint8), connectivity=8)
     if n <= 1:
         return None
     areas = stats[1:, cv2.CC_STAT_AREA]
     keep = 1 + np.flatnonzero(areas >= 0.1 * areas.max())
     m = np.isin(lab, keep)
-    rows, cols = np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))
-    m = m[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    x0, y0 = blob.bbox[0] + a + int(cols[0]), blob.bbox[1] + int(rows[0])
+    rows, cols_ = np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))
+    m = m[rows[0] : rows[-1] + 1, cols_[0] : cols_[-1] + 1]
+    x0, y0 = blob.bbox[0] + int(cols_[0]), blob.bbox[1] + int(rows[0])
     box = (x0, y0, x0 + m.shape[1], y0 + m.shape[0])
     crop = np.where(m, ink[box[1] : box[3], box[0] : box[2]], 0).astype(np.uint8)
     return Component(ink=crop, bbox=box, kind="digit")
@@ -218,25 +275,34 @@ def _piece(blob: Blob, a: int, b: int, ink: np.ndarray) -> Component | None:
 
 def build_group(blob: Blob, H: float, ink: np.ndarray) -> Group:
     """A digit blob and its segmentation graph: the blob whole, plus, when it is wider than a
-    digit may be, every run of pieces between candidate cuts."""
+    digit may be, every run of pieces between candidate cut paths (nodes: the blob's left edge,
+    the cuts left to right, its right edge; edges: the digit-sized pieces between two nodes)."""
     whole = Component(ink=np.where(blob.mask, ink[blob.bbox[1] : blob.bbox[3], blob.bbox[0] : blob.bbox[2]], 0)
                       .astype(np.uint8), bbox=blob.bbox)
     if blob.width <= SPLIT_WIDTH * H:
         return Group(blob.bbox, [whole], [(0,)])
-    nodes = [0] + _cuts(blob, H) + [blob.width]
+    h = blob.height
+    cuts = cut_paths(blob.mask, _anchors(blob, H), H)
+    # Two anchors whose paths end up in the same gap give the same cut: keep one.
+    distinct: list[np.ndarray] = []
+    for c in sorted(cuts, key=lambda p: float(p.mean())):
+        if not distinct or np.abs(c - distinct[-1]).mean() >= 0.08 * H:
+            distinct.append(c)
+    nodes = [np.zeros(h, np.int64)] + distinct + [np.full(h, blob.width, np.int64)]
     candidates: list[Component] = [whole]
     # The whole blob always stays a candidate: some single digits are wider than H (a long-barred 5).
     edge: dict[tuple[int, int], int] = {(0, len(nodes) - 1): 0}
     for i, j in itertools.combinations(range(len(nodes)), 2):
         if (i, j) in edge:
             continue
-        width = nodes[j] - nodes[i]
+        piece = _piece(blob, nodes[i], nodes[j], ink)
+        if piece is None:
+            continue
+        width = piece.bbox[2] - piece.bbox[0]
         if width > MAX_PIECE_WIDTH * H or width < MIN_PIECE_WIDTH * H:
             continue
-        piece = _piece(blob, nodes[i], nodes[j], ink)
-        if piece is not None:
-            edge[(i, j)] = len(candidates)
-            candidates.append(piece)
+        edge[(i, j)] = len(candidates)
+        candidates.append(piece)
     # Every path from the first node to the last through the edges (few: at most 2^MAX_CUTS).
     paths: list[tuple[int, ...]] = []
 
@@ -330,15 +396,24 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str) -> Segmentation:
                 before = [i for i in range(last) if kinds[i] == "digit"]
                 if before and blobs[before[-1]].width < 0.75 * H:
                     kinds[before[-1]] = "slash"
-        points = [i for i, k in enumerate(kinds) if k == "point"]
-        if points:
-            p = points[-1]
+        marks = [i for i, k in enumerate(kinds) if k in ("point", "comma")]
+        if marks:
+            p = marks[-1]
             after = sum(1 for k in kinds[p + 1 :] if k == "digit")
             before = sum(1 for k in kinds[:p] if k in ("digit", "rupee?"))
+            b = blobs[p]
+            # No grouping style ends on a group of one or two digits (1,234 and 1,68,900 end on three),
+            # so a mark before the last one or two digits separates the decimals: a point written low,
+            # or a round comma before two digit blobs (if one of them is a touching pair, the decimal
+            # part reads 3 digits and goes to review). A comma with a tail there is left to a person.
             if 1 <= after <= 2 and before >= 1:
-                seg.point_after = before
-                seg.point_box = blobs[p].bbox
-                kinds[p] = "decimal point"
+                if kinds[p] == "point" or (b.height <= 1.6 * b.width and after == 2):
+                    seg.point_after = before
+                    seg.point_box = b.bbox
+                    kinds[p] = "decimal point"
+                else:
+                    seg.doubts.append(f"a comma before the last {after} digit{'s' if after > 1 else ''} "
+                                      "(a decimal point?)")
     for b, k in zip(blobs, kinds, strict=True):
         if k == "digit":
             seg.groups.append(build_group(b, H, ink))

@@ -69,3 +69,14 @@ def test_clean_field_keeps_grey_levels_and_refuses_non_images():
     with pytest.raises(OCRError):
         clean_field(np.zeros((20, 20, 3), np.uint8))
     assert ink_from_gray(np.full((5, 5), 200, np.uint8)).max() == 0
+
+
+def test_column_medians_match_numpy_median():
+    from ocr.fields import _column_medians
+
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        m = rng.random((int(rng.integers(1, 30)), int(rng.integers(1, 30)))) < 0.3
+        m[int(rng.integers(0, m.shape[0])), :] = True  # every column holds ink
+        expected = [np.median(np.flatnonzero(m[:, c])) for c in range(m.shape[1])]
+        assert np.array_equal(_column_medians(m), expected)

@@ -61,3 +61,20 @@ def test_make_field_strip_is_dark_on_light(pool, field_type):
     assert len(f.digit_boxes) == sum(c.isdigit() for c in value)
     img = make_field_strip(field_type, value, np.random.default_rng(3), boxes="cells", pool=pool)
     assert img.shape[0] > 30
+
+
+def test_touching_offset_puts_the_right_ink_against_the_left_ink():
+    from ocr.handwriting import touching_offset
+
+    left = np.zeros((10, 12), np.uint8)
+    left[2:8, 9] = 255  # rightmost ink at column 9 in rows 2-7
+    right = np.zeros((10, 6), np.uint8)
+    right[5:10, 3] = 255  # leftmost ink at column 3 in rows 5-9
+    x = touching_offset(left, right)
+    assert x == 6  # column 3 of the right image lands on column 9: they share the pixels of rows 5-7
+    canvas = np.zeros((10, 20), bool)
+    canvas[:, :12] |= left > 128
+    placed = np.zeros_like(canvas)
+    placed[:, x : x + 6] = right > 128
+    assert (canvas & placed).any() and not (canvas[:, : x + 3] & placed[:, : x + 3]).any()
+    assert touching_offset(left, np.zeros((10, 6), np.uint8)) is None

@@ -8,7 +8,7 @@ from ocr.fields import clean_field
 from ocr.handwriting import DigitPool, make_field, render_text
 from ocr.reader import read_fields
 from ocr.records import FieldImage
-from ocr.segment import components, merge_broken, segment
+from ocr.segment import components, cut_paths, merge_broken, segment
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +80,47 @@ def test_rupee_sign_and_indian_grouping(pool, classifier):
     [result] = read_fields([FieldImage("amt", "amount", strip.image)], classifier)
     assert len(result.digits) == 6
     assert result.value == "168900"
+
+
+def test_a_cut_path_slips_between_digits_whose_boxes_overlap():
+    """An 'L' whose foot reaches under the next digit: no straight cut separates the two, the
+    cheapest cut path does (it bends round the end of the right stroke and crosses no ink)."""
+    mask = np.zeros((40, 36), bool)
+    mask[:, 0:6] = True  # the L's stem
+    mask[33:, 0:32] = True  # its foot, running under the right digit
+    mask[:21, 24:27] = True  # the right digit's stroke, above the foot (not touching it)
+    assert all(mask[:, x].any() for x in range(0, 32))  # every straight cut between them meets ink
+    [path] = cut_paths(mask, [17], H=40.0)
+    cols = np.arange(mask.shape[1])[None, :]
+    left, right = mask & (cols < path[:, None]), mask & (cols >= path[:, None])
+    assert left[:, 0:6].all() and left[33:].sum() == mask[33:].sum()  # stem and the whole foot
+    assert right.sum() == mask[:21, 24:27].sum()  # exactly the right stroke
+
+
+def test_a_point_written_low_before_two_digits_is_the_decimal_point(pool, classifier):
+    rng = np.random.default_rng(3)
+    ink, chars = render_text("790", pool, rng, height=40, touching_p=0.0, spacing=0.35)
+    (_, seven), (_, nine) = chars[0], chars[1]
+    base = max(b[3] for _, b in chars)
+    x = (seven[2] + nine[0]) // 2
+    cv2.circle(ink, (x, base + 2), 3, 255, -1)  # a round dot, a little below the baseline
+    gray = np.pad(255 - ink, 12, constant_values=255)
+    clean = clean_field(gray)
+    seg = segment(clean.ink, clean.mask, "amount")
+    assert seg.point_after == 1
+    [result] = read_fields([FieldImage("amt", "amount", gray)], classifier)
+    assert result.value == "7.90"
+
+
+def test_a_comma_with_a_tail_before_two_digits_goes_to_a_person(pool):
+    rng = np.random.default_rng(3)
+    ink, chars = render_text("790", pool, rng, height=40, touching_p=0.0, spacing=0.35)
+    (_, seven), (_, nine) = chars[0], chars[1]
+    base = max(b[3] for _, b in chars)
+    x = (seven[2] + nine[0]) // 2
+    cv2.line(ink, (x, base - 3), (x - 2, base + 11), 255, 2)  # a comma: a stroke hanging down
+    gray = np.pad(255 - ink, 12, constant_values=255)
+    clean = clean_field(gray)
+    seg = segment(clean.ink, clean.mask, "amount")
+    assert seg.point_after is None
+    assert any("decimal point?" in d for d in seg.doubts)

@@ -36,7 +36,8 @@ def result_json(r) -> dict:
         "confidence": round(r.confidence, 4), "reason": r.reason,
         "digits": [{"position": d.position, "bbox": list(d.bbox), "label": d.label,
                     "penalty_best": round(d.best_penalty, 3), "penalty_second": round(d.second_penalty, 3),
-                    "confidence": round(d.confidence, 4), "accepted": d.accepted} for d in r.digits],
+                    "confidence": round(d.confidence, 4), "accepted": d.accepted, "source": d.source}
+                   for d in r.digits],
     }
 
 
