@@ -403,11 +403,10 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str) -> Segmentation:
             before = sum(1 for k in kinds[:p] if k in ("digit", "rupee?"))
             b = blobs[p]
             # No grouping style ends on a group of one or two digits (1,234 and 1,68,900 end on three),
-            # so a mark before the last one or two digits separates the decimals: a point written low,
-            # or a round comma before two digit blobs (if one of them is a touching pair, the decimal
-            # part reads 3 digits and goes to review). A comma with a tail there is left to a person.
+            # so a comma there is either a decimal point written low or a grouping comma before a
+            # touching pair read as one blob ("58,124" with "12" touching): a person decides.
             if 1 <= after <= 2 and before >= 1:
-                if kinds[p] == "point" or (b.height <= 1.6 * b.width and after == 2):
+                if kinds[p] == "point":
                     seg.point_after = before
                     seg.point_box = b.bbox
                     kinds[p] = "decimal point"
