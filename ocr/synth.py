@@ -89,8 +89,15 @@ def _cells(canvas, box, n, grey, thick):
         cv2.line(canvas, (x, y0), (x, y1), float(grey), thick)
 
 
-def _write_in_cells(canvas, box, text, pool, rng, pen_grey, pen_scale, height):
+def _hand_pen(rng) -> tuple[float, float]:
+    """One writer's pen for a whole document: (ink grey level, stroke width relative to MNIST's)."""
+    return float(rng.uniform(10, 90)), float(rng.choice([0.7, 1.0, 1.0, 1.0, 1.4, 1.8]))
+
+
+def _write_in_cells(canvas, box, text, pool, rng, pen_grey, pen_scale):
+    """One character per printed cell of ``box``, each 50-65% of the cell's height."""
     x0, y0, x1, y1 = box
+    height = int((y1 - y0) * rng.uniform(0.5, 0.65))
     n = len(text)
     cw = (x1 - x0) / n
     for i, ch in enumerate(text):
@@ -171,11 +178,9 @@ def _cheque(rng, pool, dpi, doc_name):
           f"{int(rng.integers(100000, 999999))}  31", (int(0.22 * W), int(0.95 * H)), 0.7 * sc, thick, grey,
           cv2.FONT_HERSHEY_PLAIN)
     # Handwriting: one pen for the whole cheque.
-    pen_grey = float(rng.uniform(10, 90))
-    pen_scale = float(rng.choice([0.7, 1.0, 1.0, 1.0, 1.4, 1.8]))
+    pen_grey, pen_scale = _hand_pen(rng)
     date = _random_date(rng)
-    cell_h = date_box[3] - date_box[1]
-    _write_in_cells(page, date_box, date, pool, rng, pen_grey, pen_scale, int(cell_h * rng.uniform(0.5, 0.65)))
+    _write_in_cells(page, date_box, date, pool, rng, pen_grey, pen_scale)
     value = _random_amount(rng, 0.15)
     grouping = str(rng.choice(["indian", "indian", "western", "none"]))
     written = group_amount(value, grouping) if grouping != "none" else value
@@ -213,14 +218,11 @@ def _form(rng, pool, dpi, doc_name):
     cv2.line(page, (int(0.30 * W), int(0.88 * H)), (int(0.70 * W), int(0.88 * H)), float(grey), thick)
     _text(page, f"Office use only  ref {int(rng.integers(10**5, 10**6))}", (int(0.06 * W), int(0.96 * H)),
           0.4 * sc, thick, grey)
-    pen_grey = float(rng.uniform(10, 90))
-    pen_scale = float(rng.choice([0.7, 1.0, 1.0, 1.0, 1.4, 1.8]))
+    pen_grey, pen_scale = _hand_pen(rng)
     zip_code = "".join(str(d) for d in rng.integers(0, 10, 5))
-    ch = zip_box[3] - zip_box[1]
-    _write_in_cells(page, zip_box, zip_code, pool, rng, pen_grey, pen_scale, int(ch * rng.uniform(0.5, 0.65)))
+    _write_in_cells(page, zip_box, zip_code, pool, rng, pen_grey, pen_scale)
     date = _random_date(rng)
-    ch = date_box[3] - date_box[1]
-    _write_in_cells(page, date_box, date, pool, rng, pen_grey, pen_scale, int(ch * rng.uniform(0.5, 0.65)))
+    _write_in_cells(page, date_box, date, pool, rng, pen_grey, pen_scale)
     value = _random_amount(rng, 0.35)
     grouping = str(rng.choice(["western", "indian", "none", "none"]))
     written = group_amount(value, grouping) if grouping != "none" else value
