@@ -8,11 +8,13 @@ The steps (paper, section VII, "heuristic over-segmentation"):
 3. leave out what is not a digit, by size and place relative to the field's digit height ``H``:
    specks, dashes, commas, '*', a leading '$' or '₹', the '/' of a trailing '/-'; keep the last
    point of an amount as the decimal point when one or two digits follow it;
-4. a component wider than a digit may be is over-segmented: candidate cuts at the minima of its
-   vertical ink projection, and every run of pieces between two cuts is a *candidate*. The
-   candidates form a graph (nodes = cut positions, edges = candidates); the reader classifies
-   all candidates of all fields in one batch and keeps, per component, the path through the
-   graph with the smallest total cost (section VIII, the Viterbi search over the graph).
+4. a component wider than a digit may be is over-segmented by cut paths: from anchor columns
+   (projection minima, valleys of the outline, even divisions) the cheapest top-to-bottom path
+   through little ink, bending between digits whose boxes overlap; every run of pieces between
+   two cuts is a *candidate*. The candidates form a graph (nodes = cuts, edges = candidates);
+   the reader classifies all candidates of all fields in one batch and keeps, per component,
+   the path through the graph with the smallest total cost (section VIII, the Viterbi search
+   over the graph).
 
 Everything here works on NumPy arrays; boxes are ``(x0, y0, x1, y1)`` half-open, in the cleaned
 field's pixels.
