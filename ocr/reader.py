@@ -217,9 +217,17 @@ def read_fields(fields: Sequence[FieldImage], classifier: Classifier, *,
     t0 = time.perf_counter()
     inputs: list[np.ndarray] = []
     valid: list[bool] = []
+    # One walk over every candidate (field, group, candidate order): its box, its field's digit
+    # height, and where it came from (a digit-sized blob, a wide blob read whole, a cut piece).
+    boxes: list[tuple[int, int, int, int]] = []
+    heights: list[float] = []
+    sources: list[str] = []
     for _, _, s in cleaned:
         for g in s.groups:
-            for comp in g.candidates:
+            for k, comp in enumerate(g.candidates):
+                boxes.append(comp.bbox)
+                heights.append(s.digit_height)
+                sources.append("blob" if len(g.candidates) == 1 else "wide blob" if k == 0 else "cut")
                 try:
                     inputs.append(normalize_digit(comp.ink))
                     valid.append(True)
@@ -237,16 +245,13 @@ def read_fields(fields: Sequence[FieldImage], classifier: Classifier, *,
     labels = np.argmin(penalties, axis=1) if len(penalties) else np.zeros(0, np.int64)
     costs = _softplus(-margin) + PIECE_COST
     if len(costs):
-        boxes = np.array([comp.bbox for _, _, s in cleaned for g in s.groups for comp in g.candidates], float)
-        heights = np.array([s.digit_height for _, _, s in cleaned for g in s.groups for _ in g.candidates])
-        w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-        costs = costs + WIDE_COST * np.maximum(w / np.maximum(heights, 1.0) - WIDE, 0.0)
+        box = np.array(boxes, float)
+        w, h = box[:, 2] - box[:, 0], box[:, 3] - box[:, 1]
+        costs = costs + WIDE_COST * np.maximum(w / np.maximum(np.array(heights), 1.0) - WIDE, 0.0)
         aspect = w / np.maximum(h, 1.0)
         outside = np.maximum(ASPECT_P1[labels] - aspect, 0.0) + np.maximum(aspect - ASPECT_P99[labels], 0.0)
         costs = costs + ASPECT_COST * outside / ASPECT_SD[labels]
     costs[~np.asarray(valid, bool)] = np.inf
-    sources = [("blob" if len(g.candidates) == 1 else "wide blob" if k == 0 else "cut")
-               for _, _, s in cleaned for g in s.groups for k in range(len(g.candidates))]
     conf = confidence_of(margin)
     accepted = margin >= rej.threshold
     loose = classifier.info.get("calibration", {}).get("thresholds", {}).get(LOOSE_TARGET, {}).get("threshold")
