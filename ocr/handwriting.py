@@ -198,6 +198,27 @@ def render_text(text: str, pool: DigitPool, rng: np.random.Generator, *, height:
     chars : list of (str, Box)
         Each non-space character with its ink box in ``ink``'s pixels, left to right.
     """
+    ink, chars, _ = _render(text, pool, rng, height=height, pen_scale=pen_scale, touching_p=touching_p,
+                            spacing=spacing, margin=margin)
+    return ink, chars
+
+
+def _owned_by_pen(ink: np.ndarray, owner: np.ndarray) -> np.ndarray:
+    """Give the ink a thicker pen added (solid, unowned pixels) to the character next to it."""
+    grown = owner.copy()
+    for _ in range(3):
+        todo = (grown < 0) & (ink > 64)
+        if not todo.any():
+            break
+        near = cv2.dilate((grown + 1).astype(np.uint16), np.ones((3, 3), np.uint8)).astype(np.int32) - 1
+        grown = np.where(todo, near, grown)
+    return grown
+
+
+def _render(text: str, pool: DigitPool, rng: np.random.Generator, *, height: int, pen_scale: float,
+            touching_p: float, spacing: float = 0.2, margin: int = 4):
+    """:func:`render_text`, and who wrote each pixel: ``owner`` ``int32 [H, W]``, the index in
+    ``chars`` of the character whose solid ink (> 64) is darkest there, -1 on paper."""
     pen = _pen(height, pen_scale)
     glyphs: list[tuple[str, np.ndarray, int]] = []  # (char, ink, top offset from the digits' top line)
     for ch in text:
@@ -215,6 +236,7 @@ def render_text(text: str, pool: DigitPool, rng: np.random.Generator, *, height:
     rows = top_pad + bottom + margin
     width = margin * 2 + sum(g.shape[1] for _, g, _ in glyphs) + int(len(glyphs) * height * spacing * 2) + 4
     canvas = np.zeros((rows, width), np.uint8)
+    owner = np.full((rows, width), -1, np.int32)
     chars: list[tuple[str, Box]] = []
     cursor = margin  # right edge of the ink so far
     prev_digit = False
@@ -228,14 +250,17 @@ def render_text(text: str, pool: DigitPool, rng: np.random.Generator, *, height:
             if touch is not None:
                 x = max(touch - int(rng.integers(0, 2)), margin)
         if ch != " ":
+            mine = (g > 64) & (g > canvas[y : y + h, x : x + w])
+            owner[y : y + h, x : x + w][mine] = len(chars)
             np.maximum(canvas[y : y + h, x : x + w], g, out=canvas[y : y + h, x : x + w])
-            ys, xs = np.nonzero(g > 0)
+            ys, xs = np.nonzero(g > 64)  # the solid ink, not the faint fringe of the upscaled glyph
             if ys.size:
                 chars.append((ch, (x + int(xs.min()), y + int(ys.min()), x + int(xs.max()) + 1, y + int(ys.max()) + 1)))
         cursor = max(cursor, x + w)
         prev_digit = ch.isdigit()
     canvas = canvas[:, : cursor + margin]
-    return _pen_variety(canvas, pen_scale), chars
+    ink = _pen_variety(canvas, pen_scale)
+    return ink, chars, _owned_by_pen(ink, owner[:, : cursor + margin])
 
 
 # --- field strips -------------------------------------------------------------------------------
@@ -262,7 +287,10 @@ class FieldStrip:
 
     ``image`` ``uint8 [h, w]`` (dark ink on light paper); ``value`` is what a reader should return
     (e.g. ``"1689.50"``, ``"12345"``); ``written`` is what was written (``"₹1,689.50/-"``);
-    ``digit_boxes`` the ink box of every digit before rotation (to count segmentation truth).
+    ``digit_boxes`` the ink box of every digit before rotation (to count segmentation truth);
+    ``rotation`` the ``2x3`` affine matrix taking those boxes' pixels to ``image``'s (the scanner's tilt);
+    ``owner`` ``int32 [h, w]`` says who wrote each pixel of ``image``: the digit's index in
+    ``digit_boxes``, -2 for a mark (sign, comma, ...), -1 for paper (to label what a segmenter cuts).
     """
 
     image: np.ndarray
@@ -270,6 +298,19 @@ class FieldStrip:
     written: str
     style: str
     digit_boxes: list[Box] = field(default_factory=list)
+    rotation: np.ndarray = field(default_factory=lambda: np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]))
+    owner: np.ndarray | None = None
+
+    def scanned_digit_boxes(self) -> list[Box]:
+        """``digit_boxes`` moved by ``rotation`` into ``image`` pixels: each box's centre is carried
+        through it and the size kept (a digit tilted by 3 degrees has nearly the same ink box; the
+        box around the tilted *box* would be several pixels wider)."""
+        out = []
+        for x0, y0, x1, y1 in self.digit_boxes:
+            cx, cy = self.rotation @ np.array([(x0 + x1) / 2, (y0 + y1) / 2, 1.0])
+            hw, hh = (x1 - x0) / 2, (y1 - y0) / 2
+            out.append((int(round(cx - hw)), int(round(cy - hh)), int(round(cx + hw)), int(round(cy + hh))))
+        return out
 
 
 def _paper_lines(shape: tuple[int, int], style: str, cells: list[tuple[int, int]], ink_top: int, ink_bottom: int,
@@ -333,10 +374,15 @@ def make_field(field_type: str, value: str, rng: np.random.Generator, *, pool: D
         written = currency + grouped + suffix
     pen_scale = float(rng.choice([0.7, 1.0, 1.0, 1.0, 1.4]))
     if style == "cells":
-        ink, chars, cells = _render_in_cells(written, pool, rng, height, pen_scale)
+        ink, chars, cells, owner = _render_in_cells(written, pool, rng, height, pen_scale)
     else:
-        ink, chars = render_text(written, pool, rng, height=height, pen_scale=pen_scale, touching_p=touching_p)
+        ink, chars, owner = _render(written, pool, rng, height=height, pen_scale=pen_scale, touching_p=touching_p)
         cells = []
+    # Who wrote each pixel: digits by their order among the digits, marks -2, paper -1.
+    digit_index = np.array([-1] + [-2] * len(chars), np.int32)
+    for k, i in enumerate(i for i, (c, _) in enumerate(chars) if c.isdigit()):
+        digit_index[i + 1] = k
+    owner = digit_index[owner + 1]
     # Paper around the writing.
     mx, my = int(rng.integers(8, 20)), int(rng.integers(10, 18))
     h, w = ink.shape[0] + 2 * my, ink.shape[1] + 2 * mx
@@ -353,9 +399,14 @@ def make_field(field_type: str, value: str, rng: np.random.Generator, *, pool: D
     gray = gray * (1 - a) + pen_grey * a  # ink over paper and lines
     # Scanner: rotation, blur, noise, JPEG.
     angle = float(rng.uniform(-3, 3) if angle is None else angle)
+    m = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    owner_full = np.full((h, w), -1, np.int32)
+    owner_full[my : my + ink.shape[0], mx : mx + ink.shape[1]] = owner
     if angle:
         m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
         gray = cv2.warpAffine(gray, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=paper)
+        owner_full = cv2.warpAffine(owner_full.astype(np.float32), m, (w, h), flags=cv2.INTER_NEAREST,
+                                    borderValue=-1).astype(np.int32)
     blur = float(rng.uniform(0, 0.8) if blur is None else blur)
     if blur > 0.05:
         gray = cv2.GaussianBlur(gray, (0, 0), blur)
@@ -367,7 +418,8 @@ def make_field(field_type: str, value: str, rng: np.random.Generator, *, pool: D
         ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, q])
         out = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
     digit_boxes = [(b[0] + mx, b[1] + my, b[2] + mx, b[3] + my) for c, b in chars if c.isdigit()]
-    return FieldStrip(image=out, value=value, written=written, style=style, digit_boxes=digit_boxes)
+    return FieldStrip(image=out, value=value, written=written, style=style, digit_boxes=digit_boxes, rotation=m,
+                      owner=owner_full)
 
 
 def make_field_strip(field_type: str, value: str, rng: np.random.Generator, *, boxes: bool | str = True,
@@ -378,12 +430,13 @@ def make_field_strip(field_type: str, value: str, rng: np.random.Generator, *, b
 
 def _render_in_cells(text: str, pool: DigitPool, rng: np.random.Generator, height: int, pen_scale: float):
     """One character per printed cell (comb boxes): nothing touches across a cell wall."""
-    rendered = [render_text(ch, pool, rng, height=height, pen_scale=pen_scale, touching_p=0.0, margin=0)
+    rendered = [_render(ch, pool, rng, height=height, pen_scale=pen_scale, touching_p=0.0, margin=0)[:2]
                 for ch in text]
     # Cells wide enough for the widest character: printed cells are drawn for the writing they hold.
     cell_w = max(int(round(height * rng.uniform(0.95, 1.2))), max(r[0].shape[1] for r in rendered) + 8)
     rows = max(r[0].shape[0] for r in rendered) + 4
     canvas = np.zeros((rows, cell_w * len(text) + 4), np.uint8)
+    owner = np.full(canvas.shape, -1, np.int32)
     chars, cells = [], []
     for i, (ink, cs) in enumerate(rendered):
         x0 = 2 + i * cell_w
@@ -393,9 +446,10 @@ def _render_in_cells(text: str, pool: DigitPool, rng: np.random.Generator, heigh
         ox = x0 + 3 + int(rng.integers(0, max(1, cell_w - 6 - iw + 1)))
         oy = rows - 2 - ih
         np.maximum(canvas[oy : oy + ih, ox : ox + iw], ink[:, :iw], out=canvas[oy : oy + ih, ox : ox + iw])
+        owner[oy : oy + ih, ox : ox + iw][ink[:, :iw] > 64] = len(chars)
         for ch, b in cs:
             chars.append((ch, (b[0] + ox, b[1] + oy, min(b[2], iw) + ox, b[3] + oy)))
-    return canvas, chars, cells
+    return canvas, chars, cells, owner
 
 
 _POOL: DigitPool | None = None
