@@ -56,6 +56,8 @@ class TrainConfig:
     resume: bool = False
     limit: int | None = None  # use only the first N training digits (smoke tests)
     rubbish: float = 0.2  # non-digit examples (touching pairs, wrong cuts) per training digit
+    fields: int = 0  # synthetic field strips written with training digits, cut by the segmenter (ocr.fieldset)
+    workers: int = 1  # processes writing and cutting those strips
     extra: list[str] = field(default_factory=list)  # extra labelled digit sets (npz), see ocr.corrections
 
 
@@ -242,6 +244,55 @@ def _load_training_data(cfg: TrainConfig):
     return inputs, labels, extra_sets, raw
 
 
+@dataclass
+class HeldOut:
+    """What the network never trains on: the digits its thresholds are calibrated on (``x``, ``y``),
+    held-out non-digits (``rubbish``), and what they are (``description``)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    rubbish: np.ndarray
+    description: str
+
+
+def _examples(cfg: TrainConfig, raw: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, val_idx: np.ndarray,
+              n_mnist: int, log=print, training: bool = True):
+    """Rubbish and field examples for training, and the held-out sets, from the training and
+    validation digits separately (the same seed gives the same sets, for ``ocr calibrate``).
+
+    Returns (training inputs, training targets, :class:`HeldOut`); ``training=False`` leaves the
+    field examples for training out (empty). With ``cfg.fields``, the
+    thresholds are calibrated on the digits the segmenter cuts from strips written with validation
+    digits (what the reader classifies), else on the MNIST validation digits.
+    """
+    rng = np.random.default_rng(cfg.seed + 1)
+    train_digits = train_idx[train_idx < n_mnist]
+    n_rubbish = int(round(cfg.rubbish * len(train_idx)))
+    rubbish_train = make_rubbish(raw[train_digits], n_rubbish, rng)
+    rubbish_val = make_rubbish(raw[val_idx], min(2000, n_rubbish), rng)
+    x = [rubbish_train]
+    y = [np.full(n_rubbish, RUBBISH, np.int64)]
+    held = HeldOut(np.zeros((0, 32, 32), np.float32), np.zeros(0, np.int64), rubbish_val,
+                   f"{len(val_idx)} digits held out of the MNIST training set (seed {cfg.seed})")
+    if cfg.fields:
+        from ocr.fieldset import field_examples
+
+        t0 = time.time()
+        fx, fy = (field_examples(raw[train_digits], labels[train_digits], cfg.fields, cfg.seed, workers=cfg.workers)
+                  if training else (np.zeros((0, 32, 32), np.float32), np.zeros(0, np.int64)))
+        n_val = max(cfg.fields // 5, 1)
+        vx, vy = field_examples(raw[val_idx], labels[val_idx], n_val, cfg.seed + 1, workers=cfg.workers)
+        is_digit = vy != RUBBISH
+        held = HeldOut(vx[is_digit], vy[is_digit], np.concatenate([rubbish_val, vx[~is_digit]]),
+                       f"{int(is_digit.sum())} digits cut by the segmenter from {n_val} synthetic field strips "
+                       f"written with {len(val_idx)} digits held out of the MNIST training set (seed {cfg.seed})")
+        x.append(fx)
+        y.append(fy)
+        log(f"field examples: {len(fy)} from {cfg.fields} strips ({int((fy == RUBBISH).sum())} rubbish), "
+            f"{len(vy)} held out, {time.time() - t0:.0f}s")
+    return np.concatenate(x), np.concatenate(y), held
+
+
 def _split(n_mnist: int, n_total: int, val_size: int, seed: int):
     """Validation digits come from the MNIST training set only; extra sets always train."""
     rng = np.random.default_rng(seed)
@@ -261,16 +312,13 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
     inputs, labels, extra_sets, raw = _load_training_data(cfg)
     n_mnist = len(inputs) - sum(e["n"] for e in extra_sets)
     train_idx, val_idx = _split(n_mnist, len(inputs), cfg.val_size, cfg.seed)
-    rubbish_rng = np.random.default_rng(cfg.seed + 1)
-    n_rubbish = int(round(cfg.rubbish * len(train_idx)))
-    # Rubbish from training-split digits only; a held-out set from validation digits for the card.
-    rubbish_train = make_rubbish(raw[train_idx[train_idx < n_mnist]], n_rubbish, rubbish_rng)
-    rubbish_val = make_rubbish(raw[val_idx], min(2000, n_rubbish), rubbish_rng)
-    x_train = torch.from_numpy(np.concatenate([inputs[train_idx], rubbish_train])).unsqueeze(1)
-    y_train = torch.from_numpy(np.concatenate([labels[train_idx], np.full(n_rubbish, RUBBISH, np.int64)]))
+    # Rubbish and field examples from training-split digits only; held-out sets from validation digits.
+    x_more, y_more, held = _examples(cfg, raw, labels, train_idx, val_idx, n_mnist, log)
+    x_train = torch.from_numpy(np.concatenate([inputs[train_idx], x_more])).unsqueeze(1)
+    y_train = torch.from_numpy(np.concatenate([labels[train_idx], y_more]))
     x_val, y_val = inputs[val_idx], labels[val_idx]
-    log(f"training digits {len(train_idx)} + rubbish {n_rubbish}, validation digits {len(val_idx)}, "
-        f"device {device}")
+    log(f"training digits {len(train_idx)} + {len(y_more)} more ({int((y_more == RUBBISH).sum())} rubbish), "
+        f"validation digits {len(val_idx)}, device {device}")
 
     model = LeNet5()
     model.reset_parameters(generator)
@@ -322,10 +370,15 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
                 bar.set_postfix(loss=f"{total_loss / seen:.3f}", err=f"{total_wrong / seen:.2%}")
         val_pen = predict_penalties(model, x_val, device)
         val_error = float((val_pen.argmin(1) != y_val).mean())
-        history.append({"epoch": epoch + 1, "train_loss": total_loss / seen, "train_error": total_wrong / seen,
-                        "val_error": val_error, "seconds": time.time() - t0})
+        entry = {"epoch": epoch + 1, "train_loss": total_loss / seen, "train_error": total_wrong / seen,
+                 "val_error": val_error, "seconds": time.time() - t0}
+        if cfg.fields:
+            entry["val_field_error"] = float((predict_penalties(model, held.x, device).argmin(1) != held.y).mean())
+        history.append(entry)
         log(f"epoch {epoch + 1:3d}/{cfg.epochs}  loss {total_loss / seen:.4f}  train error "
-            f"{total_wrong / seen:.2%}  validation error {val_error:.2%}  ({time.time() - t0:.0f}s)")
+            f"{total_wrong / seen:.2%}  validation error {val_error:.2%}"
+            + (f"  field digits {entry['val_field_error']:.2%}" if cfg.fields else "")
+            + f"  ({time.time() - t0:.0f}s)")
         ckpt_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = ckpt_path.with_name("checkpoint.pt.tmp")
         torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -334,8 +387,9 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
                     "config": asdict(cfg)}, tmp)
         tmp.replace(ckpt_path)
 
-    calibration = calibrate_on_validation(model, x_val, y_val, cfg.j, device)
-    calibration["rubbish_rejected"] = rubbish_rejection(model, rubbish_val, cfg.j, calibration, device)
+    calibration = calibrate_on_validation(model, held.x if cfg.fields else x_val, held.y if cfg.fields else y_val,
+                                          cfg.j, device, description=held.description)
+    calibration["rubbish_rejected"] = rubbish_rejection(model, held.rubbish, cfg.j, calibration, device)
     meta = {"trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "seconds": round(time.time() - started, 1)}
     out = Path(cfg.out)
@@ -346,11 +400,11 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
 
 
 def calibrate_on_validation(model, x_val: np.ndarray, y_val: np.ndarray, j: float, device,
-                            targets=DEFAULT_TARGETS) -> dict:
-    """Rejection thresholds from the validation split (never the test set)."""
+                            targets=DEFAULT_TARGETS, description: str = "") -> dict:
+    """Rejection thresholds from held-out digits (never the test set)."""
     val_pen = predict_penalties(model, x_val, device)
     val_correct = val_pen.argmin(1) == y_val
-    return {"split": "validation", "n": int(len(y_val)), "j": j,
+    return {"split": "validation", "n": int(len(y_val)), "j": j, "digits": description,
             "thresholds": calibrate(margins(val_pen, j), val_correct, targets)}
 
 
@@ -379,15 +433,14 @@ def recalibrate(weights: Path, data_dir: str | None, targets=DEFAULT_TARGETS, de
     dev = resolve_device(device)
     model, info = load_weights(weights, dev)
     inputs, labels, _, raw = _load_training_data(cfg)
-    n_extra = sum(e["n"] for e in card["training"].get("extra_sets", []))
-    train_idx, val_idx = _split(len(inputs) - n_extra, len(inputs), cfg.val_size, cfg.seed)
-    calibration = calibrate_on_validation(model, inputs[val_idx], labels[val_idx], info["j"], dev, targets)
-    if cfg.rubbish > 0:  # the same held-out rubbish as at training time (same generator, same order)
-        rng = np.random.default_rng(cfg.seed + 1)
-        n_rubbish = int(round(cfg.rubbish * len(train_idx)))
-        make_rubbish(raw[train_idx[train_idx < len(inputs) - n_extra]], n_rubbish, rng)
-        rubbish_val = make_rubbish(raw[val_idx], min(2000, n_rubbish), rng)
-        calibration["rubbish_rejected"] = rubbish_rejection(model, rubbish_val, info["j"], calibration, dev)
+    n_mnist = len(inputs) - sum(e["n"] for e in card["training"].get("extra_sets", []))
+    train_idx, val_idx = _split(n_mnist, len(inputs), cfg.val_size, cfg.seed)
+    # The same held-out sets as at training time (same generators, same seeds, same order).
+    _, _, held = _examples(cfg, raw, labels, train_idx, val_idx, n_mnist, log=lambda s: None, training=False)
+    x_cal, y_cal = (held.x, held.y) if cfg.fields else (inputs[val_idx], labels[val_idx])
+    calibration = calibrate_on_validation(model, x_cal, y_cal, info["j"], dev, targets, held.description)
+    if len(held.rubbish):
+        calibration["rubbish_rejected"] = rubbish_rejection(model, held.rubbish, info["j"], calibration, dev)
     calibration["command"] = _command_line()
     save_weights(model, weights, j=info["j"], calibration=calibration, meta=info["meta"])
     test_images, test_labels = mnist.load_mnist("test")
@@ -418,7 +471,7 @@ def build_card(cfg, model, history, calibration, extra_sets, meta, device) -> di
         "training": {"command": _command_line(), "config": config, "history": history,
                      "extra_sets": extra_sets, "device": str(device), **meta},
         "data": {"train_sha256": checks["train"], "test_sha256": checks["test"],
-                 "validation": f"{calibration['n']} digits held out of the MNIST training set (seed {cfg.seed})"},
+                 "validation": calibration["digits"]},
         "calibration": calibration,
         "test": evaluate(test_pen, test_labels, cfg.j, calibration),
     }
@@ -490,7 +543,7 @@ def card_markdown(card: dict, stem: str) -> str:
     lines += ["", "Error per digit (test): " + ", ".join(
         f"{d}: {100 * e:.2f}%" for d, e in t["error_per_digit"].items()), "",
         "Rejection thresholds (margin = log-odds of the best digit, see `ocr/reject.py`), calibrated on "
-        f"{card['calibration']['n']:,} validation digits held out of the MNIST training set:", ""]
+        f"{card['calibration'].get('digits') or card['data']['validation']}:", ""]
     if card["calibration"].get("command"):
         lines.append(f"(recalibrated with `{card['calibration']['command']}`)")
         lines.append("")

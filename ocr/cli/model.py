@@ -25,6 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-distort", action="store_true", help="train without random distortions")
     p.add_argument("--rubbish", type=float, default=0.2,
                    help="non-digit examples (touching pairs, wrong cuts) per training digit, target 'rubbish'")
+    p.add_argument("--fields", type=int, default=0, metavar="N",
+                   help="also train on what the segmenter cuts from N synthetic field strips written with training "
+                        "digits (digits and rubbish), and calibrate on strips written with validation digits")
+    p.add_argument("--workers", type=int, default=1, help="processes that write and cut those strips")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--checkpoint-dir", default="runs/lenet5", help="where per-epoch checkpoints go")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --checkpoint-dir")
@@ -65,7 +69,7 @@ def cmd_train(args) -> int:
 
     cfg = TrainConfig(data_dir=args.data, out=args.out, epochs=args.epochs, batch_size=args.batch_size,
                       lr=args.lr, seed=args.seed, val_size=args.val_size, distort=not args.no_distort,
-                      rubbish=args.rubbish,
+                      rubbish=args.rubbish, fields=args.fields, workers=args.workers,
                       device=args.device, checkpoint_dir=args.checkpoint_dir, resume=args.resume,
                       limit=args.limit, extra=[str(e) for e in args.extra])
     card = train(cfg, log=lambda s: print(s, file=sys.stderr))

@@ -1,0 +1,155 @@
+"""Training examples as the pipeline sees them: what the segmenter cuts out of scanned fields.
+
+MNIST digits are clean, centred and isolated; the reader's candidates are not. They were written
+larger and scanned (blur, noise, JPEG), binarised, had printed lines taken out from under them,
+and some are not one digit at all: two touching digits read whole, a cut in the wrong place, a
+currency sign. The paper trains its recogniser on the segmenter's own output for this reason
+(section VI and VIII: the recogniser must learn to give bad segments high penalties).
+
+:func:`field_examples` writes synthetic field strips (:func:`ocr.handwriting.make_field`) with the
+digits it is given (the MNIST *training* digits: the benchmarks write with test digits), cleans and
+segments them with the pipeline's own :func:`ocr.fields.clean_field` and :func:`ocr.segment.segment`,
+and labels every candidate of the segmentation graphs by who wrote its ink
+(:attr:`ocr.handwriting.FieldStrip.owner`):
+
+- a candidate whose ink is almost all one digit's (*purity* >= ``DIGIT_PURITY``) and holds almost
+  all of that digit's ink (*cover* >= ``DIGIT_COVER``) is that digit;
+- one that is not mostly one digit (purity < ``RUBBISH_PURITY``: two digits read as one, a sign)
+  or holds too little of it (cover < ``RUBBISH_COVER``: a slice, a broken-off stroke) is
+  :data:`ocr.lenet5.RUBBISH`;
+- in between (a digit less a serif, or with a bit of its neighbour) it is left out: neither label
+  is safe.
+
+Every example goes through :func:`ocr.normalize.normalize_digit`, the one normalisation.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+
+import cv2
+import numpy as np
+
+from ocr.errors import OCRError
+from ocr.fields import clean_field
+from ocr.handwriting import DigitPool, make_field, random_value
+from ocr.lenet5 import RUBBISH
+from ocr.normalize import SIZE, normalize_digit
+from ocr.records import Box
+from ocr.segment import segment
+
+DIGIT_PURITY = 0.9
+DIGIT_COVER = 0.9
+RUBBISH_PURITY = 0.7
+RUBBISH_COVER = 0.6
+FIELD_TYPES = ("zip", "amount", "date")
+
+
+def label_candidates(masks: Sequence[np.ndarray], boxes: Sequence[Box], owner: np.ndarray,
+                     ink: np.ndarray) -> np.ndarray:
+    """Label candidates by who wrote their ink.
+
+    ``masks[k]`` ``bool`` is candidate k's ink inside ``boxes[k]``; ``owner`` ``int [h, w]`` the
+    writer of each pixel (digit index, -2 a mark, -1 paper); ``ink`` ``bool [h, w]`` everything the
+    segmenter saw as ink (a digit's total). Returns ``int64 [len(masks)]``: the digit's index in
+    the field (0, 1, ...), ``-1`` for rubbish, ``-2`` for left out.
+    """
+    n_digits = int(owner.max()) + 1 if owner.size else 0
+    totals = np.bincount(owner[ink & (owner >= 0)], minlength=n_digits)
+    out = np.full(len(masks), -2, np.int64)
+    for k, (m, (x0, y0, x1, y1)) in enumerate(zip(masks, boxes, strict=True)):
+        who = owner[y0:y1, x0:x1][m]
+        counts = np.bincount(who[who >= 0], minlength=n_digits)
+        if who.size == 0 or n_digits == 0 or counts.max() == 0:
+            out[k] = -1
+            continue
+        best = int(np.argmax(counts))
+        purity = counts[best] / who.size
+        cover = counts[best] / max(totals[best], 1)
+        if purity >= DIGIT_PURITY and cover >= DIGIT_COVER:
+            out[k] = best
+        elif purity < RUBBISH_PURITY or cover < RUBBISH_COVER:
+            out[k] = -1
+    return out
+
+
+def _examples_of_fields(pool: DigitPool, seed: int, n_fields: int, touching: float) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    inputs: list[np.ndarray] = []
+    targets: list[np.ndarray] = []
+    for i in range(n_fields):
+        field_type = FIELD_TYPES[i % len(FIELD_TYPES)]
+        strip = make_field(field_type, random_value(field_type, rng), rng, pool=pool, touching_p=touching)
+        try:
+            clean = clean_field(strip.image)
+            seg = segment(clean.ink, clean.mask, field_type)
+        except OCRError:
+            continue
+        comps = [c for g in seg.groups for c in g.candidates]
+        if not comps:
+            continue
+        h, w = clean.mask.shape
+        # The writer of each pixel, carried into the cleaned (levelled) field's pixels.
+        owner = cv2.warpAffine(strip.owner.astype(np.float32), clean.to_crop, (w, h),
+                               flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, borderValue=-1).astype(np.int64)
+        which = label_candidates([c.ink > 0 for c in comps], [c.bbox for c in comps], owner, clean.mask)
+        digits = [int(ch) for ch in strip.value if ch.isdigit()]
+        for c, k in zip(comps, which, strict=True):
+            if k == -2:
+                continue
+            try:
+                inputs.append(normalize_digit(c.ink))
+            except OCRError:
+                continue
+            targets.append(RUBBISH if k == -1 else digits[k])
+    x = np.stack(inputs) if inputs else np.zeros((0, SIZE, SIZE), np.float32)
+    return x, np.asarray(targets, np.int64)
+
+
+_WORKER_POOL: DigitPool | None = None
+
+
+def _init_worker(images: np.ndarray, labels: np.ndarray) -> None:
+    global _WORKER_POOL
+    _WORKER_POOL = DigitPool(images, labels)
+
+
+def _work(args: tuple[int, int, float]) -> tuple[np.ndarray, np.ndarray]:
+    assert _WORKER_POOL is not None
+    return _examples_of_fields(_WORKER_POOL, *args)
+
+
+def field_examples(images: np.ndarray, labels: np.ndarray, n_fields: int, seed: int, *, touching: float = 0.15,
+                   workers: int = 1, chunk: int = 250) -> tuple[np.ndarray, np.ndarray]:
+    """Candidates cut by the pipeline from ``n_fields`` synthetic zip, amount and date strips.
+
+    Parameters
+    ----------
+    images, labels : ndarray
+        The digits to write with: ``uint8 [M, 28, 28]`` (ink bright) and ``[M]``.
+    n_fields : int
+        Strips to write, the three field types in turn.
+    seed : int
+        The same seed, digits and ``chunk`` give the same examples whatever ``workers`` is.
+    touching : float
+        Probability that a digit touches the one before it.
+    workers : int
+        Processes to spread the strips over.
+
+    Returns
+    -------
+    (inputs ``float32 [N, 32, 32]``, targets ``int64 [N]``: 0-9 or :data:`ocr.lenet5.RUBBISH`)
+    """
+    jobs = [(int(zlib.crc32(f"{seed}:{k}".encode())), min(chunk, n_fields - k), touching)
+            for k in range(0, n_fields, chunk)]
+    if workers <= 1:
+        pool = DigitPool(images, labels)
+        parts = [_examples_of_fields(pool, *job) for job in jobs]
+    else:
+        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(images, labels)) as ex:
+            parts = list(ex.map(_work, jobs))
+    if not parts:
+        return np.zeros((0, SIZE, SIZE), np.float32), np.zeros(0, np.int64)
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])

@@ -1,0 +1,63 @@
+"""Training examples cut by the pipeline's own segmenter, labelled by who wrote their ink."""
+
+import numpy as np
+import pytest
+
+from ocr.fieldset import field_examples, label_candidates
+from ocr.handwriting import DigitPool, make_field
+from ocr.lenet5 import RUBBISH
+
+
+def _owner_two_digits():
+    """A 20x40 field: digit 0 writes columns 2-15, digit 1 columns 20-35, a mark (-2) at 37-38."""
+    owner = np.full((20, 40), -1, np.int64)
+    owner[2:18, 2:16] = 0
+    owner[2:18, 20:36] = 1
+    owner[8:10, 37:39] = -2
+    return owner, owner != -1
+
+
+def _candidate(owner_ink: np.ndarray, x0: int, x1: int):
+    box = (x0, 0, x1, owner_ink.shape[0])
+    return owner_ink[:, x0:x1], box
+
+
+def test_labels_by_ink_ownership():
+    owner, ink = _owner_two_digits()
+    cands = [_candidate(ink, 0, 17),  # all of digit 0
+             _candidate(ink, 0, 37),  # both digits read as one blob
+             _candidate(ink, 0, 9),  # half of digit 0
+             _candidate(ink, 19, 40),  # digit 1 and the mark beside it (2 of 258 pixels)
+             _candidate(ink, 36, 40)]  # the mark alone
+    labels = label_candidates([m for m, _ in cands], [b for _, b in cands], owner, ink)
+    assert labels.tolist() == [0, -1, -1, 1, -1]
+
+
+def test_most_of_a_digit_is_left_out():
+    owner, ink = _owner_two_digits()
+    m, box = _candidate(ink, 2, 14)  # 12 of 14 columns: neither the digit nor clearly rubbish
+    assert label_candidates([m], [box], owner, ink).tolist() == [-2]
+
+
+def test_strip_owner_marks_every_digit_and_sign():
+    pool = DigitPool()
+    rng = np.random.default_rng(5)
+    strip = make_field("amount", "1234", rng, pool=pool, boxes="none", currency="$", grouping="none", suffix="",
+                       angle=2.0)
+    assert strip.owner.shape == strip.image.shape
+    written = set(np.unique(strip.owner).tolist())
+    assert {0, 1, 2, 3, -2, -1} <= written  # four digits, the '$', paper
+    # Each digit's pixels lie where the scan is dark (the owner map turned with the page).
+    for k in range(4):
+        assert strip.image[strip.owner == k].mean() < strip.image[strip.owner == -1].mean() - 60
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_field_examples_hold_digits_and_rubbish(workers):
+    pool = DigitPool()
+    x, y = field_examples(pool.images[:3000], pool.labels[:3000], 12, seed=3, workers=workers, chunk=6)
+    assert x.dtype == np.float32 and x.shape[1:] == (32, 32) and len(x) == len(y)
+    assert set(np.unique(y)) <= set(range(11))
+    assert (y == RUBBISH).any() and (y < 10).sum() >= 12 * 4  # at least most of the written digits
+    again = field_examples(pool.images[:3000], pool.labels[:3000], 12, seed=3, workers=1, chunk=6)
+    np.testing.assert_array_equal(y, again[1])  # the same whatever the number of processes
