@@ -50,8 +50,9 @@ WIDE = 0.9
 WIDE_COST = 10.0
 # The best path must beat the runner-up (with a different reading) by this much, else "segmentation doubt".
 DOUBT_MARGIN = 1.0
-# A leading mark shaped like a rupee sign is read as a digit when accepted, dropped as the sign when
-# it is not even digit-like: its margin below the threshold calibrated for this (loose) digit error.
+# A mark shaped like a sign (currency, rupee, the '/' of '/-') is read as a digit when accepted, and
+# dropped as the sign when it is not even digit-like: its margin is below the threshold calibrated
+# for this (loose) digit error.
 LOOSE_TARGET = "0.005"
 STRICT_DOUBT = False  # True: any confident alternative reading is a doubt (costs ~20 points of acceptance)
 
@@ -89,8 +90,9 @@ def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels:
     (``digit_like``: the margin passes the threshold calibrated for ``LOOSE_TARGET``). The choice
     minimises the total cost; when that reading breaks the field's grammar (zip: 5 or 9 digits;
     date: 8; an amount's decimal part: 2), the cheapest reading that keeps it replaces it if it is
-    unambiguous. An optional group (a possible rupee sign) is read only when its whole blob is a
-    confidently recognised digit; one that is not, but is digit-like, is left out with a doubt.
+    unambiguous. An optional group (a possible sign, see ``ocr.segment.MAY_BE_DIGIT``) is read
+    only when its whole blob is a confidently recognised digit; one that is not, but is
+    digit-like, is left out with a doubt.
     *Segmentation doubt*: another path of some group, whose pieces are all confidently recognised,
     reads differently and is (nearly) as cheap.
 
@@ -98,14 +100,14 @@ def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels:
     """
     options: list[list[tuple[float, tuple[int, ...], tuple[int, ...], bool]]] = []  # per group
     offset = 0
-    sign_doubt = False
+    sign_doubts: list[str] = []
     for g in seg.groups:
         n = len(g.candidates)
         opts = []
         if g.optional and not accepted[offset]:
             opts.append((0.0, (), (), True))
             if digit_like[offset]:  # not sure enough to read, too much like a digit to drop
-                sign_doubt = True
+                sign_doubts.append(f"a mark that may be {g.optional} or a digit")
         else:
             for p in g.paths:
                 idx = tuple(offset + c for c in p)
@@ -158,9 +160,7 @@ def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels:
                     return ["segmentation doubt"]
         return []
 
-    doubts = doubts_of(picks)
-    if sign_doubt:
-        doubts.append("the leading mark may be a rupee sign or a digit")
+    doubts = doubts_of(picks) + sign_doubts
     if allowed:
         count = min(allowed, key=lambda n: ruled[n][0])
         forced = ruled[count][1]
@@ -168,7 +168,7 @@ def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels:
         # "10" read confidently as a '0' stays a doubt (wrong digit count), not a forced guess.
         forced_doubts = doubts_of(forced)
         if not forced_doubts:
-            picks, doubts = forced, forced_doubts + (doubts[-1:] if sign_doubt else [])
+            picks, doubts = forced, sign_doubts
     chosen: list[int] = []
     point_after = None
     for gi, (opts, k) in enumerate(zip(options, picks, strict=True)):

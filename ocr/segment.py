@@ -38,6 +38,11 @@ MAX_CUTS = 4  # cut candidates per component (2^4 = 16 paths at most)
 TALL = 1.22  # taller than this * H: a currency sign's bar, not a digit
 SMALL = 0.42  # point, comma, speck: both sides smaller than this * H
 DRIFT = 1.0  # a cut path's cost per row for straying H columns from its anchor (cut_paths)
+# Marks of an amount shaped like signs that a digit may hide behind: what else each may be. They are
+# classified like digits; the reader leaves them out only when they are not even digit-like. (A '$'
+# taller than the digits and the '/' of a trailing '/-' are told by where they stand and left out:
+# the classifier cannot tell a '$' from an '8', or a '/' from a '1'.)
+MAY_BE_DIGIT = {"rupee?": "a rupee sign"}
 
 
 @dataclass
@@ -65,14 +70,16 @@ class Group:
     """One digit-sized or wider blob and its segmentation graph.
 
     ``paths`` lists every way to read the blob as consecutive candidates, each path a tuple of
-    indices into ``candidates``; ``paths[0]`` is the blob read whole. ``optional`` marks a leading
-    blob of an amount shaped like a rupee sign: read only if the classifier is sure it is a digit.
+    indices into ``candidates``; ``paths[0]`` is the blob read whole. ``optional`` names what else
+    a blob of an amount may be ("a currency sign", "the '/' of '/-'"): the reader reads it only if
+    the classifier is sure it is a digit, leaves it out if it is not even digit-like, and asks a
+    person in between.
     """
 
     bbox: Box
     candidates: list[Component]
     paths: list[tuple[int, ...]]
-    optional: bool = False  # may be a sign, not a digit: the reader drops it unless it is confidently a digit
+    optional: str = ""
 
 
 @dataclass
@@ -323,6 +330,28 @@ def build_group(blob: Blob, H: float, ink: np.ndarray) -> Group:
     return Group(blob.bbox, candidates, paths)
 
 
+# Kinds of marks the segmenter leaves out without asking anyone (each on its own).
+LEFT_OUT = ("speck", "comma", "dash", "raised mark", "point", "star", "half mark")
+
+
+def _broken_digit(blobs: list[Blob], kinds: list[str], H: float) -> str:
+    """A doubt when marks left out one by one lie close together and, together, are as tall as a
+    digit: a faint digit broken into dots and strokes by binarisation would otherwise vanish from
+    the value without a trace. ``""`` when there is none."""
+    run: list[Blob] = []
+    for b, k in [*zip(blobs, kinds, strict=True), (None, "end")]:
+        if k in LEFT_OUT and b is not None and (not run or b.bbox[0] - max(r.bbox[2] for r in run) < 0.25 * H):
+            run.append(b)
+            continue
+        if len(run) >= 2:
+            y0, y1 = min(r.bbox[1] for r in run), max(r.bbox[3] for r in run)
+            x0, x1 = min(r.bbox[0] for r in run), max(r.bbox[2] for r in run)
+            if y1 - y0 >= 0.6 * H and x1 - x0 >= 0.2 * H:
+                return "pieces of ink that together are as tall as a digit (a broken digit?)"
+        run = [b] if k in LEFT_OUT and b is not None else []
+    return ""
+
+
 def segment(ink: np.ndarray, mask: np.ndarray, field_type: str) -> Segmentation:
     """Cut a cleaned field into digit groups.
 
@@ -388,7 +417,8 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str) -> Segmentation:
         if digits_at:
             first = digits_at[0]
             b = blobs[first]
-            if b.height >= TALL * H and b.width >= 0.35 * H:  # a tall '1' is narrow; a '$' is S-wide
+            # A tall '1' is narrow; a '$' is S-wide, and narrower than two digits (or a box line).
+            if b.height >= TALL * H and 0.35 * H <= b.width <= 0.9 * H:
                 kinds[first] = "currency sign"
             elif b.width <= 0.8 * H and _two_bars(b, H):  # a rupee sign is narrower than a pair
                 kinds[first] = "rupee?"
@@ -402,7 +432,7 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str) -> Segmentation:
         if marks:
             p = marks[-1]
             after = sum(1 for k in kinds[p + 1 :] if k == "digit")
-            before = sum(1 for k in kinds[:p] if k in ("digit", "rupee?"))
+            before = sum(1 for k in kinds[:p] if k == "digit" or k in MAY_BE_DIGIT)
             b = blobs[p]
             # No grouping style ends on a group of one or two digits (1,234 and 1,68,900 end on three),
             # so a comma there is either a decimal point written low or a grouping comma before a
@@ -415,12 +445,15 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str) -> Segmentation:
                 else:
                     seg.doubts.append(f"a comma before the last {after} digit{'s' if after > 1 else ''} "
                                       "(a decimal point?)")
+    broken = _broken_digit(blobs, kinds, H)
+    if broken:
+        seg.doubts.append(broken)
     for b, k in zip(blobs, kinds, strict=True):
         if k == "digit":
             seg.groups.append(build_group(b, H, ink))
-        elif k == "rupee?":
+        elif k in MAY_BE_DIGIT:  # the classifier decides (a '$' over a '1' would hide the '1')
             g = build_group(b, H, ink)
-            g.optional = True
+            g.optional = MAY_BE_DIGIT[k]
             seg.groups.append(g)
         elif k != "decimal point":
             seg.dropped.append(("separator" if k == "point" else k, b.bbox))

@@ -89,7 +89,7 @@ def test_cli_read_json_gives_per_digit_detail(strips, tmp_path, capsys):
     assert d["penalty_best"] <= d["penalty_second"]
 
 
-def _one_blob_group(x0: int, optional: bool = False):
+def _one_blob_group(x0: int, optional: str = ""):
     from ocr.records import Component
     from ocr.segment import Group
 
@@ -101,7 +101,7 @@ def test_a_leading_mark_like_a_rupee_sign_is_dropped_only_when_it_is_not_digit_l
     from ocr.reader import _choose_paths
     from ocr.segment import Segmentation
 
-    seg = Segmentation([_one_blob_group(0, optional=True), _one_blob_group(30), _one_blob_group(60)], 30.0)
+    seg = Segmentation([_one_blob_group(0, optional="a rupee sign"), _one_blob_group(30), _one_blob_group(60)], 30.0)
     costs, labels = np.array([9.0, 4.1, 4.2]), np.array([7, 1, 2])
     ok = np.array([False, True, True])
     # Not a digit by any measure: the rupee sign is left out, the field reads 12 with no doubt.
@@ -109,7 +109,7 @@ def test_a_leading_mark_like_a_rupee_sign_is_dropped_only_when_it_is_not_digit_l
     assert chosen == [1, 2] and doubts == []
     # Digit-like but not accepted: still left out, and a person is asked (it may be a 7: 712, not 12).
     chosen, doubts, _ = _choose_paths(seg, "amount", costs, labels, ok, digit_like=np.array([True, True, True]))
-    assert chosen == [1, 2] and doubts == ["the leading mark may be a rupee sign or a digit"]
+    assert chosen == [1, 2] and doubts == ["a mark that may be a rupee sign or a digit"]
     # Confidently a digit: read.
     chosen, doubts, _ = _choose_paths(seg, "amount", costs, labels, np.array([True, True, True]),
                                       digit_like=np.array([True, True, True]))

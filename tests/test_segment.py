@@ -69,7 +69,7 @@ def test_currency_comma_and_slash_dash_are_not_digits(pool, classifier):
     between = [k for k, b in seg.dropped if first[2] <= b[0] and b[2] <= second[0]]
     assert between and set(between) <= {"comma", "separator"}
     [result] = read_fields([FieldImage("amt", "amount", strip.image)], classifier)
-    assert result.value == "1234"
+    assert result.value == "1234" and result.status == "accepted"
 
 
 def test_rupee_sign_and_indian_grouping(pool, classifier):
@@ -117,3 +117,37 @@ def test_a_comma_or_low_point_before_the_last_two_digits_goes_to_a_person(pool, 
     assert any("decimal point?" in d for d in seg.doubts)
     [result] = read_fields([FieldImage("amt", "amount", gray)], classifier)
     assert result.status == "review" and "decimal point?" in result.reason
+
+
+def test_a_digit_broken_into_specks_and_dashes_is_not_lost_silently(pool, classifier):
+    """A faint middle digit that binarisation breaks into short pieces, each of them left out as
+    punctuation: together they are as tall as a digit, so a person is asked."""
+    rng = np.random.default_rng(3)
+    ink, chars = render_text("105", pool, rng, height=40, touching_p=0.0, spacing=0.4)
+    x0, y0, x1, y1 = chars[1][1]  # the '0'
+    for y in range(y0 + 5, y1, 9):  # erase a band every 9 rows: pieces at most 6 rows tall
+        ink[y : y + 3, x0 - 2 : x1 + 2] = 0
+    gray = np.pad(255 - ink, 12, constant_values=255)
+    clean = clean_field(gray)
+    seg = segment(clean.ink, clean.mask, "amount")
+    assert len(seg.groups) == 2  # the '1' and the '5'; the '0' fell apart
+    assert len(seg.dropped) >= 3
+    assert any("broken digit" in d for d in seg.doubts)
+    [result] = read_fields([FieldImage("amt", "amount", gray)], classifier)
+    assert result.status == "review" and "broken digit" in result.reason
+
+
+def test_a_tall_mark_wider_than_a_sign_is_not_dropped_as_a_currency_sign():
+    """A leading mark taller than the digits is a '$' only if it is S-wide: a box frame caught with a
+    digit, or two digits, are read (and judged by the classifier), not dropped."""
+    H = 40
+    for width, dropped in ((22, True), (70, False)):
+        mask = np.zeros((80, 260), bool)
+        mask[10:64, 10 : 10 + width] = True  # the tall leading mark (1.35 H)
+        for x in (110, 150, 190):  # three digit-sized blobs
+            mask[18:58, x : x + 24] = True
+        seg = segment(mask.astype(np.uint8) * 255, mask, "amount")
+        kinds = [k for k, _ in seg.dropped]
+        assert ("currency sign" in kinds) is dropped
+        assert len(seg.groups) == (3 if dropped else 4)
+        assert seg.digit_height == pytest.approx(H, abs=1)
