@@ -380,6 +380,7 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str) -> Segmentation:
     top_all = float(np.median([b.bbox[1] for b in main])) if main else 0.0
     base_all = float(np.median([b.bbox[3] for b in main])) if main else float(mask.shape[0])
     kinds: list[str] = []
+    low_specks: list[int] = []  # specks on the baseline, clear of the digits
     for b in blobs:
         x0, y0, x1, y1 = b.bbox
         # The baseline and top line where this mark stands: from its neighbouring digits (the
@@ -392,6 +393,8 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str) -> Segmentation:
         top = float(np.mean([m.bbox[1] for m in near])) if near else top_all
         if b.area < 0.002 * H * H or (b.area < 0.006 * H * H and not (base - 0.3 * H < y1 < base + 0.15 * H)):
             kinds.append("speck")  # tiny, or small and away from the baseline where points sit
+            if base - 0.3 * H < y1 < base + 0.15 * H and not any(_x_overlap(b.bbox, o.bbox) > 0 for o in main):
+                low_specks.append(len(kinds) - 1)
         elif b.height <= 0.3 * H and b.width >= 1.5 * b.height and top + 0.25 * H < (y0 + y1) / 2 < top + 0.85 * H:
             kinds.append("dash")
         elif b.height < 0.65 * H and b.width < SMALL * H and y1 > base + 0.12 * H and y0 > top + 0.45 * H:
@@ -445,6 +448,15 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str) -> Segmentation:
                 else:
                     seg.doubts.append(f"a comma before the last {after} digit{'s' if after > 1 else ''} "
                                       "(a decimal point?)")
+        if seg.point_after is None:
+            # A speck too small for a point, but on the baseline before the last one or two digits: a
+            # decimal point written or scanned faintly (read without it, 8.81 would be 881).
+            for p in low_specks:
+                after = sum(1 for k in kinds[p + 1 :] if k == "digit")
+                if 1 <= after <= 2 and any(k == "digit" for k in kinds[:p]):
+                    seg.doubts.append(f"a speck before the last {after} digit{'s' if after > 1 else ''} "
+                                      "(a decimal point?)")
+                    break
     broken = _broken_digit(blobs, kinds, H)
     if broken:
         seg.doubts.append(broken)

@@ -151,3 +151,23 @@ def test_a_tall_mark_wider_than_a_sign_is_not_dropped_as_a_currency_sign():
         assert ("currency sign" in kinds) is dropped
         assert len(seg.groups) == (3 if dropped else 4)
         assert seg.digit_height == pytest.approx(H, abs=1)
+
+
+def test_a_faint_decimal_point_too_small_for_a_point_goes_to_a_person(pool):
+    """'8.81' whose point scanned as a speck of a few pixels: read without it the amount would be
+    881, a hundred times too much; a person decides."""
+    rng = np.random.default_rng(4)
+    ink, chars = render_text("881", pool, rng, height=60, touching_p=0.0, spacing=0.4)
+    (_, first), (_, second) = chars[0], chars[1]
+    base = max(b[3] for _, b in chars)
+    x = (first[2] + second[0]) // 2
+    ink[base - 2 : base, x : x + 2] = 255  # 4 pixels: below any point's size for digits 60 px tall
+    gray = np.pad(255 - ink, 12, constant_values=255)
+    clean = clean_field(gray)
+    seg = segment(clean.ink, clean.mask, "amount")
+    assert seg.point_after is None and len(seg.groups) == 3
+    assert any(d.startswith("a speck before the last 2 digits") for d in seg.doubts)
+    # Where nothing lies between the digits there is no such doubt.
+    ink[base - 2 : base, x : x + 2] = 0
+    clean = clean_field(np.pad(255 - ink, 12, constant_values=255))
+    assert not segment(clean.ink, clean.mask, "amount").doubts
