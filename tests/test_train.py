@@ -79,3 +79,24 @@ def test_rubbish_examples_are_normalised_non_digits(mnist_test):
     from ocr.normalize import normalize_many
 
     assert aspect(rubbish) > 1.3 * aspect(normalize_many(images[:200]))
+
+
+def test_training_on_field_examples_calibrates_on_held_out_fields(tmp_path, mnist_test):
+    """--fields: the segmenter's cuts of strips written with training digits join the training set;
+    the thresholds come from strips written with validation digits, and `ocr calibrate` rebuilds
+    exactly those."""
+    from ocr.train import recalibrate
+
+    data = _tiny_mnist(tmp_path, mnist_test, n=800)
+    cfg = TrainConfig(data_dir=str(data), out=str(tmp_path / "m" / "w.pt"), epochs=1, val_size=200, seed=2,
+                      checkpoint_dir=str(tmp_path / "ck"), device="cpu", fields=30)
+    logs = []
+    card = train(cfg, progress=False, log=logs.append)
+    assert any(line.startswith("field examples: ") for line in logs)
+    cal = card["calibration"]
+    assert "synthetic field strips written with 160 digits held out" in cal["digits"]
+    assert cal["n"] > 6 * 3  # at least most digits of 6 held-out strips (30 // 5)
+    assert "val_field_error" in card["training"]["history"][0]
+    again = recalibrate(tmp_path / "m" / "w.pt", str(data), device="cpu")
+    assert again["calibration"]["thresholds"] == cal["thresholds"] and again["calibration"]["n"] == cal["n"]
+
