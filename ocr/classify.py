@@ -16,6 +16,7 @@ import torch
 from ocr.errors import OCRError
 from ocr.lenet5 import fold_for_inference, load_weights, resolve_device
 from ocr.reject import Rejector, best_two
+from ocr.views import AS_IS, mean_over_views, view_stack
 
 ENV_WEIGHTS = "OCR_WEIGHTS"
 SHIPPED_WEIGHTS = Path(__file__).resolve().parent.parent / "models" / "lenet5.pt"
@@ -63,6 +64,8 @@ class Classifier:
         self.batch_size = batch_size
         self.weights = weights
         self.rejector = Rejector.from_calibration(info["j"], info["calibration"], target)
+        # The test-time views the thresholds were calibrated with (ocr.views); none for older weights.
+        self.views = tuple(tuple(v) for v in info["calibration"].get("views", AS_IS))
         self.forward_passes = 0  # counts batches, so tests can check the batching
 
     @classmethod
@@ -76,7 +79,8 @@ class Classifier:
 
     @torch.inference_mode()
     def penalties(self, inputs: np.ndarray) -> np.ndarray:
-        """``float32 [N, 32, 32]`` (or ``[N, 1, 32, 32]``) -> ``float32 [N, 10]`` penalties."""
+        """``float32 [N, 32, 32]`` (or ``[N, 1, 32, 32]``) -> ``float32 [N, 10]`` penalties, averaged
+        over the model's test-time views (one forward pass per batch carries every view of its digits)."""
         x = np.asarray(inputs, dtype=np.float32)
         if x.ndim == 3:
             x = x[:, None]
@@ -90,8 +94,8 @@ class Classifier:
             padded = min(self.batch_size, -(-rows // SHAPE_BUCKET) * SHAPE_BUCKET)
             if padded > rows:  # blank normalised inputs; their penalties are dropped
                 chunk = np.concatenate([chunk, np.full((padded - rows, 1, 32, 32), -0.1, np.float32)])
-            batch = torch.from_numpy(chunk).to(self.device, non_blocking=True)
-            out[start : start + rows] = self.model(batch).float().cpu().numpy()[:rows]
+            batch = view_stack(torch.from_numpy(chunk).to(self.device, non_blocking=True), self.views)
+            out[start : start + rows] = mean_over_views(self.model(batch), len(self.views)).float().cpu().numpy()[:rows]
             self.forward_passes += 1
         return out
 

@@ -31,6 +31,7 @@ from ocr.errors import OCRError
 from ocr.lenet5 import RUBBISH, LeNet5, layer_parameter_counts, load_weights, map_loss, resolve_device, save_weights
 from ocr.normalize import BACKGROUND, normalize_digit, normalize_many
 from ocr.reject import DEFAULT_TARGETS, calibrate, margins, rejection_curve, rejection_for_error
+from ocr.views import AS_IS, VIEWS, mean_over_views, view_stack
 
 # The MAP criterion's rubbish-class constant (the paper gives no value). Penalties are squared
 # distances in 84 dimensions; a digit one pixel off its prototype scores 4, two prototypes differ by
@@ -56,6 +57,7 @@ class TrainConfig:
     resume: bool = False
     limit: int | None = None  # use only the first N training digits (smoke tests)
     rubbish: float = 0.2  # non-digit examples (touching pairs, wrong cuts) per training digit
+    views: bool = True  # classify with the test-time views of ocr.views (thresholds calibrated with them)
     fields: int = 0  # synthetic field strips written with training digits, cut by the segmenter (ocr.fieldset)
     workers: int = 1  # processes writing and cutting those strips
     extra: list[str] = field(default_factory=list)  # extra labelled digit sets (npz), see ocr.corrections
@@ -177,12 +179,15 @@ def make_rubbish(images: np.ndarray, n: int, rng: np.random.Generator) -> np.nda
 
 
 @torch.inference_mode()
-def predict_penalties(model: torch.nn.Module, inputs: np.ndarray, device, batch_size: int = 2048) -> np.ndarray:
+def predict_penalties(model: torch.nn.Module, inputs: np.ndarray, device, batch_size: int = 2048,
+                      views=AS_IS) -> np.ndarray:
+    """Penalties ``[N, 10]``, averaged over test-time ``views`` (:mod:`ocr.views`) as the pipeline does."""
     model.eval()
     out = []
-    for start in range(0, len(inputs), batch_size):
-        xb = torch.from_numpy(inputs[start : start + batch_size, None]).to(device)
-        out.append(model(xb).float().cpu().numpy())
+    step = max(1, batch_size // len(views))
+    for start in range(0, len(inputs), step):
+        xb = view_stack(torch.from_numpy(inputs[start : start + step, None]).to(device), views)
+        out.append(mean_over_views(model(xb), len(views)).float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 10), np.float32)
 
 
@@ -388,7 +393,8 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
         tmp.replace(ckpt_path)
 
     calibration = calibrate_on_validation(model, held.x if cfg.fields else x_val, held.y if cfg.fields else y_val,
-                                          cfg.j, device, description=held.description)
+                                          cfg.j, device, description=held.description,
+                                          views=VIEWS if cfg.views else AS_IS)
     calibration["rubbish_rejected"] = rubbish_rejection(model, held.rubbish, cfg.j, calibration, device)
     meta = {"trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "seconds": round(time.time() - started, 1)}
@@ -400,26 +406,34 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
 
 
 def calibrate_on_validation(model, x_val: np.ndarray, y_val: np.ndarray, j: float, device,
-                            targets=DEFAULT_TARGETS, description: str = "") -> dict:
-    """Rejection thresholds from held-out digits (never the test set)."""
-    val_pen = predict_penalties(model, x_val, device)
+                            targets=DEFAULT_TARGETS, description: str = "", views=AS_IS) -> dict:
+    """Rejection thresholds from held-out digits (never the test set), on penalties averaged over
+    the test-time ``views`` the pipeline will use (recorded with them)."""
+    val_pen = predict_penalties(model, x_val, device, views=views)
     val_correct = val_pen.argmin(1) == y_val
     return {"split": "validation", "n": int(len(y_val)), "j": j, "digits": description,
-            "thresholds": calibrate(margins(val_pen, j), val_correct, targets)}
+            "views": [list(v) for v in views], "thresholds": calibrate(margins(val_pen, j), val_correct, targets)}
+
+
+def calibrated_views(calibration: dict) -> tuple[tuple[float, float], ...]:
+    """The test-time views a calibration was made with (none for weights calibrated before views)."""
+    return tuple(tuple(v) for v in calibration.get("views", AS_IS))
 
 
 def rubbish_rejection(model, rubbish: np.ndarray, j: float, calibration: dict, device) -> dict:
     """Fraction of held-out non-digits (touching pairs, wrong cuts) each calibrated threshold rejects."""
     if len(rubbish) == 0:
         return {}
-    m = margins(predict_penalties(model, rubbish, device), j)
+    m = margins(predict_penalties(model, rubbish, device, views=calibrated_views(calibration)), j)
     return {key: float((m < c["threshold"]).mean()) for key, c in calibration["thresholds"].items()}
 
 
-def recalibrate(weights: Path, data_dir: str | None, targets=DEFAULT_TARGETS, device: str = "auto") -> dict:
+def recalibrate(weights: Path, data_dir: str | None, targets=DEFAULT_TARGETS, device: str = "auto",
+                views: bool | None = None) -> dict:
     """``ocr calibrate``: recompute the thresholds of a trained model on the same validation split it
     was trained without (rebuilt from the seed and sizes in its model card), for other target error
-    rates; rewrites the weights file's calibration and the card. The network is unchanged."""
+    rates, with or without test-time views (``None``: as trained); rewrites the weights file's
+    calibration and the card. The network is unchanged."""
     weights = Path(weights)
     card_path = weights.with_suffix(".json")
     if not card_path.is_file():
@@ -438,14 +452,17 @@ def recalibrate(weights: Path, data_dir: str | None, targets=DEFAULT_TARGETS, de
     # The same held-out sets as at training time (same generators, same seeds, same order).
     _, _, held = _examples(cfg, raw, labels, train_idx, val_idx, n_mnist, log=lambda s: None, training=False)
     x_cal, y_cal = (held.x, held.y) if cfg.fields else (inputs[val_idx], labels[val_idx])
-    calibration = calibrate_on_validation(model, x_cal, y_cal, info["j"], dev, targets, held.description)
+    use_views = cfg.views if views is None else views
+    calibration = calibrate_on_validation(model, x_cal, y_cal, info["j"], dev, targets, held.description,
+                                          VIEWS if use_views else AS_IS)
     if len(held.rubbish):
         calibration["rubbish_rejected"] = rubbish_rejection(model, held.rubbish, info["j"], calibration, dev)
     calibration["command"] = _command_line()
     save_weights(model, weights, j=info["j"], calibration=calibration, meta=info["meta"])
     test_images, test_labels = mnist.load_mnist("test")
     card["calibration"] = calibration
-    card["test"] = evaluate(predict_penalties(model, normalize_many(test_images), dev), test_labels, info["j"],
+    card["test"] = evaluate(predict_penalties(model, normalize_many(test_images), dev,
+                                              views=calibrated_views(calibration)), test_labels, info["j"],
                             calibration)
     write_card(card, weights)
     return card
@@ -459,7 +476,7 @@ def _command_line() -> str:
 def build_card(cfg, model, history, calibration, extra_sets, meta, device) -> dict:
     test_images, test_labels = mnist.load_mnist("test")
     test_inputs = normalize_many(test_images)
-    test_pen = predict_penalties(model, test_inputs, device)
+    test_pen = predict_penalties(model, test_inputs, device, views=calibrated_views(calibration))
     checks = {"train": mnist.file_checksums("train", cfg.data_dir), "test": mnist.file_checksums("test")}
     config = asdict(cfg)
     config["data_dir"] = "<MNIST training folder>" if cfg.data_dir else None  # no machine paths in the card
@@ -544,6 +561,11 @@ def card_markdown(card: dict, stem: str) -> str:
         f"{d}: {100 * e:.2f}%" for d, e in t["error_per_digit"].items()), "",
         "Rejection thresholds (margin = log-odds of the best digit, see `ocr/reject.py`), calibrated on "
         f"{card['calibration'].get('digits') or card['data']['validation']}:", ""]
+    views = card["calibration"].get("views", [])
+    if len(views) > 1:
+        lines += [f"Penalties are averaged over {len(views)} test-time views of each digit (`ocr/views.py`: "
+                  + ", ".join(f"{a:+g}° x{s:g}" for a, s in views) + "); the thresholds and every test figure "
+                  "above use them, as the pipeline does.", ""]
     if card["calibration"].get("command"):
         lines.append(f"(recalibrated with `{card['calibration']['command']}`)")
         lines.append("")
@@ -571,7 +593,8 @@ def evaluate_weights(weights: Path, device: str = "auto", data_dir: str | None =
     """``ocr evaluate``: the shipped (or given) weights on the MNIST test set."""
     model, info = load_weights(weights, resolve_device(device))
     images, labels = mnist.load_mnist("test", data_dir)
-    penalties = predict_penalties(model, normalize_many(images), next(model.parameters()).device)
     if not info["calibration"]:
         raise OCRError(f"weights file {weights} has no calibrated rejection thresholds")
+    penalties = predict_penalties(model, normalize_many(images), next(model.parameters()).device,
+                                  views=calibrated_views(info["calibration"]))
     return evaluate(penalties, labels, info["j"], info["calibration"])

@@ -8,6 +8,7 @@ import torch
 
 from ocr.lenet5 import load_weights
 from ocr.train import TrainConfig, distort, train
+from ocr.views import VIEWS
 
 
 def _write_idx(path, array):
@@ -35,6 +36,7 @@ def test_training_writes_weights_card_and_resumes(tmp_path, mnist_test):
     assert len(card["training"]["history"]) == 1
     assert set(card["data"]["train_sha256"]) == {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"}
     assert card["calibration"]["split"] == "validation" and card["calibration"]["n"] == 120
+    assert card["calibration"]["views"] == [list(v) for v in VIEWS]  # thresholds for the pipeline's views
     _, info = load_weights(tmp_path / "m" / "w.pt")
     assert info["calibration"]["thresholds"] == card["calibration"]["thresholds"]
 
@@ -99,4 +101,6 @@ def test_training_on_field_examples_calibrates_on_held_out_fields(tmp_path, mnis
     assert "val_field_error" in card["training"]["history"][0]
     again = recalibrate(tmp_path / "m" / "w.pt", str(data), device="cpu")
     assert again["calibration"]["thresholds"] == cal["thresholds"] and again["calibration"]["n"] == cal["n"]
+    plain = recalibrate(tmp_path / "m" / "w.pt", str(data), device="cpu", views=False)
+    assert cal["views"] == [list(v) for v in VIEWS] and plain["calibration"]["views"] == [[0.0, 1.0]]
 

@@ -29,6 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also train on what the segmenter cuts from N synthetic field strips written with training "
                         "digits (digits and rubbish), and calibrate on strips written with validation digits")
     p.add_argument("--workers", type=int, default=1, help="processes that write and cut those strips")
+    p.add_argument("--no-views", action="store_true",
+                   help="calibrate (and so classify) without the test-time views of ocr/views.py")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--checkpoint-dir", default="runs/lenet5", help="where per-epoch checkpoints go")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --checkpoint-dir")
@@ -43,6 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", default=None, help="folder with the MNIST IDX files (default: $OCR_MNIST_DIR)")
     p.add_argument("--targets", type=float, nargs="+", default=None,
                    help="digit error rates among accepted digits (default: 0.01 0.005 0.003 0.002 0.001 0.0005)")
+    p.add_argument("--views", action=argparse.BooleanOptionalAction, default=None,
+                   help="with (or without) the test-time views of ocr/views.py (default: as trained)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.set_defaults(func=cmd_calibrate)
 
@@ -69,7 +73,7 @@ def cmd_train(args) -> int:
 
     cfg = TrainConfig(data_dir=args.data, out=args.out, epochs=args.epochs, batch_size=args.batch_size,
                       lr=args.lr, seed=args.seed, val_size=args.val_size, distort=not args.no_distort,
-                      rubbish=args.rubbish, fields=args.fields, workers=args.workers,
+                      rubbish=args.rubbish, fields=args.fields, workers=args.workers, views=not args.no_views,
                       device=args.device, checkpoint_dir=args.checkpoint_dir, resume=args.resume,
                       limit=args.limit, extra=[str(e) for e in args.extra])
     card = train(cfg, log=lambda s: print(s, file=sys.stderr))
@@ -83,7 +87,8 @@ def cmd_calibrate(args) -> int:
     from ocr.reject import DEFAULT_TARGETS
     from ocr.train import recalibrate
 
-    card = recalibrate(Path(args.weights), args.data, tuple(args.targets or DEFAULT_TARGETS), args.device)
+    card = recalibrate(Path(args.weights), args.data, tuple(args.targets or DEFAULT_TARGETS), args.device,
+                       args.views)
     for key, c in card["calibration"]["thresholds"].items():
         print(f"target {float(key):.2%}: margin >= {c['threshold']:.3f}, accepts {100 * c['accepted']:.2f}% "
               "of validation digits")
