@@ -520,6 +520,8 @@ def _plots(card: dict, folder: Path, stem: str) -> None:
         ax[0].set(xlabel="epoch", ylabel="MAP loss (distorted training digits)", yscale="log")
         ax[1].plot(ep, [100 * h["train_error"] for h in hist], label="training (distorted)")
         ax[1].plot(ep, [100 * h["val_error"] for h in hist], label="validation")
+        if all("val_field_error" in h for h in hist):
+            ax[1].plot(ep, [100 * h["val_field_error"] for h in hist], label="validation digits cut from fields")
         ax[1].set(xlabel="epoch", ylabel="error %", yscale="log")
         ax[1].legend()
         fig.tight_layout()
