@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ocr.assemble import format_value
-from ocr.classify import DEFAULT_BATCH, DEFAULT_TARGET, Classifier
+from ocr.classify import DEFAULT_BATCH, DEFAULT_FIELD_TARGET, DEFAULT_TARGET, Classifier
+from ocr.fieldset import strip_truth
 from ocr.handwriting import DigitPool, make_field, random_value
 from ocr.reader import Timings, read_fields
 from ocr.records import FieldImage
@@ -39,9 +39,7 @@ def make_strips(field_type: str, n: int, seed: int, pool: DigitPool, touching: f
 
 
 def truth_of(field_type: str, value: str) -> tuple[str, int]:
-    digits = value.replace(".", "")
-    point = value.index(".") if "." in value else None
-    return format_value(field_type, [int(d) for d in digits], point), len(digits)
+    return strip_truth(field_type, value), sum(c.isdigit() for c in value)
 
 
 def main(argv=None) -> int:
@@ -55,12 +53,16 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH)
     p.add_argument("--target-error", type=float, default=DEFAULT_TARGET)
+    p.add_argument("--field-error", type=float, default=DEFAULT_FIELD_TARGET,
+                   help="field error the per-type thresholds are calibrated for (0: digit threshold only)")
     p.add_argument("--failures", default=None, help="folder to write misread/rejected strips into (PNG)")
     args = p.parse_args(argv)
 
-    clf = Classifier.load(args.weights, args.device, args.batch_size, args.target_error)
+    clf = Classifier.load(args.weights, args.device, args.batch_size, args.target_error, args.field_error)
     pool = DigitPool()
     print(f"weights {clf.weights}; device {clf.device}; target digit error {args.target_error:g}; "
+          f"field error {args.field_error:g} (thresholds " + ", ".join(f"{k} {v:.1f}" for k, v in
+                                                                      clf.field_thresholds.items()) + "); "
           f"{args.n} fields per type; seed {args.seed}; touching {args.touching:g}")
     rows = []
     sweeps: dict[str, list] = {}

@@ -57,7 +57,7 @@ from ocr.batch import (  # noqa: E402
     plan_chunks,
     process_chunk,
 )
-from ocr.classify import DEFAULT_BATCH, DEFAULT_TARGET  # noqa: E402
+from ocr.classify import DEFAULT_BATCH, DEFAULT_FIELD_TARGET, DEFAULT_TARGET, FIELD_ERROR_HELP  # noqa: E402
 from ocr.errors import OCRError  # noqa: E402
 from ocr.templates import template_set  # noqa: E402
 
@@ -156,6 +156,7 @@ def process_batch(
     batch_size: int = DEFAULT_BATCH,
     chunk_size: int = 16,
     target_error: float = DEFAULT_TARGET,
+    field_error: float = DEFAULT_FIELD_TARGET,
     weights: str | None = None,
     dask_address: str | None = None,
     dask_workers: int = 0,
@@ -178,6 +179,7 @@ def process_batch(
     config = BatchConfig(**_config_values(
         input_dir=fill_date(input_dir, day), out_dir=fill_date(output_dir, day), templates_dir=templates,
         template=template, device=device, batch_size=batch_size, chunk_size=chunk_size, target_error=target_error,
+        field_error=field_error,
         weights=weights, max_pixels=max_pixels, pdf_dpi=pdf_dpi))
     documents = discover_task(config)
     chunks = plan_chunks(documents, config.chunk_size, config)
@@ -256,7 +258,8 @@ def run_batch_flow(config: BatchConfig, *, dask_address: str | None = None, dask
         input_dir=literal(config.input_dir), output_dir=literal(config.out_dir),
         templates=str(config.templates_dir) if config.templates_dir else None, template=config.template,
         device=config.device, batch_size=config.batch_size, chunk_size=config.chunk_size,
-        target_error=config.target_error, weights=str(config.weights) if config.weights else None,
+        target_error=config.target_error, field_error=config.field_error,
+        weights=str(config.weights) if config.weights else None,
         dask_address=dask_address, dask_workers=dask_workers, max_pixels=config.max_pixels, pdf_dpi=config.pdf_dpi)
 
 
@@ -272,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunk-size", type=int, default=16, help="documents per task (default 16)")
     parser.add_argument("--target-error", type=float, default=DEFAULT_TARGET,
                         help="digit error among accepted digits the rejection threshold is set for")
+    parser.add_argument("--field-error", type=float, default=DEFAULT_FIELD_TARGET,
+                        help=FIELD_ERROR_HELP)
     parser.add_argument("--weights", help="LeNet-5 weights (default: $OCR_WEIGHTS or models/lenet5.pt)")
     parser.add_argument("--dask-address", help="run the chunk tasks on this Dask scheduler (tcp://host:8786)")
     parser.add_argument("--dask-workers", type=int, default=0, help="run them on a local Dask cluster of N workers")

@@ -33,7 +33,7 @@ import pandas as pd
 
 import ocr
 from ocr.checksums import sha256_of
-from ocr.classify import DEFAULT_BATCH, DEFAULT_TARGET, Classifier, default_weights
+from ocr.classify import DEFAULT_BATCH, DEFAULT_FIELD_TARGET, DEFAULT_TARGET, Classifier, default_weights
 from ocr.errors import OCRError
 from ocr.pages import DEFAULT_MAX_PIXELS, DEFAULT_PDF_DPI, SUPPORTED_SUFFIXES, PageError, iter_pages
 from ocr.records import Box, FieldImage, FieldResult
@@ -73,6 +73,7 @@ class BatchConfig:
     batch_size: int = DEFAULT_BATCH
     chunk_size: int = 16
     target_error: float = DEFAULT_TARGET
+    field_error: float = DEFAULT_FIELD_TARGET  # 0: digit threshold only
     weights: Path | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
     pdf_dpi: float = DEFAULT_PDF_DPI
@@ -294,6 +295,7 @@ def config_fingerprint(config: BatchConfig) -> dict:
         "templates": templates,
         "batch_yaml": sha256_of(rules) if rules.is_file() else None,
         "target_error": config.target_error,
+        "field_error": config.field_error,
         "weights_sha256": file_sha256(wp) if wp.is_file() else None,
         "max_pixels": config.max_pixels,
         "pdf_dpi": config.pdf_dpi,
@@ -305,13 +307,15 @@ def _digest(obj) -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def _cached_classifier(weights: str, device: str, batch_size: int, target: float) -> Classifier:
-    return Classifier.load(weights or None, device=device, batch_size=batch_size, target=target)
+def _cached_classifier(weights: str, device: str, batch_size: int, target: float, field_target: float) -> Classifier:
+    return Classifier.load(weights or None, device=device, batch_size=batch_size, target=target,
+                           field_target=field_target)
 
 
 def get_classifier(config: BatchConfig) -> Classifier:
     """The classifier for ``config``, loaded once per process and reused by every chunk."""
-    return _cached_classifier(str(config.weights or ""), config.device, config.batch_size, config.target_error)
+    return _cached_classifier(str(config.weights or ""), config.device, config.batch_size, config.target_error,
+                              config.field_error)
 
 
 # --- chunks ----------------------------------------------------------------------------------------

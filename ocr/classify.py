@@ -21,6 +21,12 @@ from ocr.views import AS_IS, mean_over_views, view_stack
 ENV_WEIGHTS = "OCR_WEIGHTS"
 SHIPPED_WEIGHTS = Path(__file__).resolve().parent.parent / "models" / "lenet5.pt"
 DEFAULT_TARGET = 0.001  # digit error among accepted digits the default threshold is calibrated for
+# Error among accepted *fields* the per-type thresholds are calibrated for (when the weights carry a
+# field calibration, see ocr.fieldset.calibrate_fields): a digit must pass both thresholds.
+DEFAULT_FIELD_TARGET = 0.01
+FIELD_ERROR_HELP = ("error among accepted fields that per-type digit thresholds are calibrated for, when the "
+                    "weights carry a field calibration (a digit must pass both thresholds); 0: the digit "
+                    "threshold only")
 # Digits per forward pass: the fastest on 2 CPU cores (benchmarks/inference.py: 512 beats 256 and 1024
 # as activations still fit the cache); on a GPU pass --batch-size 4096 or more.
 DEFAULT_BATCH = 512
@@ -47,6 +53,25 @@ class Verdicts:
     accepted: np.ndarray  # bool
 
 
+def field_thresholds(calibration: dict, field_target: float | None) -> dict[str, float]:
+    """Per field type, the digit margin calibrated for ``field_target`` error among accepted fields
+    (``{}`` for ``None``/``0`` or weights without a field calibration). A target the calibration does
+    not hold is an error that names those it does."""
+    if not field_target:
+        return {}
+    cal = calibration.get("fields", {})
+    if not cal:
+        return {}
+    key = f"{field_target:g}"
+    out = {}
+    for field_type, by_target in cal.get("thresholds", {}).items():
+        if key not in by_target:
+            raise OCRError(f"no calibrated threshold for field error {key} on {field_type} fields "
+                           f"(calibrated: {', '.join(sorted(by_target)) or 'none'})")
+        out[field_type] = float(by_target[key]["threshold"])
+    return out
+
+
 class Classifier:
     """A loaded LeNet-5 with its calibrated rejection threshold.
 
@@ -55,7 +80,8 @@ class Classifier:
     """
 
     def __init__(self, model: torch.nn.Module, info: dict, device: torch.device,
-                 batch_size: int = DEFAULT_BATCH, target: float = DEFAULT_TARGET, weights: Path | None = None):
+                 batch_size: int = DEFAULT_BATCH, target: float = DEFAULT_TARGET, weights: Path | None = None,
+                 field_target: float | None = DEFAULT_FIELD_TARGET):
         if batch_size < 1:
             raise OCRError(f"batch size must be at least 1, got {batch_size}")
         self.model = model
@@ -64,18 +90,25 @@ class Classifier:
         self.batch_size = batch_size
         self.weights = weights
         self.rejector = Rejector.from_calibration(info["j"], info["calibration"], target)
+        self.field_thresholds = field_thresholds(info["calibration"], field_target)
         # The test-time views the thresholds were calibrated with (ocr.views); none for older weights.
         self.views = tuple(tuple(v) for v in info["calibration"].get("views", AS_IS))
         self.forward_passes = 0  # counts batches, so tests can check the batching
 
+    def threshold_for(self, field_type: str) -> float:
+        """The margin a digit of a ``field_type`` field must reach: the digit threshold, or the one
+        calibrated for the field error target on fields of that type if it is stricter."""
+        return max(self.rejector.threshold, self.field_thresholds.get(field_type, -np.inf))
+
     @classmethod
     def load(cls, weights: str | Path | None = None, device: str = "auto", batch_size: int = DEFAULT_BATCH,
-             target: float = DEFAULT_TARGET) -> Classifier:
+             target: float = DEFAULT_TARGET, field_target: float | None = DEFAULT_FIELD_TARGET) -> Classifier:
         path = Path(weights) if weights else default_weights()
         dev = resolve_device(device)
         model, info = load_weights(path, dev)
         # Same penalties (to float rounding) with fewer operations per forward pass.
-        return cls(fold_for_inference(model), info, dev, batch_size=batch_size, target=target, weights=path)
+        return cls(fold_for_inference(model), info, dev, batch_size=batch_size, target=target, weights=path,
+                   field_target=field_target)
 
     @torch.inference_mode()
     def penalties(self, inputs: np.ndarray) -> np.ndarray:

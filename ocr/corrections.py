@@ -347,10 +347,11 @@ def _batch_classifier(out_dir: Path, device: str):
         except ValueError:
             manifest = {}
     target = float(manifest.get("settings", {}).get("target_error", 0.001) or 0.001)
+    field_target = float(manifest.get("settings", {}).get("field_error", 0) or 0)
     weights = Path(manifest["weights"]) if manifest.get("weights") else None
     if weights is not None and not weights.is_file():
         weights = None
-    clf = Classifier.load(weights, device=device, target=target)
+    clf = Classifier.load(weights, device=device, target=target, field_target=field_target)
     same = False
     if manifest.get("weights_sha256"):
         from ocr.batch import file_sha256

@@ -32,12 +32,13 @@ from concurrent.futures import ProcessPoolExecutor
 import cv2
 import numpy as np
 
+from ocr.assemble import format_value
 from ocr.errors import OCRError
 from ocr.fields import clean_field
 from ocr.handwriting import DigitPool, make_field, random_value
 from ocr.lenet5 import RUBBISH
 from ocr.normalize import SIZE, normalize_digit
-from ocr.records import Box
+from ocr.records import Box, FieldImage
 from ocr.segment import segment
 
 DIGIT_PURITY = 0.9
@@ -153,3 +154,67 @@ def field_examples(images: np.ndarray, labels: np.ndarray, n_fields: int, seed: 
     if not parts:
         return np.zeros((0, SIZE, SIZE), np.float32), np.zeros(0, np.int64)
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+# --- thresholds calibrated on whole fields ------------------------------------------------------
+
+FIELD_TARGETS = (0.02, 0.01, 0.005, 0.002)  # error rates among accepted fields the per-type thresholds are for
+FIELD_STEP = 0.5  # margin step of the threshold scan
+
+
+def strip_truth(field_type: str, value: str) -> str:
+    """What the reader should return for a strip written with ``value`` (``"1689.50"``, ``"123456789"``)."""
+    digits = value.replace(".", "")
+    point = value.index(".") if "." in value else None
+    return format_value(field_type, [int(d) for d in digits], point)
+
+
+def calibrate_fields(classifier, images: np.ndarray, labels: np.ndarray, n_per_type: int, seed: int, *,
+                     touching: float = 0.1, targets: Sequence[float] = FIELD_TARGETS,
+                     types: Sequence[str] = FIELD_TYPES, description: str = "") -> dict:
+    """Per field type, the digit margin threshold at which the *fields* the reader accepts are wrong
+    at most ``targets`` of the time.
+
+    A digit threshold calibrated on single digits says little about fields: a zip has five digits to
+    get wrong, and a touching pair read confidently as one digit is a wrong field with no wrong
+    digit in it. So ``n_per_type`` strips of each type are written with the held-out digits
+    (``images``, ``labels``: never the training digits; about one pair in ten touching), read once
+    through the pipeline (:func:`ocr.reader.prepare_fields`, one classification), and decided again
+    at every threshold of a scan from strict to loose, in steps of ``FIELD_STEP``. For each target
+    the threshold kept is the one that accepts the most fields with the error among them at or
+    below the target (as :func:`ocr.reject.calibrate` does for digits).
+
+    Returns ``{"n", "seed", "touching", "digits", "thresholds": {type: {"0.005": {"threshold",
+    "accepted", "error"}}}}``; ``threshold`` is ``inf`` when no scanned threshold meets a target.
+    """
+    from ocr.reader import decide_fields, prepare_fields  # the reader imports the classifier
+
+    pool = DigitPool(images, labels)
+    scan = np.arange(10.0, -40.0 - FIELD_STEP / 2, -FIELD_STEP)
+    out: dict[str, dict] = {}
+    curves: dict[str, list] = {}
+    for field_type in types:
+        rng = np.random.default_rng([seed, zlib.crc32(field_type.encode())])
+        strips = [make_field(field_type, random_value(field_type, rng), rng, pool=pool, touching_p=touching)
+                  for _ in range(n_per_type)]
+        truths = [strip_truth(field_type, s.value) for s in strips]
+        fields = [FieldImage(name=f"{field_type}{i}", type=field_type, crop=s.image) for i, s in enumerate(strips)]
+        prep = prepare_fields(fields)
+        penalties = classifier.penalties(prep.stack) if len(prep.stack) else np.zeros((0, 10), np.float32)
+        curve = []  # (threshold, accepted, wrong) from strict to loose
+        for t in scan:
+            results = decide_fields(prep, penalties, classifier, {field_type: float(t)})
+            accepted = [r.value == truth for r, truth in zip(results, truths, strict=True) if r.status == "accepted"]
+            curve.append((float(t), len(accepted), len(accepted) - sum(accepted)))
+            if len(accepted) and (len(accepted) - sum(accepted)) / len(accepted) > 2 * max(targets):
+                break  # looser still only lets more errors in
+        best = {}
+        for target in targets:
+            fits = [(t, n, w) for t, n, w in curve if n and w <= target * n]
+            t, n, w = max(fits, key=lambda c: c[1]) if fits else (float("inf"), 0, 0)
+            best[f"{target:g}"] = {"threshold": t, "accepted": n / n_per_type, "error": w / max(n, 1)}
+        out[field_type] = best
+        curves[field_type] = curve
+    return {"n": n_per_type, "seed": seed, "touching": touching, "digits": description,
+            "step": FIELD_STEP, "thresholds": out,
+            "curves": {k: [list(c) for c in v] for k, v in curves.items()}}

@@ -178,27 +178,31 @@ def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels:
     return chosen, doubts, point_after
 
 
-def read_fields(fields: Sequence[FieldImage], classifier: Classifier, *,
-                timings: Timings | None = None) -> list[FieldResult]:
-    """Read many fields at once.
+@dataclass
+class Prepared:
+    """Fields cleaned and segmented, every candidate normalised: all that comes before the classifier.
 
-    Parameters
-    ----------
-    fields : sequence of FieldImage
-        Crops (``uint8`` gray, dark ink on light paper) with their type.
-    classifier : Classifier
-        Its ``penalties`` is called once, on every candidate of every field (``float32 [N, 32, 32]``);
-        it batches internally, so the forward passes number ``ceil(N / batch_size)``.
-    timings : Timings, optional
-        Accumulates the seconds spent per step.
-
-    Returns
-    -------
-    list of FieldResult, one per field, in order. ``DigitResult.bbox`` is in field-crop pixels and
-    ``digit_image`` is the 32x32 network input.
+    ``stack`` ``float32 [N, 32, 32]`` holds every candidate of every segmented field in order
+    (field, group, candidate); ``boxes``, ``heights`` (the field's digit height), ``sources`` and
+    ``valid`` (normalisable) follow the same order. ``failed`` maps a field's index to its error
+    result; ``cleaned`` lists the others as (index, cleaned field, segmentation).
     """
+
+    fields: Sequence[FieldImage]
+    failed: dict[int, FieldResult]
+    cleaned: list[tuple[int, CleanField, Segmentation]]
+    stack: np.ndarray
+    boxes: list[tuple[int, int, int, int]]
+    heights: list[float]
+    sources: list[str]
+    valid: list[bool]
+
+
+def prepare_fields(fields: Sequence[FieldImage], timings: Timings | None = None) -> Prepared:
+    """Clean and segment every field, and normalise every candidate of every segmentation graph.
+    A field that fails here is kept as its ``error`` result with the reason."""
     t = timings if timings is not None else Timings()
-    results: list[FieldResult | None] = [None] * len(fields)
+    failed: dict[int, FieldResult] = {}
     cleaned: list[tuple[int, CleanField, Segmentation]] = []
     for i, f in enumerate(fields):
         try:
@@ -211,9 +215,9 @@ def read_fields(fields: Sequence[FieldImage], classifier: Classifier, *,
             t.segment += t2 - t1
             cleaned.append((i, c, s))
         except OCRError as exc:
-            results[i] = _error_result(f, str(exc))
+            failed[i] = _error_result(f, str(exc))
         except Exception as exc:  # noqa: BLE001 - one bad field must not stop the others
-            results[i] = _error_result(f, f"could not read the field ({type(exc).__name__}: {exc})")
+            failed[i] = _error_result(f, f"could not read the field ({type(exc).__name__}: {exc})")
     t0 = time.perf_counter()
     inputs: list[np.ndarray] = []
     valid: list[bool] = []
@@ -235,51 +239,89 @@ def read_fields(fields: Sequence[FieldImage], classifier: Classifier, *,
                     inputs.append(np.full((32, 32), -0.1, np.float32))
                     valid.append(False)
     stack = np.stack(inputs) if inputs else np.zeros((0, 32, 32), np.float32)
-    t1 = time.perf_counter()
-    penalties = classifier.penalties(stack) if len(stack) else np.zeros((0, 10), np.float32)
-    t2 = time.perf_counter()
-    t.normalize += t1 - t0
-    t.classify += t2 - t1
+    t.normalize += time.perf_counter() - t0
+    return Prepared(fields, failed, cleaned, stack, boxes, heights, sources, valid)
+
+
+def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
+                  thresholds: dict[str, float] | None = None) -> list[FieldResult]:
+    """From the penalties of every candidate (``float32 [N, 10]``, in ``prep.stack`` order): per
+    field, the cheapest path through each segmentation graph, then the value and its status.
+
+    A digit is accepted when its margin reaches the threshold of its field's type: ``thresholds``
+    (type -> margin) if given, else :meth:`Classifier.threshold_for`.
+    """
     rej = classifier.rejector
     margin = margins(penalties, rej.j) if len(penalties) else np.zeros(0)
     labels = np.argmin(penalties, axis=1) if len(penalties) else np.zeros(0, np.int64)
     costs = _softplus(-margin) + PIECE_COST
     if len(costs):
-        box = np.array(boxes, float)
+        box = np.array(prep.boxes, float)
         w, h = box[:, 2] - box[:, 0], box[:, 3] - box[:, 1]
-        costs = costs + WIDE_COST * np.maximum(w / np.maximum(np.array(heights), 1.0) - WIDE, 0.0)
+        costs = costs + WIDE_COST * np.maximum(w / np.maximum(np.array(prep.heights), 1.0) - WIDE, 0.0)
         aspect = w / np.maximum(h, 1.0)
         outside = np.maximum(ASPECT_P1[labels] - aspect, 0.0) + np.maximum(aspect - ASPECT_P99[labels], 0.0)
         costs = costs + ASPECT_COST * outside / ASPECT_SD[labels]
-    costs[~np.asarray(valid, bool)] = np.inf
+    costs[~np.asarray(prep.valid, bool)] = np.inf
     conf = confidence_of(margin)
-    accepted = margin >= rej.threshold
     loose = classifier.info.get("calibration", {}).get("thresholds", {}).get(LOOSE_TARGET, {}).get("threshold")
     digit_like = margin >= (loose if loose is not None else rej.threshold)
+    results: dict[int, FieldResult] = dict(prep.failed)
     offset = 0
-    for i, c, s in cleaned:
-        f = fields[i]
+    for i, c, s in prep.cleaned:
+        f = prep.fields[i]
         n = sum(len(g.candidates) for g in s.groups)
+        threshold = thresholds[f.type] if thresholds and f.type in thresholds else classifier.threshold_for(f.type)
+        accepted = margin[offset : offset + n] >= threshold
         try:
             comps = [comp for g in s.groups for comp in g.candidates]
             chosen, doubts, point_after = _choose_paths(s, f.type, costs[offset : offset + n],
-                                                        labels[offset : offset + n], accepted[offset : offset + n],
+                                                        labels[offset : offset + n], accepted,
                                                         digit_like[offset : offset + n])
             digits = []
             for pos, k in enumerate(chosen):
                 j = offset + k
                 digits.append(DigitResult(position=pos, bbox=c.box_in_crop(comps[k].bbox), label=int(labels[j]),
                                           penalties=penalties[j].copy(), confidence=float(conf[j]),
-                                          accepted=bool(accepted[j]), digit_image=stack[j],
-                                          source=sources[j]))
+                                          accepted=bool(accepted[k]), digit_image=prep.stack[j],
+                                          source=prep.sources[j]))
             results[i] = assemble(f, digits, point_after, s.doubts + doubts)
         except OCRError as exc:
             results[i] = _error_result(f, str(exc))
         except Exception as exc:  # noqa: BLE001
             results[i] = _error_result(f, f"could not read the field ({type(exc).__name__}: {exc})")
         offset += n
+    return [results[i] for i in range(len(prep.fields))]
+
+
+def read_fields(fields: Sequence[FieldImage], classifier: Classifier, *,
+                timings: Timings | None = None) -> list[FieldResult]:
+    """Read many fields at once.
+
+    Parameters
+    ----------
+    fields : sequence of FieldImage
+        Crops (``uint8`` gray, dark ink on light paper) with their type.
+    classifier : Classifier
+        Its ``penalties`` is called once, on every candidate of every field (``float32 [N, 32, 32]``);
+        it batches internally, so the forward passes number ``ceil(N / batch_size)``.
+    timings : Timings, optional
+        Accumulates the seconds spent per step.
+
+    Returns
+    -------
+    list of FieldResult, one per field, in order. ``DigitResult.bbox`` is in field-crop pixels and
+    ``digit_image`` is the 32x32 network input.
+    """
+    t = timings if timings is not None else Timings()
+    prep = prepare_fields(fields, t)
+    t1 = time.perf_counter()
+    penalties = classifier.penalties(prep.stack) if len(prep.stack) else np.zeros((0, 10), np.float32)
+    t2 = time.perf_counter()
+    t.classify += t2 - t1
+    results = decide_fields(prep, penalties, classifier)
     t.assemble += time.perf_counter() - t2
-    return [r for r in results if r is not None]
+    return results
 
 
 def read_files(paths: Sequence[str | Path], field_type: str, classifier: Classifier) -> list[FieldResult]:

@@ -204,7 +204,11 @@ def batch_threshold(out_dir: str | Path) -> tuple[float | None, str]:
 
                 _, info = load_weights(weights)
                 rejector = Rejector.from_calibration(info["j"], info["calibration"], target)
-                return rejector.confidence_threshold, f"calibrated for {target:.1%} digit error"
+                note = f"calibrated for {target:.1%} digit error"
+                field_error = float(manifest.get("settings", {}).get("field_error") or 0)
+                if field_error and info["calibration"].get("fields"):
+                    note += f"; fields may need more, for {field_error:.1%} field error"
+                return rejector.confidence_threshold, note
         except (OSError, ValueError, KeyError, TypeError, OCRError):
             pass
     digits = _read(out_dir, "digits.csv", required=False)

@@ -396,6 +396,10 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
                                           cfg.j, device, description=held.description,
                                           views=VIEWS if cfg.views else AS_IS)
     calibration["rubbish_rejected"] = rubbish_rejection(model, held.rubbish, cfg.j, calibration, device)
+    if cfg.fields:
+        t0 = time.time()
+        calibration["fields"] = field_calibration(model, calibration, cfg, raw[val_idx], labels[val_idx], device)
+        log(f"field thresholds calibrated on {calibration['fields']['n']} strips per type, {time.time() - t0:.0f}s")
     meta = {"trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "seconds": round(time.time() - started, 1)}
     out = Path(cfg.out)
@@ -413,6 +417,26 @@ def calibrate_on_validation(model, x_val: np.ndarray, y_val: np.ndarray, j: floa
     val_correct = val_pen.argmin(1) == y_val
     return {"split": "validation", "n": int(len(y_val)), "j": j, "digits": description,
             "views": [list(v) for v in views], "thresholds": calibrate(margins(val_pen, j), val_correct, targets)}
+
+
+FIELD_CAL_STRIPS = 3000  # most strips per field type the per-type field thresholds are calibrated on
+
+
+def field_calibration(model, calibration: dict, cfg: TrainConfig, images: np.ndarray, labels: np.ndarray,
+                      device) -> dict:
+    """Per field type, the digit thresholds for target error rates among accepted *fields*
+    (:func:`ocr.fieldset.calibrate_fields`), on strips written with the validation digits ``images``
+    (never trained on), read by the pipeline with this model and its digit ``calibration``."""
+    from ocr.classify import Classifier
+    from ocr.fieldset import calibrate_fields
+    from ocr.lenet5 import fold_for_inference
+
+    model.eval()
+    clf = Classifier(fold_for_inference(model), {"j": cfg.j, "calibration": calibration}, torch.device(device),
+                     field_target=None)
+    n = min(FIELD_CAL_STRIPS, max(cfg.fields // 3, 1))
+    return calibrate_fields(clf, images, labels, n, cfg.seed + 2,
+                            description=f"{len(labels)} digits held out of the MNIST training set (seed {cfg.seed})")
 
 
 def calibrated_views(calibration: dict) -> tuple[tuple[float, float], ...]:
@@ -457,6 +481,8 @@ def recalibrate(weights: Path, data_dir: str | None, targets=DEFAULT_TARGETS, de
                                           VIEWS if use_views else AS_IS)
     if len(held.rubbish):
         calibration["rubbish_rejected"] = rubbish_rejection(model, held.rubbish, info["j"], calibration, dev)
+    if cfg.fields:
+        calibration["fields"] = field_calibration(model, calibration, cfg, raw[val_idx], labels[val_idx], dev)
     calibration["command"] = _command_line()
     save_weights(model, weights, j=info["j"], calibration=calibration, meta=info["meta"])
     test_images, test_labels = mnist.load_mnist("test")
@@ -576,6 +602,18 @@ def card_markdown(card: dict, stem: str) -> str:
         extra = f"; rejects {100 * rubbish[key]:.1f}% of held-out non-digits" if key in rubbish else ""
         lines.append(f"- target {float(key):.2%}: margin >= {c['threshold']:.3f}, accepts "
                      f"{100 * c['accepted']:.2f}% of validation digits at {100 * c['error']:.3f}% error{extra}")
+    fields = card["calibration"].get("fields")
+    if fields:
+        lines += ["", f"Field thresholds (`--field-error`): the digit margin at which the fields the reader accepts "
+                  f"are wrong at most the target rate, calibrated on {fields['n']} synthetic strips per type written "
+                  f"with the held-out digits ({fields['touching']:.0%} of digits touching the one before; "
+                  "`ocr/fieldset.py`). A digit must pass both its digit threshold and its field's.", "",
+                  "| field | " + " | ".join(f"{float(k):.1%} field error: margin, accepted" for k in
+                                           next(iter(fields["thresholds"].values()))) + " |",
+                  "|---|" + "---|" * len(next(iter(fields["thresholds"].values())))]
+        for ft, by_target in fields["thresholds"].items():
+            lines.append(f"| {ft} | " + " | ".join(f"{c['threshold']:.1f}, {100 * c['accepted']:.1f}%"
+                                                   for c in by_target.values()) + " |")
     tr = card["training"]
     lines += ["", "## How it was made", "", "```", tr["command"], "```", "",
               f"{len(tr['history'])} epochs on {tr['device']}, {tr['seconds']:.0f} s, seed {tr['config']['seed']}.",

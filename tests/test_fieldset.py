@@ -1,10 +1,12 @@
 """Training examples cut by the pipeline's own segmenter, labelled by who wrote their ink."""
 
+import zlib
+
 import numpy as np
 import pytest
 
 from ocr.fieldset import field_examples, label_candidates
-from ocr.handwriting import DigitPool, make_field
+from ocr.handwriting import DigitPool, make_field, random_value
 from ocr.lenet5 import RUBBISH
 
 
@@ -61,3 +63,47 @@ def test_field_examples_hold_digits_and_rubbish(workers):
     assert (y == RUBBISH).any() and (y < 10).sum() >= 12 * 4  # at least most of the written digits
     again = field_examples(pool.images[:3000], pool.labels[:3000], 12, seed=3, workers=1, chunk=6)
     np.testing.assert_array_equal(y, again[1])  # the same whatever the number of processes
+
+
+def test_field_thresholds_meet_each_target_on_the_strips_they_were_calibrated_on():
+    """The per-type threshold for a target accepts as many fields as it can with the error among
+    them at or below the target; deciding again at that threshold gives the recorded figures."""
+    from ocr.classify import Classifier
+    from ocr.fieldset import calibrate_fields, strip_truth
+    from ocr.reader import decide_fields, prepare_fields
+    from ocr.records import FieldImage
+
+    clf = Classifier.load(device="cpu", field_target=None)
+    pool = DigitPool()
+    cal = calibrate_fields(clf, pool.images[:2000], pool.labels[:2000], 30, seed=4, types=("zip",),
+                           targets=(0.2, 0.05, 0.0))
+    assert cal["n"] == 30 and set(cal["thresholds"]) == {"zip"}
+    by_target = cal["thresholds"]["zip"]
+    assert list(by_target) == ["0.2", "0.05", "0"]
+    curve = cal["curves"]["zip"]
+    thresholds = [t for t, _, _ in curve]
+    assert thresholds == sorted(thresholds, reverse=True)  # strict to loose
+    assert [n for _, n, _ in curve] == sorted(n for _, n, _ in curve)  # looser accepts more
+    for key, c in by_target.items():
+        assert c["error"] <= float(key)
+        # No scanned threshold accepts more fields within the target.
+        assert all(n <= round(c["accepted"] * 30) for _, n, w in curve if n and w <= float(key) * n)
+    assert by_target["0"]["threshold"] >= by_target["0.05"]["threshold"] >= by_target["0.2"]["threshold"]
+    # The same strips decided again at the 5% threshold: the same acceptance and error.
+    rng = np.random.default_rng([4, zlib.crc32(b"zip")])
+    sub = DigitPool(pool.images[:2000], pool.labels[:2000])
+    strips = [make_field("zip", random_value("zip", rng), rng, pool=sub, touching_p=0.1) for _ in range(30)]
+    prep = prepare_fields([FieldImage(f"z{i}", "zip", s.image) for i, s in enumerate(strips)])
+    results = decide_fields(prep, clf.penalties(prep.stack), clf, {"zip": by_target["0.05"]["threshold"]})
+    accepted = [r.value == strip_truth("zip", s.value) for r, s in zip(results, strips, strict=True)
+                if r.status == "accepted"]
+    assert len(accepted) / 30 == pytest.approx(by_target["0.05"]["accepted"])
+    assert (len(accepted) - sum(accepted)) / max(len(accepted), 1) == pytest.approx(by_target["0.05"]["error"])
+
+
+def test_strip_truth_is_what_the_reader_writes():
+    from ocr.fieldset import strip_truth
+
+    assert strip_truth("amount", "1689.50") == "1689.50"
+    assert strip_truth("zip", "123456789") == "12345-6789"
+    assert strip_truth("date", "29022024") == "29022024"

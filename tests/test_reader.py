@@ -114,3 +114,43 @@ def test_a_leading_mark_like_a_rupee_sign_is_dropped_only_when_it_is_not_digit_l
     chosen, doubts, _ = _choose_paths(seg, "amount", costs, labels, np.array([True, True, True]),
                                       digit_like=np.array([True, True, True]))
     assert chosen == [0, 1, 2]
+
+
+def _with_field_thresholds(classifier, thresholds: dict, field_target):
+    """The classifier's network with its calibration plus per-type field thresholds."""
+    import copy
+
+    from ocr.classify import Classifier
+
+    info = copy.deepcopy(classifier.info)
+    info["calibration"]["fields"] = {"thresholds": {ft: {"0.01": {"threshold": t, "accepted": 0.5, "error": 0.01}}
+                                                    for ft, t in thresholds.items()}}
+    return Classifier(classifier.model, info, classifier.device, field_target=field_target)
+
+
+def test_a_stricter_field_threshold_sends_that_type_to_review_and_no_other(strips, classifier):
+    clf = _with_field_thresholds(classifier, {"zip": 1e9}, 0.01)
+    assert clf.threshold_for("zip") == 1e9
+    assert clf.threshold_for("amount") == classifier.rejector.threshold  # no field threshold: the digit one
+    fields = [FieldImage(f"z{i}", "zip", s.image) for i, s in enumerate(strips)]
+    plain = read_fields(fields, classifier)
+    strict = read_fields(fields, clf)
+    assert any(r.status == "accepted" for r in plain)
+    assert all(r.status == "review" and r.reason.startswith("low-confidence digit") for r in strict)
+    assert [r.value for r in strict] == [r.value for r in plain]  # the same reading, only not accepted
+    as_digits = read_fields([FieldImage("d", "digits", strips[0].image)], clf)[0]
+    assert as_digits.status == read_fields([FieldImage("d", "digits", strips[0].image)], classifier)[0].status
+
+
+def test_a_looser_field_threshold_never_loosens_the_digit_threshold(strips, classifier):
+    clf = _with_field_thresholds(classifier, {"zip": -1e9}, 0.01)
+    assert clf.threshold_for("zip") == classifier.rejector.threshold
+    off = _with_field_thresholds(classifier, {"zip": 1e9}, 0)  # --field-error 0: digit threshold only
+    assert off.threshold_for("zip") == classifier.rejector.threshold
+
+
+def test_a_field_error_the_weights_were_not_calibrated_for_is_a_clear_error(classifier):
+    from ocr.errors import OCRError
+
+    with pytest.raises(OCRError, match=r"field error 0.003 on zip fields \(calibrated: 0.01\)"):
+        _with_field_thresholds(classifier, {"zip": 1.0}, 0.003)

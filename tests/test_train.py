@@ -6,6 +6,7 @@ import json
 import numpy as np
 import torch
 
+from ocr.fieldset import FIELD_TARGETS
 from ocr.lenet5 import load_weights
 from ocr.train import TrainConfig, distort, train
 from ocr.views import VIEWS
@@ -99,8 +100,14 @@ def test_training_on_field_examples_calibrates_on_held_out_fields(tmp_path, mnis
     assert "synthetic field strips written with 160 digits held out" in cal["digits"]
     assert cal["n"] > 6 * 3  # at least most digits of 6 held-out strips (30 // 5)
     assert "val_field_error" in card["training"]["history"][0]
+    # Field thresholds: per type, for every field error target, from strips of validation digits.
+    fields = cal["fields"]
+    assert set(fields["thresholds"]) == {"zip", "amount", "date"} and fields["n"] == 10  # 30 // 3 per type
+    assert all(list(t) == [f"{x:g}" for x in FIELD_TARGETS] for t in fields["thresholds"].values())
+    assert "Field thresholds (`--field-error`)" in (tmp_path / "m" / "README.md").read_text()
     again = recalibrate(tmp_path / "m" / "w.pt", str(data), device="cpu")
     assert again["calibration"]["thresholds"] == cal["thresholds"] and again["calibration"]["n"] == cal["n"]
+    assert again["calibration"]["fields"]["thresholds"] == fields["thresholds"]
     plain = recalibrate(tmp_path / "m" / "w.pt", str(data), device="cpu", views=False)
     assert cal["views"] == [list(v) for v in VIEWS] and plain["calibration"]["views"] == [[0.0, 1.0]]
 

@@ -8,7 +8,7 @@ import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from ocr.classify import DEFAULT_BATCH, DEFAULT_TARGET
+from ocr.classify import DEFAULT_BATCH, DEFAULT_FIELD_TARGET, DEFAULT_TARGET, FIELD_ERROR_HELP
 from ocr.errors import OCRError
 from ocr.pages import DEFAULT_MAX_PIXELS
 
@@ -30,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--chunk-size", type=int, default=16, help="documents whose fields are classified together")
     p.add_argument("--target-error", type=float, default=DEFAULT_TARGET,
                    help="digit error among accepted digits the rejection threshold is calibrated for")
+    p.add_argument("--field-error", type=float, default=DEFAULT_FIELD_TARGET,
+                   help=FIELD_ERROR_HELP)
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                    help="refuse images with more pixels than this (read from the header, before decoding)")
     p.add_argument("--runner", default="auto",
@@ -94,7 +96,8 @@ def cmd_batch(args) -> int:
 
     config = BatchConfig(input_dir=args.input_dir, out_dir=args.out, templates_dir=args.templates,
                          template=args.template, device=args.device, batch_size=args.batch_size,
-                         chunk_size=args.chunk_size, target_error=args.target_error, weights=args.weights,
+                         chunk_size=args.chunk_size, target_error=args.target_error,
+                         field_error=args.field_error, weights=args.weights,
                          max_pixels=args.max_pixels)
     run, used = resolve_runner(args.runner)
     if args.archive is not None:

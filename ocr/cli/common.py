@@ -6,7 +6,7 @@ import argparse
 import csv
 import sys
 
-from ocr.classify import DEFAULT_BATCH, DEFAULT_TARGET
+from ocr.classify import DEFAULT_BATCH, DEFAULT_FIELD_TARGET, DEFAULT_TARGET, FIELD_ERROR_HELP
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
@@ -18,6 +18,8 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target-error", type=float, default=DEFAULT_TARGET,
                    help="digit error among accepted digits the rejection threshold is calibrated for "
                         "(one of the model card's calibrated targets)")
+    p.add_argument("--field-error", type=float, default=DEFAULT_FIELD_TARGET,
+                   help=FIELD_ERROR_HELP)
 
 
 def csv_writer(fields: list[str]) -> csv.DictWriter:

@@ -45,7 +45,7 @@ def cmd_read(args) -> int:
     from ocr.classify import Classifier
     from ocr.reader import read_files
 
-    clf = Classifier.load(args.weights, args.device, args.batch_size, args.target_error)
+    clf = Classifier.load(args.weights, args.device, args.batch_size, args.target_error, args.field_error)
     results = read_files(args.images, args.field, clf)
     for r in results:
         if r.status == "error":
