@@ -53,10 +53,21 @@ class Verdicts:
     accepted: np.ndarray  # bool
 
 
-def field_thresholds(calibration: dict, field_target: float | None) -> dict[str, float]:
-    """Per field type, the digit margin calibrated for ``field_target`` error among accepted fields
-    (``{}`` for ``None``/``0`` or weights without a field calibration). A target the calibration does
-    not hold is an error that names those it does."""
+# Where a digit of a field came from, for the field thresholds: a connected component of its own
+# ("alone"), or a blob wider than a digit, read whole or cut ("joined"). Joined digits are where
+# touching pairs read as one digit and wrong cuts hide, so they get their own, stricter, threshold.
+SOURCES = ("alone", "joined")
+
+
+def source_kind(source: str) -> str:
+    """``DigitResult.source`` ("blob", "wide blob", "cut") -> "alone" or "joined"."""
+    return "alone" if source == "blob" else "joined"
+
+
+def field_thresholds(calibration: dict, field_target: float | None) -> dict[str, dict[str, float]]:
+    """Per field type, the digit margins (``{"alone": t, "joined": t}``) calibrated for
+    ``field_target`` error among accepted fields (``{}`` for ``None``/``0`` or weights without a field
+    calibration). A target the calibration does not hold is an error that names those it does."""
     if not field_target:
         return {}
     cal = calibration.get("fields", {})
@@ -68,7 +79,10 @@ def field_thresholds(calibration: dict, field_target: float | None) -> dict[str,
         if key not in by_target:
             raise OCRError(f"no calibrated threshold for field error {key} on {field_type} fields "
                            f"(calibrated: {', '.join(sorted(by_target)) or 'none'})")
-        out[field_type] = float(by_target[key]["threshold"])
+        if not all(kind in by_target[key] for kind in SOURCES):
+            raise OCRError("the weights' field thresholds are in an older format (one per field type): run "
+                           "`ocr calibrate` on them, or use --field-error 0")
+        out[field_type] = {kind: float(by_target[key][kind]) for kind in SOURCES}
     return out
 
 
@@ -95,10 +109,12 @@ class Classifier:
         self.views = tuple(tuple(v) for v in info["calibration"].get("views", AS_IS))
         self.forward_passes = 0  # counts batches, so tests can check the batching
 
-    def threshold_for(self, field_type: str) -> float:
+    def threshold_for(self, field_type: str, source: str = "blob") -> float:
         """The margin a digit of a ``field_type`` field must reach: the digit threshold, or the one
-        calibrated for the field error target on fields of that type if it is stricter."""
-        return max(self.rejector.threshold, self.field_thresholds.get(field_type, -np.inf))
+        calibrated for the field error target on fields of that type for digits of that ``source``
+        (``DigitResult.source``) if it is stricter."""
+        by_kind = self.field_thresholds.get(field_type, {})
+        return max(self.rejector.threshold, by_kind.get(source_kind(source), -np.inf))
 
     @classmethod
     def load(cls, weights: str | Path | None = None, device: str = "auto", batch_size: int = DEFAULT_BATCH,

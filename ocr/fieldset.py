@@ -172,49 +172,72 @@ def strip_truth(field_type: str, value: str) -> str:
 def calibrate_fields(classifier, images: np.ndarray, labels: np.ndarray, n_per_type: int, seed: int, *,
                      touching: float = 0.1, targets: Sequence[float] = FIELD_TARGETS,
                      types: Sequence[str] = FIELD_TYPES, description: str = "") -> dict:
-    """Per field type, the digit margin threshold at which the *fields* the reader accepts are wrong
-    at most ``targets`` of the time.
+    """Per field type, the digit margin thresholds at which the *fields* the reader accepts are wrong
+    at most ``targets`` of the time: one for digits that stood alone, one for digits read from a
+    blob wider than a digit, whole or cut (:data:`ocr.classify.SOURCES`).
 
     A digit threshold calibrated on single digits says little about fields: a zip has five digits to
     get wrong, and a touching pair read confidently as one digit is a wrong field with no wrong
-    digit in it. So ``n_per_type`` strips of each type are written with the held-out digits
-    (``images``, ``labels``: never the training digits; about one pair in ten touching), read once
-    through the pipeline (:func:`ocr.reader.prepare_fields`, one classification), and decided again
-    at every threshold of a scan from strict to loose, in steps of ``FIELD_STEP``. For each target
-    the threshold kept is the one that accepts the most fields with the error among them at or
-    below the target (as :func:`ocr.reject.calibrate` does for digits).
+    digit in it. Such errors hide in the joined digits, so those get their own threshold, and the
+    digits that stood alone need not pay for them. ``n_per_type`` strips of each type are written
+    with the held-out digits (``images``, ``labels``: never the training digits; ``touching`` of the
+    digits touch the one before) and read once through the pipeline with the digit threshold
+    (:func:`ocr.reader.prepare_fields`, one classification, :func:`ocr.reader.decide_fields`). The
+    reader's choice of path does not depend on the field thresholds, so a field is accepted at
+    thresholds ``(alone, joined)`` exactly when it is accepted with the digit threshold and its
+    weakest digit of each kind reaches its threshold. Every pair on a grid of ``FIELD_STEP`` from
+    the digit threshold up to 10 is counted; per target, the pair that accepts the most strips with
+    the error among them at or below the target is kept (the stricter pair on a tie).
 
-    Returns ``{"n", "seed", "touching", "digits", "thresholds": {type: {"0.005": {"threshold",
-    "accepted", "error"}}}}``; ``threshold`` is ``inf`` when no scanned threshold meets a target.
+    Returns ``{"n", "seed", "touching", "digits", "step", "thresholds": {type: {"0.01": {"alone",
+    "joined", "accepted", "error"}}}, "digit_threshold": {type: {"accepted", "error"}}}``; both
+    thresholds are ``inf`` when no pair meets a target.
     """
+    from ocr.classify import source_kind
     from ocr.reader import decide_fields, prepare_fields  # the reader imports the classifier
+    from ocr.reject import margins
 
     pool = DigitPool(images, labels)
-    scan = np.arange(10.0, -40.0 - FIELD_STEP / 2, -FIELD_STEP)
+    base = float(classifier.rejector.threshold)
+    start = max(base, -40.0) if base < np.inf else 10.0  # an untrained model's threshold may be unbounded
+    grid = np.concatenate([[base], np.arange(np.ceil(start / FIELD_STEP + 1e-9) * FIELD_STEP, 10.0 + 1e-9,
+                                             FIELD_STEP)])
+    grid = np.unique(grid)[::-1]  # strict to loose
+    loose = {"alone": -np.inf, "joined": -np.inf}
     out: dict[str, dict] = {}
-    curves: dict[str, list] = {}
+    plain: dict[str, dict] = {}
     for field_type in types:
         rng = np.random.default_rng([seed, zlib.crc32(field_type.encode())])
         strips = [make_field(field_type, random_value(field_type, rng), rng, pool=pool, touching_p=touching)
                   for _ in range(n_per_type)]
-        truths = [strip_truth(field_type, s.value) for s in strips]
         fields = [FieldImage(name=f"{field_type}{i}", type=field_type, crop=s.image) for i, s in enumerate(strips)]
         prep = prepare_fields(fields)
         penalties = classifier.penalties(prep.stack) if len(prep.stack) else np.zeros((0, 10), np.float32)
-        curve = []  # (threshold, accepted, wrong) from strict to loose
-        for t in scan:
-            results = decide_fields(prep, penalties, classifier, {field_type: float(t)})
-            accepted = [r.value == truth for r, truth in zip(results, truths, strict=True) if r.status == "accepted"]
-            curve.append((float(t), len(accepted), len(accepted) - sum(accepted)))
-            if len(accepted) and (len(accepted) - sum(accepted)) / len(accepted) > 2 * max(targets):
-                break  # looser still only lets more errors in
-        best = {}
-        for target in targets:
-            fits = [(t, n, w) for t, n, w in curve if n and w <= target * n]
-            t, n, w = max(fits, key=lambda c: c[1]) if fits else (float("inf"), 0, 0)
-            best[f"{target:g}"] = {"threshold": t, "accepted": n / n_per_type, "error": w / max(n, 1)}
+        results = decide_fields(prep, penalties, classifier, {field_type: loose})
+        right, alone, joined = [], [], []
+        for r, s in zip(results, strips, strict=True):
+            if r.status != "accepted":
+                continue
+            m = margins(np.stack([d.penalties for d in r.digits]), classifier.rejector.j)
+            kinds = np.array([source_kind(d.source) for d in r.digits])
+            alone.append(m[kinds == "alone"].min() if (kinds == "alone").any() else np.inf)
+            joined.append(m[kinds == "joined"].min() if (kinds == "joined").any() else np.inf)
+            right.append(r.value == strip_truth(field_type, s.value))
+        ok, a, j = np.asarray(right, bool), np.asarray(alone, float), np.asarray(joined, float)
+        plain[field_type] = {"accepted": len(ok) / n_per_type, "error": float((~ok).sum() / max(len(ok), 1))}
+        best = {f"{t:g}": {"alone": float("inf"), "joined": float("inf"), "accepted": 0.0, "error": 0.0}
+                for t in targets}
+        counts = {key: 0 for key in best}
+        for ta in grid:
+            for tj in grid:
+                take = (a >= ta) & (j >= tj)
+                n, wrong = int(take.sum()), int((take & ~ok).sum())
+                for target in targets:
+                    key = f"{target:g}"
+                    if n > counts[key] and wrong <= target * n:
+                        counts[key] = n
+                        best[key] = {"alone": float(ta), "joined": float(tj), "accepted": n / n_per_type,
+                                     "error": wrong / n}
         out[field_type] = best
-        curves[field_type] = curve
-    return {"n": n_per_type, "seed": seed, "touching": touching, "digits": description,
-            "step": FIELD_STEP, "thresholds": out,
-            "curves": {k: [list(c) for c in v] for k, v in curves.items()}}
+    return {"n": n_per_type, "seed": seed, "touching": touching, "digits": description, "step": FIELD_STEP,
+            "thresholds": out, "digit_threshold": plain}

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ocr.assemble import assemble
-from ocr.classify import Classifier
+from ocr.classify import Classifier, source_kind
 from ocr.errors import OCRError
 from ocr.fields import CleanField, clean_field
 from ocr.normalize import normalize_digit
@@ -244,12 +244,15 @@ def prepare_fields(fields: Sequence[FieldImage], timings: Timings | None = None)
 
 
 def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
-                  thresholds: dict[str, float] | None = None) -> list[FieldResult]:
+                  thresholds: dict[str, dict[str, float]] | None = None) -> list[FieldResult]:
     """From the penalties of every candidate (``float32 [N, 10]``, in ``prep.stack`` order): per
     field, the cheapest path through each segmentation graph, then the value and its status.
 
-    A digit is accepted when its margin reaches the threshold of its field's type: ``thresholds``
-    (type -> margin) if given, else :meth:`Classifier.threshold_for`.
+    The path is chosen with the digit threshold alone (which readings are confident enough to force
+    the grammar or to raise a segmentation doubt), so it does not depend on the field thresholds. A
+    chosen digit is then accepted when its margin also reaches its field type's threshold for where
+    it came from (:data:`ocr.classify.SOURCES`): ``thresholds`` (type -> {"alone": t, "joined": t})
+    if given, else :meth:`Classifier.threshold_for`.
     """
     rej = classifier.rejector
     margin = margins(penalties, rej.j) if len(penalties) else np.zeros(0)
@@ -271,8 +274,7 @@ def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
     for i, c, s in prep.cleaned:
         f = prep.fields[i]
         n = sum(len(g.candidates) for g in s.groups)
-        threshold = thresholds[f.type] if thresholds and f.type in thresholds else classifier.threshold_for(f.type)
-        accepted = margin[offset : offset + n] >= threshold
+        accepted = margin[offset : offset + n] >= rej.threshold
         try:
             comps = [comp for g in s.groups for comp in g.candidates]
             chosen, doubts, point_after = _choose_paths(s, f.type, costs[offset : offset + n],
@@ -281,10 +283,15 @@ def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
             digits = []
             for pos, k in enumerate(chosen):
                 j = offset + k
+                source = prep.sources[j]
+                if thresholds is not None and f.type in thresholds:
+                    field_threshold = max(rej.threshold, thresholds[f.type][source_kind(source)])
+                else:
+                    field_threshold = classifier.threshold_for(f.type, source)
                 digits.append(DigitResult(position=pos, bbox=c.box_in_crop(comps[k].bbox), label=int(labels[j]),
                                           penalties=penalties[j].copy(), confidence=float(conf[j]),
-                                          accepted=bool(accepted[k]), digit_image=prep.stack[j],
-                                          source=prep.sources[j]))
+                                          accepted=bool(accepted[k] and margin[j] >= field_threshold),
+                                          digit_image=prep.stack[j], source=source))
             results[i] = assemble(f, digits, point_after, s.doubts + doubts)
         except OCRError as exc:
             results[i] = _error_result(f, str(exc))

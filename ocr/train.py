@@ -604,16 +604,21 @@ def card_markdown(card: dict, stem: str) -> str:
                      f"{100 * c['accepted']:.2f}% of validation digits at {100 * c['error']:.3f}% error{extra}")
     fields = card["calibration"].get("fields")
     if fields:
-        lines += ["", f"Field thresholds (`--field-error`): the digit margin at which the fields the reader accepts "
-                  f"are wrong at most the target rate, calibrated on {fields['n']} synthetic strips per type written "
-                  f"with the held-out digits ({fields['touching']:.0%} of digits touching the one before; "
-                  "`ocr/fieldset.py`). A digit must pass both its digit threshold and its field's.", "",
-                  "| field | " + " | ".join(f"{float(k):.1%} field error: margin, accepted" for k in
-                                           next(iter(fields["thresholds"].values()))) + " |",
-                  "|---|" + "---|" * len(next(iter(fields["thresholds"].values())))]
+        keys = list(next(iter(fields["thresholds"].values())))
+        lines += ["", "Field thresholds (`--field-error`): per field type, the digit margins at which the fields the "
+                  f"reader accepts are wrong at most the target rate, calibrated on {fields['n']} synthetic strips per "
+                  f"type written with the held-out digits ({fields['touching']:.0%} of digits touching the one before; "
+                  "`ocr/fieldset.py`): one for digits that stood alone, one for digits read from a wider blob (whole "
+                  "or cut). A digit must pass both its digit threshold and its field's. Cells: margin alone / joined, "
+                  "strips accepted, error among them.", "",
+                  "| field | digit threshold alone | " + " | ".join(f"{float(k):.1%} field error" for k in keys) + " |",
+                  "|---|---|" + "---|" * len(keys)]
         for ft, by_target in fields["thresholds"].items():
-            lines.append(f"| {ft} | " + " | ".join(f"{c['threshold']:.1f}, {100 * c['accepted']:.1f}%"
-                                                   for c in by_target.values()) + " |")
+            p = fields.get("digit_threshold", {}).get(ft)
+            first = f"{100 * p['accepted']:.1f}%, {100 * p['error']:.2f}%" if p else ""
+            lines.append(f"| {ft} | {first} | " + " | ".join(
+                f"{c['alone']:.1f} / {c['joined']:.1f}: {100 * c['accepted']:.1f}%, {100 * c['error']:.2f}%"
+                for c in by_target.values()) + " |")
     tr = card["training"]
     lines += ["", "## How it was made", "", "```", tr["command"], "```", "",
               f"{len(tr['history'])} epochs on {tr['device']}, {tr['seconds']:.0f} s, seed {tr['config']['seed']}.",

@@ -66,8 +66,8 @@ def test_field_examples_hold_digits_and_rubbish(workers):
 
 
 def test_field_thresholds_meet_each_target_on_the_strips_they_were_calibrated_on():
-    """The per-type threshold for a target accepts as many fields as it can with the error among
-    them at or below the target; deciding again at that threshold gives the recorded figures."""
+    """Per target, the (alone, joined) thresholds accept as many strips as any pair can with the error
+    among them at or below the target; reading the strips again with them gives the recorded figures."""
     from ocr.classify import Classifier
     from ocr.fieldset import calibrate_fields, strip_truth
     from ocr.reader import decide_fields, prepare_fields
@@ -80,25 +80,25 @@ def test_field_thresholds_meet_each_target_on_the_strips_they_were_calibrated_on
     assert cal["n"] == 30 and set(cal["thresholds"]) == {"zip"}
     by_target = cal["thresholds"]["zip"]
     assert list(by_target) == ["0.2", "0.05", "0"]
-    curve = cal["curves"]["zip"]
-    thresholds = [t for t, _, _ in curve]
-    assert thresholds == sorted(thresholds, reverse=True)  # strict to loose
-    assert [n for _, n, _ in curve] == sorted(n for _, n, _ in curve)  # looser accepts more
+    plain = cal["digit_threshold"]["zip"]
+    accepted = [c["accepted"] for c in by_target.values()]
+    assert plain["accepted"] >= accepted[0] >= accepted[1] >= accepted[2]  # a stricter target accepts no more
     for key, c in by_target.items():
         assert c["error"] <= float(key)
-        # No scanned threshold accepts more fields within the target.
-        assert all(n <= round(c["accepted"] * 30) for _, n, w in curve if n and w <= float(key) * n)
-    assert by_target["0"]["threshold"] >= by_target["0.05"]["threshold"] >= by_target["0.2"]["threshold"]
-    # The same strips decided again at the 5% threshold: the same acceptance and error.
+        assert c["alone"] >= clf.rejector.threshold and c["joined"] >= clf.rejector.threshold
+    if plain["error"] <= 0.2:  # the digit threshold alone meets 20%: nothing is rejected for it
+        assert by_target["0.2"]["accepted"] == plain["accepted"]
+    # The same strips read again with the 5% thresholds: the same acceptance and error.
     rng = np.random.default_rng([4, zlib.crc32(b"zip")])
     sub = DigitPool(pool.images[:2000], pool.labels[:2000])
     strips = [make_field("zip", random_value("zip", rng), rng, pool=sub, touching_p=0.1) for _ in range(30)]
     prep = prepare_fields([FieldImage(f"z{i}", "zip", s.image) for i, s in enumerate(strips)])
-    results = decide_fields(prep, clf.penalties(prep.stack), clf, {"zip": by_target["0.05"]["threshold"]})
-    accepted = [r.value == strip_truth("zip", s.value) for r, s in zip(results, strips, strict=True)
-                if r.status == "accepted"]
-    assert len(accepted) / 30 == pytest.approx(by_target["0.05"]["accepted"])
-    assert (len(accepted) - sum(accepted)) / max(len(accepted), 1) == pytest.approx(by_target["0.05"]["error"])
+    c = by_target["0.05"]
+    results = decide_fields(prep, clf.penalties(prep.stack), clf, {"zip": {"alone": c["alone"], "joined": c["joined"]}})
+    right = [r.value == strip_truth("zip", s.value) for r, s in zip(results, strips, strict=True)
+             if r.status == "accepted"]
+    assert len(right) / 30 == pytest.approx(c["accepted"])
+    assert (len(right) - sum(right)) / max(len(right), 1) == pytest.approx(c["error"])
 
 
 def test_strip_truth_is_what_the_reader_writes():

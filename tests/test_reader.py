@@ -117,40 +117,62 @@ def test_a_leading_mark_like_a_rupee_sign_is_dropped_only_when_it_is_not_digit_l
 
 
 def _with_field_thresholds(classifier, thresholds: dict, field_target):
-    """The classifier's network with its calibration plus per-type field thresholds."""
+    """The classifier's network with its calibration plus per-type field thresholds
+    (type -> (alone, joined))."""
     import copy
 
     from ocr.classify import Classifier
 
     info = copy.deepcopy(classifier.info)
-    info["calibration"]["fields"] = {"thresholds": {ft: {"0.01": {"threshold": t, "accepted": 0.5, "error": 0.01}}
-                                                    for ft, t in thresholds.items()}}
+    info["calibration"]["fields"] = {"thresholds": {
+        ft: {"0.01": {"alone": a, "joined": j, "accepted": 0.5, "error": 0.01}} for ft, (a, j) in thresholds.items()}}
     return Classifier(classifier.model, info, classifier.device, field_target=field_target)
 
 
 def test_a_stricter_field_threshold_sends_that_type_to_review_and_no_other(strips, classifier):
-    clf = _with_field_thresholds(classifier, {"zip": 1e9}, 0.01)
-    assert clf.threshold_for("zip") == 1e9
-    assert clf.threshold_for("amount") == classifier.rejector.threshold  # no field threshold: the digit one
+    clf = _with_field_thresholds(classifier, {"zip": (1e9, 1e9)}, 0.01)
+    assert clf.threshold_for("zip", "blob") == clf.threshold_for("zip", "cut") == 1e9
+    digit = _with_field_thresholds(classifier, {}, 0.01).rejector.threshold
+    assert clf.threshold_for("amount") == digit  # no field threshold: the digit one
     fields = [FieldImage(f"z{i}", "zip", s.image) for i, s in enumerate(strips)]
-    plain = read_fields(fields, classifier)
+    plain = read_fields(fields, _with_field_thresholds(classifier, {}, 0.01))
     strict = read_fields(fields, clf)
     assert any(r.status == "accepted" for r in plain)
     assert all(r.status == "review" and r.reason.startswith("low-confidence digit") for r in strict)
     assert [r.value for r in strict] == [r.value for r in plain]  # the same reading, only not accepted
-    as_digits = read_fields([FieldImage("d", "digits", strips[0].image)], clf)[0]
-    assert as_digits.status == read_fields([FieldImage("d", "digits", strips[0].image)], classifier)[0].status
+    d = [FieldImage("d", "digits", strips[0].image)]
+    assert read_fields(d, clf)[0].status == read_fields(d, _with_field_thresholds(classifier, {}, 0.01))[0].status
+
+
+def test_digits_that_stood_alone_and_joined_digits_have_their_own_threshold(strips, classifier):
+    """A digit that stood alone answers to the 'alone' threshold, one read from a wider blob (a wide
+    digit, or a piece cut from a touching pair) to the 'joined' one."""
+    from ocr.classify import source_kind
+
+    assert [source_kind(s) for s in ("blob", "wide blob", "cut")] == ["alone", "joined", "joined"]
+    fields = [FieldImage(f"z{i}", "zip", s.image) for i, s in enumerate(strips)]
+    plain = read_fields(fields, _with_field_thresholds(classifier, {}, 0.01))
+    joined_only = read_fields(fields, _with_field_thresholds(classifier, {"zip": (-1e9, 1e9)}, 0.01))
+    alone_only = read_fields(fields, _with_field_thresholds(classifier, {"zip": (1e9, -1e9)}, 0.01))
+    kinds = [{source_kind(d.source) for d in r.digits} for r in plain]
+    assert {"alone", "joined"} <= set().union(*kinds)  # wide digits ('0', '2' written wide) are joined
+    for r, j, a, k in zip(plain, joined_only, alone_only, kinds, strict=True):
+        assert j.status == ("review" if "joined" in k else r.status)
+        assert a.status == ("review" if "alone" in k else r.status)
+        for d, dj, da in zip(r.digits, j.digits, a.digits, strict=True):
+            assert dj.accepted == (d.accepted and source_kind(d.source) == "alone")
+            assert da.accepted == (d.accepted and source_kind(d.source) == "joined")
 
 
 def test_a_looser_field_threshold_never_loosens_the_digit_threshold(strips, classifier):
-    clf = _with_field_thresholds(classifier, {"zip": -1e9}, 0.01)
-    assert clf.threshold_for("zip") == classifier.rejector.threshold
-    off = _with_field_thresholds(classifier, {"zip": 1e9}, 0)  # --field-error 0: digit threshold only
-    assert off.threshold_for("zip") == classifier.rejector.threshold
+    clf = _with_field_thresholds(classifier, {"zip": (-1e9, -1e9)}, 0.01)
+    assert clf.threshold_for("zip") == clf.rejector.threshold
+    off = _with_field_thresholds(classifier, {"zip": (1e9, 1e9)}, 0)  # --field-error 0: digit threshold only
+    assert off.threshold_for("zip", "cut") == off.rejector.threshold
 
 
 def test_a_field_error_the_weights_were_not_calibrated_for_is_a_clear_error(classifier):
     from ocr.errors import OCRError
 
     with pytest.raises(OCRError, match=r"field error 0.003 on zip fields \(calibrated: 0.01\)"):
-        _with_field_thresholds(classifier, {"zip": 1.0}, 0.003)
+        _with_field_thresholds(classifier, {"zip": (1.0, 1.0)}, 0.003)
