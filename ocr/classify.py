@@ -64,6 +64,12 @@ def source_kind(source: str) -> str:
     return "alone" if source == "blob" else "joined"
 
 
+def threshold_key(field_type: str, cells: int = 0) -> str:
+    """The key of a field's thresholds: ``"date"``, or ``"date/cells"`` for a field written in printed
+    cells, one digit in each (no two digits can touch)."""
+    return f"{field_type}/cells" if cells > 1 else field_type
+
+
 def field_thresholds(calibration: dict, field_target: float | None) -> dict[str, dict[str, float]]:
     """Per field type, the digit margins (``{"alone": t, "joined": t}``) calibrated for
     ``field_target`` error among accepted fields (``{}`` for ``None``/``0`` or weights without a field
@@ -109,11 +115,13 @@ class Classifier:
         self.views = tuple(tuple(v) for v in info["calibration"].get("views", AS_IS))
         self.forward_passes = 0  # counts batches, so tests can check the batching
 
-    def threshold_for(self, field_type: str, source: str = "blob") -> float:
+    def threshold_for(self, field_type: str, source: str = "blob", cells: int = 0) -> float:
         """The margin a digit of a ``field_type`` field must reach: the digit threshold, or the one
-        calibrated for the field error target on fields of that type for digits of that ``source``
+        calibrated for the field error target on fields of that type (written in printed ``cells``,
+        when the template says so and there is a calibration for it) for digits of that ``source``
         (``DigitResult.source``) if it is stricter."""
-        by_kind = self.field_thresholds.get(field_type, {})
+        key = threshold_key(field_type, cells)
+        by_kind = self.field_thresholds.get(key if key in self.field_thresholds else field_type, {})
         return max(self.rejector.threshold, by_kind.get(source_kind(source), -np.inf))
 
     @classmethod

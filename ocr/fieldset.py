@@ -46,6 +46,9 @@ DIGIT_COVER = 0.9
 RUBBISH_PURITY = 0.7
 RUBBISH_COVER = 0.6
 FIELD_TYPES = ("zip", "amount", "date")
+# What the field thresholds are calibrated for: each type written freely, and zips and dates written in
+# printed cells, one digit in each, as forms and cheques have them (nothing touches there).
+CALIBRATED = ("zip", "amount", "date", "zip/cells", "date/cells")
 
 
 def label_candidates(masks: Sequence[np.ndarray], boxes: Sequence[Box], owner: np.ndarray,
@@ -171,7 +174,7 @@ def strip_truth(field_type: str, value: str) -> str:
 
 def calibrate_fields(classifier, images: np.ndarray, labels: np.ndarray, n_per_type: int, seed: int, *,
                      touching: float = 0.1, targets: Sequence[float] = FIELD_TARGETS,
-                     types: Sequence[str] = FIELD_TYPES, description: str = "") -> dict:
+                     types: Sequence[str] = CALIBRATED, description: str = "") -> dict:
     """Per field type, the digit margin thresholds at which the *fields* the reader accepts are wrong
     at most ``targets`` of the time: one for digits that stood alone, one for digits read from a
     blob wider than a digit, whole or cut (:data:`ocr.classify.SOURCES`).
@@ -189,7 +192,10 @@ def calibrate_fields(classifier, images: np.ndarray, labels: np.ndarray, n_per_t
     the digit threshold up to 10 is counted; per target, the pair that accepts the most strips with
     the error among them at or below the target is kept (the stricter pair on a tie).
 
-    Returns ``{"n", "seed", "touching", "digits", "step", "thresholds": {type: {"0.01": {"alone",
+    ``types`` are :func:`ocr.classify.threshold_key` s: ``"date"`` is written freely, ``"date/cells"``
+    in printed cells, one digit in each (comb fields: nothing touches).
+
+    Returns ``{"n", "seed", "touching", "digits", "step", "thresholds": {key: {"0.01": {"alone",
     "joined", "accepted", "error"}}}, "digit_threshold": {type: {"accepted", "error"}}}``; both
     thresholds are ``inf`` when no pair meets a target.
     """
@@ -206,14 +212,17 @@ def calibrate_fields(classifier, images: np.ndarray, labels: np.ndarray, n_per_t
     loose = {"alone": -np.inf, "joined": -np.inf}
     out: dict[str, dict] = {}
     plain: dict[str, dict] = {}
-    for field_type in types:
-        rng = np.random.default_rng([seed, zlib.crc32(field_type.encode())])
-        strips = [make_field(field_type, random_value(field_type, rng), rng, pool=pool, touching_p=touching)
-                  for _ in range(n_per_type)]
-        fields = [FieldImage(name=f"{field_type}{i}", type=field_type, crop=s.image) for i, s in enumerate(strips)]
+    for name in types:
+        field_type, _, style = name.partition("/")
+        rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+        strips = [make_field(field_type, random_value(field_type, rng), rng, pool=pool, touching_p=touching,
+                             **({"boxes": "cells"} if style == "cells" else {})) for _ in range(n_per_type)]
+        fields = [FieldImage(name=f"{field_type}{i}", type=field_type, crop=s.image,
+                             cells=sum(c.isdigit() for c in s.value) if style == "cells" else 0)
+                  for i, s in enumerate(strips)]
         prep = prepare_fields(fields)
         penalties = classifier.penalties(prep.stack) if len(prep.stack) else np.zeros((0, 10), np.float32)
-        results = decide_fields(prep, penalties, classifier, {field_type: loose})
+        results = decide_fields(prep, penalties, classifier, {name: loose})
         right, alone, joined = [], [], []
         for r, s in zip(results, strips, strict=True):
             if r.status != "accepted":
@@ -224,7 +233,7 @@ def calibrate_fields(classifier, images: np.ndarray, labels: np.ndarray, n_per_t
             joined.append(m[kinds == "joined"].min() if (kinds == "joined").any() else np.inf)
             right.append(r.value == strip_truth(field_type, s.value))
         ok, a, j = np.asarray(right, bool), np.asarray(alone, float), np.asarray(joined, float)
-        plain[field_type] = {"accepted": len(ok) / n_per_type, "error": float((~ok).sum() / max(len(ok), 1))}
+        plain[name] = {"accepted": len(ok) / n_per_type, "error": float((~ok).sum() / max(len(ok), 1))}
         best = {f"{t:g}": {"alone": float("inf"), "joined": float("inf"), "accepted": 0.0, "error": 0.0}
                 for t in targets}
         counts = {key: 0 for key in best}
@@ -238,6 +247,6 @@ def calibrate_fields(classifier, images: np.ndarray, labels: np.ndarray, n_per_t
                         counts[key] = n
                         best[key] = {"alone": float(ta), "joined": float(tj), "accepted": n / n_per_type,
                                      "error": wrong / n}
-        out[field_type] = best
+        out[name] = best
     return {"n": n_per_type, "seed": seed, "touching": touching, "digits": description, "step": FIELD_STEP,
             "thresholds": out, "digit_threshold": plain}

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ocr.assemble import assemble
-from ocr.classify import Classifier, source_kind
+from ocr.classify import Classifier, source_kind, threshold_key
 from ocr.errors import OCRError
 from ocr.fields import CleanField, clean_field
 from ocr.normalize import normalize_digit
@@ -251,8 +251,8 @@ def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
     The path is chosen with the digit threshold alone (which readings are confident enough to force
     the grammar or to raise a segmentation doubt), so it does not depend on the field thresholds. A
     chosen digit is then accepted when its margin also reaches its field type's threshold for where
-    it came from (:data:`ocr.classify.SOURCES`): ``thresholds`` (type -> {"alone": t, "joined": t})
-    if given, else :meth:`Classifier.threshold_for`.
+    it came from (:data:`ocr.classify.SOURCES`): ``thresholds`` (:func:`ocr.classify.threshold_key` ->
+    {"alone": t, "joined": t}) if given, else :meth:`Classifier.threshold_for`.
     """
     rej = classifier.rejector
     margin = margins(penalties, rej.j) if len(penalties) else np.zeros(0)
@@ -284,10 +284,11 @@ def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
             for pos, k in enumerate(chosen):
                 j = offset + k
                 source = prep.sources[j]
-                if thresholds is not None and f.type in thresholds:
-                    field_threshold = max(rej.threshold, thresholds[f.type][source_kind(source)])
+                key = threshold_key(f.type, f.cells)
+                if thresholds is not None and key in thresholds:
+                    field_threshold = max(rej.threshold, thresholds[key][source_kind(source)])
                 else:
-                    field_threshold = classifier.threshold_for(f.type, source)
+                    field_threshold = classifier.threshold_for(f.type, source, f.cells)
                 digits.append(DigitResult(position=pos, bbox=c.box_in_crop(comps[k].bbox), label=int(labels[j]),
                                           penalties=penalties[j].copy(), confidence=float(conf[j]),
                                           accepted=bool(accepted[k] and margin[j] >= field_threshold),

@@ -48,6 +48,7 @@ class FieldImage:
     page_box: Box = (0, 0, 0, 0)
     document: str = ""
     page: int = 1
+    cells: int = 0  # printed cells, one digit in each (a comb field of the template); 0: written freely
 
 
 @dataclass(frozen=True)

@@ -342,5 +342,5 @@ def crop_fields(page: Page, reg: Registered, template: Template, document: str =
         crop = reg.image[y0:y1, x0:x1].copy()
         fields.append((FieldImage(name=spec.name, type=spec.type, crop=crop,
                                   page_box=document_box_to_page(reg, (x0, y0, x1, y1)),
-                                  document=document, page=page.page_number), (x0, y0, x1, y1)))
+                                  document=document, page=page.page_number, cells=spec.cells), (x0, y0, x1, y1)))
     return fields

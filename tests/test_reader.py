@@ -164,6 +164,22 @@ def test_digits_that_stood_alone_and_joined_digits_have_their_own_threshold(stri
             assert da.accepted == (d.accepted and source_kind(d.source) == "joined")
 
 
+def test_a_field_written_in_printed_cells_has_its_own_thresholds_when_calibrated(strips, classifier):
+    """A template's comb field (one digit per printed cell: nothing can touch) is judged by the
+    thresholds calibrated on such fields; without them, by its type's."""
+    from ocr.classify import threshold_key
+
+    assert threshold_key("zip", 5) == "zip/cells" and threshold_key("zip", 0) == threshold_key("zip", 1) == "zip"
+    free = [FieldImage(f"z{i}", "zip", s.image) for i, s in enumerate(strips)]
+    combed = [FieldImage(f"z{i}", "zip", s.image, cells=5) for i, s in enumerate(strips)]
+    both = _with_field_thresholds(classifier, {"zip": (1e9, 1e9), "zip/cells": (-1e9, -1e9)}, 0.01)
+    plain = read_fields(free, _with_field_thresholds(classifier, {}, 0.01))
+    assert all(r.status == "review" for r in read_fields(free, both))
+    assert [r.status for r in read_fields(combed, both)] == [r.status for r in plain]
+    only_type = _with_field_thresholds(classifier, {"zip": (1e9, 1e9)}, 0.01)
+    assert all(r.status == "review" for r in read_fields(combed, only_type))
+
+
 def test_a_looser_field_threshold_never_loosens_the_digit_threshold(strips, classifier):
     clf = _with_field_thresholds(classifier, {"zip": (-1e9, -1e9)}, 0.01)
     assert clf.threshold_for("zip") == clf.rejector.threshold
