@@ -54,14 +54,15 @@ def main() -> None:
     device = torch.device(args.device)
     rng = np.random.default_rng(0)
     print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
-    views = len(Classifier.load(args.weights, device=args.device).views)
+    clf = Classifier.load(args.weights, device=args.device)
+    views = clf.views
     print(f"{'batch':>6} {'baseline digits/s':>18} {'project digits/s':>17} {'ratio':>6} "
-          f"{f'with {views} views':>14}")
+          f"{f'with {len(views)} views':>14}")
     best_base, best_ours = 0.0, 0.0
     base = baseline().to(device)
     for bs in args.batches:
         x = (rng.random((bs, 32, 32), dtype=np.float32) * 1.275 - 0.1).astype(np.float32)
-        clf = Classifier.load(args.weights, device=args.device, batch_size=bs)
+        clf.batch_size, clf.views = bs, views
 
         @torch.inference_mode()
         def run_base(arr):

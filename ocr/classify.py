@@ -115,13 +115,16 @@ class Classifier:
         self.views = tuple(tuple(v) for v in info["calibration"].get("views", AS_IS))
         self.forward_passes = 0  # counts batches, so tests can check the batching
 
-    def threshold_for(self, field_type: str, source: str = "blob", cells: int = 0) -> float:
+    def threshold_for(self, field_type: str, source: str = "blob", cells: int = 0,
+                      table: dict[str, dict[str, float]] | None = None) -> float:
         """The margin a digit of a ``field_type`` field must reach: the digit threshold, or the one
         calibrated for the field error target on fields of that type (written in printed ``cells``,
         when the template says so and there is a calibration for it) for digits of that ``source``
-        (``DigitResult.source``) if it is stricter."""
+        (``DigitResult.source``) if it is stricter. ``table`` (:func:`threshold_key` -> {"alone": t,
+        "joined": t}) stands in for the calibrated field thresholds when given."""
+        table = self.field_thresholds if table is None else table
         key = threshold_key(field_type, cells)
-        by_kind = self.field_thresholds.get(key if key in self.field_thresholds else field_type, {})
+        by_kind = table.get(key if key in table else field_type, {})
         return max(self.rejector.threshold, by_kind.get(source_kind(source), -np.inf))
 
     @classmethod

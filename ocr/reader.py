@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ocr.assemble import assemble
-from ocr.classify import Classifier, source_kind, threshold_key
+from ocr.classify import Classifier
 from ocr.errors import OCRError
 from ocr.fields import CleanField, clean_field
 from ocr.normalize import normalize_digit
@@ -251,8 +251,8 @@ def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
     The path is chosen with the digit threshold alone (which readings are confident enough to force
     the grammar or to raise a segmentation doubt), so it does not depend on the field thresholds. A
     chosen digit is then accepted when its margin also reaches its field type's threshold for where
-    it came from (:data:`ocr.classify.SOURCES`): ``thresholds`` (:func:`ocr.classify.threshold_key` ->
-    {"alone": t, "joined": t}) if given, else :meth:`Classifier.threshold_for`.
+    it came from (:meth:`Classifier.threshold_for`; ``thresholds``, if given, stands in for the
+    classifier's calibrated field thresholds).
     """
     rej = classifier.rejector
     margin = margins(penalties, rej.j) if len(penalties) else np.zeros(0)
@@ -267,6 +267,7 @@ def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
         costs = costs + ASPECT_COST * outside / ASPECT_SD[labels]
     costs[~np.asarray(prep.valid, bool)] = np.inf
     conf = confidence_of(margin)
+    accepted = margin >= rej.threshold
     loose = classifier.info.get("calibration", {}).get("thresholds", {}).get(LOOSE_TARGET, {}).get("threshold")
     digit_like = margin >= (loose if loose is not None else rej.threshold)
     results: dict[int, FieldResult] = dict(prep.failed)
@@ -274,24 +275,19 @@ def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
     for i, c, s in prep.cleaned:
         f = prep.fields[i]
         n = sum(len(g.candidates) for g in s.groups)
-        accepted = margin[offset : offset + n] >= rej.threshold
         try:
             comps = [comp for g in s.groups for comp in g.candidates]
             chosen, doubts, point_after = _choose_paths(s, f.type, costs[offset : offset + n],
-                                                        labels[offset : offset + n], accepted,
+                                                        labels[offset : offset + n], accepted[offset : offset + n],
                                                         digit_like[offset : offset + n])
             digits = []
             for pos, k in enumerate(chosen):
                 j = offset + k
                 source = prep.sources[j]
-                key = threshold_key(f.type, f.cells)
-                if thresholds is not None and key in thresholds:
-                    field_threshold = max(rej.threshold, thresholds[key][source_kind(source)])
-                else:
-                    field_threshold = classifier.threshold_for(f.type, source, f.cells)
+                field_threshold = classifier.threshold_for(f.type, source, f.cells, thresholds)
                 digits.append(DigitResult(position=pos, bbox=c.box_in_crop(comps[k].bbox), label=int(labels[j]),
                                           penalties=penalties[j].copy(), confidence=float(conf[j]),
-                                          accepted=bool(accepted[k] and margin[j] >= field_threshold),
+                                          accepted=bool(margin[j] >= field_threshold),
                                           digit_image=prep.stack[j], source=source))
             results[i] = assemble(f, digits, point_after, s.doubts + doubts)
         except OCRError as exc:
