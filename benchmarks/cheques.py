@@ -23,6 +23,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ocr.batch import BatchConfig, run_batch  # noqa: E402
+from ocr.classify import DEFAULT_FIELD_TARGET, DEFAULT_TARGET  # noqa: E402
 from ocr.report import read_csv  # noqa: E402
 from ocr.score import same_value  # noqa: E402
 
@@ -33,7 +34,9 @@ def main(argv=None) -> int:
                     help="folder with the cheque scans and labels.csv (default: $OCR_CHEQUES_DIR)")
     ap.add_argument("--weights", default=None)
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--target-error", type=float, default=0.001)
+    ap.add_argument("--target-error", type=float, default=DEFAULT_TARGET)
+    ap.add_argument("--field-error", type=float, default=DEFAULT_FIELD_TARGET,
+                    help="field error the per-type thresholds are calibrated for (0: digit threshold only)")
     ap.add_argument("--verbose", action="store_true", help="one line per cheque and field (read vs label)")
     ap.add_argument("--keep", action="store_true", help="keep the output folder in /tmp (it is printed)")
     args = ap.parse_args(argv)
@@ -44,7 +47,8 @@ def main(argv=None) -> int:
     out = Path(tempfile.mkdtemp(prefix="ocr-cheques-", dir="/tmp"))
     try:
         cfg = BatchConfig(input_dir=folder, out_dir=out, template="cheque-cts2010", weights=args.weights,
-                          device=args.device, target_error=args.target_error, chunk_size=8)
+                          device=args.device, target_error=args.target_error,
+                          field_error=args.field_error, chunk_size=8)
         summary = run_batch(cfg, progress=False)
         res = read_csv(out / "results.csv")
         errs = read_csv(out / "errors.csv")

@@ -39,7 +39,7 @@ from ocr.handwriting import DigitPool, make_field, random_value
 from ocr.lenet5 import RUBBISH
 from ocr.normalize import SIZE, normalize_digit
 from ocr.records import Box, FieldImage
-from ocr.segment import segment
+from ocr.segment import DRIFT, segment
 
 DIGIT_PURITY = 0.9
 DIGIT_COVER = 0.9
@@ -79,7 +79,8 @@ def label_candidates(masks: Sequence[np.ndarray], boxes: Sequence[Box], owner: n
     return out
 
 
-def _examples_of_fields(pool: DigitPool, seed: int, n_fields: int, touching: float) -> tuple[np.ndarray, np.ndarray]:
+def _examples_of_fields(pool: DigitPool, seed: int, n_fields: int, touching: float,
+                        drift: float = DRIFT) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     inputs: list[np.ndarray] = []
     targets: list[np.ndarray] = []
@@ -88,7 +89,7 @@ def _examples_of_fields(pool: DigitPool, seed: int, n_fields: int, touching: flo
         strip = make_field(field_type, random_value(field_type, rng), rng, pool=pool, touching_p=touching)
         try:
             clean = clean_field(strip.image)
-            seg = segment(clean.ink, clean.mask, field_type)
+            seg = segment(clean.ink, clean.mask, field_type, drift=drift)
         except OCRError:
             continue
         comps = [c for g in seg.groups for c in g.candidates]
@@ -120,13 +121,13 @@ def _init_worker(images: np.ndarray, labels: np.ndarray) -> None:
     _WORKER_POOL = DigitPool(images, labels)
 
 
-def _work(args: tuple[int, int, float]) -> tuple[np.ndarray, np.ndarray]:
+def _work(args: tuple[int, int, float, float]) -> tuple[np.ndarray, np.ndarray]:
     assert _WORKER_POOL is not None
     return _examples_of_fields(_WORKER_POOL, *args)
 
 
 def field_examples(images: np.ndarray, labels: np.ndarray, n_fields: int, seed: int, *, touching: float = 0.15,
-                   workers: int = 1, chunk: int = 250) -> tuple[np.ndarray, np.ndarray]:
+                   workers: int = 1, chunk: int = 250, drift: float = DRIFT) -> tuple[np.ndarray, np.ndarray]:
     """Candidates cut by the pipeline from ``n_fields`` synthetic zip, amount and date strips.
 
     Parameters
@@ -141,12 +142,15 @@ def field_examples(images: np.ndarray, labels: np.ndarray, n_fields: int, seed: 
         Probability that a digit touches the one before it.
     workers : int
         Processes to spread the strips over.
+    drift : float
+        How freely the segmenter's cut paths may wander (:data:`ocr.segment.DRIFT`, the reader's, by
+        default; training examples use :data:`ocr.segment.TRAIN_DRIFT`).
 
     Returns
     -------
     (inputs ``float32 [N, 32, 32]``, targets ``int64 [N]``: 0-9 or :data:`ocr.lenet5.RUBBISH`)
     """
-    jobs = [(int(zlib.crc32(f"{seed}:{k}".encode())), min(chunk, n_fields - k), touching)
+    jobs = [(int(zlib.crc32(f"{seed}:{k}".encode())), min(chunk, n_fields - k), touching, drift)
             for k in range(0, n_fields, chunk)]
     if workers <= 1:
         pool = DigitPool(images, labels)

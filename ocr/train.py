@@ -31,6 +31,7 @@ from ocr.errors import OCRError
 from ocr.lenet5 import RUBBISH, LeNet5, layer_parameter_counts, load_weights, map_loss, resolve_device, save_weights
 from ocr.normalize import BACKGROUND, normalize_digit, normalize_many
 from ocr.reject import DEFAULT_TARGETS, calibrate, margins, rejection_curve, rejection_for_error
+from ocr.segment import TRAIN_DRIFT
 from ocr.views import AS_IS, VIEWS, mean_over_views, view_stack
 
 # The MAP criterion's rubbish-class constant (the paper gives no value). Penalties are squared
@@ -60,6 +61,7 @@ class TrainConfig:
     views: bool = True  # classify with the test-time views of ocr.views (thresholds calibrated with them)
     fields: int = 0  # synthetic field strips written with training digits, cut by the segmenter (ocr.fieldset)
     workers: int = 1  # processes writing and cutting those strips
+    cut_drift: float = TRAIN_DRIFT  # how freely the cut paths of the training strips wander (ocr.segment)
     extra: list[str] = field(default_factory=list)  # extra labelled digit sets (npz), see ocr.corrections
 
 
@@ -283,7 +285,8 @@ def _examples(cfg: TrainConfig, raw: np.ndarray, labels: np.ndarray, train_idx: 
         from ocr.fieldset import field_examples
 
         t0 = time.time()
-        fx, fy = (field_examples(raw[train_digits], labels[train_digits], cfg.fields, cfg.seed, workers=cfg.workers)
+        fx, fy = (field_examples(raw[train_digits], labels[train_digits], cfg.fields, cfg.seed, workers=cfg.workers,
+                                 drift=cfg.cut_drift)
                   if training else (np.zeros((0, 32, 32), np.float32), np.zeros(0, np.int64)))
         n_val = max(cfg.fields // 5, 1)
         vx, vy = field_examples(raw[val_idx], labels[val_idx], n_val, cfg.seed + 1, workers=cfg.workers)

@@ -8,6 +8,7 @@ import pytest
 from ocr.fieldset import field_examples, label_candidates
 from ocr.handwriting import DigitPool, make_field, random_value
 from ocr.lenet5 import RUBBISH
+from ocr.segment import DRIFT, TRAIN_DRIFT
 
 
 def _owner_two_digits():
@@ -107,3 +108,14 @@ def test_strip_truth_is_what_the_reader_writes():
     assert strip_truth("amount", "1689.50") == "1689.50"
     assert strip_truth("zip", "123456789") == "12345-6789"
     assert strip_truth("date", "29022024") == "29022024"
+
+
+def test_field_examples_are_cut_with_the_drift_asked_for():
+    """Training strips are cut with the wandering paths of TRAIN_DRIFT; other cuts give other examples."""
+    pool = DigitPool()
+    args = (pool.images[:3000], pool.labels[:3000], 30)
+    straight = field_examples(*args, seed=5, touching=1.0, drift=DRIFT)
+    wandering = field_examples(*args, seed=5, touching=1.0, drift=TRAIN_DRIFT)
+    assert len(straight[0]) != len(wandering[0]) or not np.array_equal(straight[0], wandering[0])
+    again = field_examples(*args, seed=5, touching=1.0, drift=TRAIN_DRIFT)
+    np.testing.assert_array_equal(wandering[0], again[0])

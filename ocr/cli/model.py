@@ -29,6 +29,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also train on what the segmenter cuts from N synthetic field strips written with training "
                         "digits (digits and rubbish), and calibrate on strips written with validation digits")
     p.add_argument("--workers", type=int, default=1, help="processes that write and cut those strips")
+    p.add_argument("--cut-drift", type=float, default=None, metavar="D",
+                   help="how freely the cut paths of those strips may wander (ocr.segment.DRIFT; default "
+                        "TRAIN_DRIFT = 1.0, the wandering cuts the shipped network was trained on; the reader "
+                        "cuts with 32, nearly straight)")
     p.add_argument("--no-views", action="store_true",
                    help="calibrate (and so classify) without the test-time views of ocr/views.py")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
@@ -74,6 +78,7 @@ def cmd_train(args) -> int:
     cfg = TrainConfig(data_dir=args.data, out=args.out, epochs=args.epochs, batch_size=args.batch_size,
                       lr=args.lr, seed=args.seed, val_size=args.val_size, distort=not args.no_distort,
                       rubbish=args.rubbish, fields=args.fields, workers=args.workers, views=not args.no_views,
+                      **({} if args.cut_drift is None else {"cut_drift": args.cut_drift}),
                       device=args.device, checkpoint_dir=args.checkpoint_dir, resume=args.resume,
                       limit=args.limit, extra=[str(e) for e in args.extra])
     card = train(cfg, log=lambda s: print(s, file=sys.stderr))
