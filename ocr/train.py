@@ -31,7 +31,7 @@ from ocr.errors import OCRError
 from ocr.lenet5 import RUBBISH, LeNet5, layer_parameter_counts, load_weights, map_loss, resolve_device, save_weights
 from ocr.normalize import BACKGROUND, normalize_digit, normalize_many
 from ocr.reject import DEFAULT_TARGETS, calibrate, margins, rejection_curve, rejection_for_error
-from ocr.segment import TRAIN_DRIFT
+from ocr.segment import DRIFT, TRAIN_DRIFT
 from ocr.views import AS_IS, VIEWS, mean_over_views, view_stack
 
 # The MAP criterion's rubbish-class constant (the paper gives no value). Penalties are squared
@@ -597,6 +597,11 @@ def card_markdown(card: dict, stem: str) -> str:
         lines += [f"Penalties are averaged over {len(views)} test-time views of each digit (`ocr/views.py`: "
                   + ", ".join(f"{a:+g}° x{s:g}" for a, s in views) + "); the thresholds and every test figure "
                   "above use them, as the pipeline does.", ""]
+    config = card.get("training", {}).get("config", {})
+    if config.get("fields"):
+        # Weights trained before the option existed were cut with TRAIN_DRIFT's value (1.0).
+        lines += [f"Training field strips cut with cut-path drift {config.get('cut_drift', 1.0):g} (`ocr train "
+                  f"--cut-drift`); the reader and the calibration cut with {DRIFT:g} (`ocr.segment.DRIFT`).", ""]
     if card["calibration"].get("command"):
         lines.append(f"(recalibrated with `{card['calibration']['command']}`)")
         lines.append("")

@@ -19,6 +19,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import tifffile
 from PIL import Image, ImageFile, TiffImagePlugin
@@ -294,7 +295,11 @@ def test_good_documents_read_as_if_alone(runs):
         if table == "review":  # the queue is sorted across the batch: compare as sets of rows
             key = list(alone.columns)
             mixed, alone = mixed.sort_values(key).reset_index(drop=True), alone.sort_values(key).reset_index(drop=True)
-        assert mixed.equals(alone), table
+        # Penalties may differ in the 7th digit: the forward pass batches them with other documents'
+        # digits, and a batch of another size takes another BLAS path. Everything else is equal.
+        floats = [c for c in ("penalty_best", "penalty_second", "confidence") if c in alone.columns]
+        mixed, alone = (t.astype({c: float for c in floats}) for t in (mixed, alone))
+        pd.testing.assert_frame_equal(mixed, alone, check_exact=False, rtol=1e-5, obj=table)
     for doc in (CHEQUE, FORM):
         crops = runs["good_out"] / "crops" / doc
         for p in crops.rglob("*.png"):
