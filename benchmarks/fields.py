@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ocr.classify import DEFAULT_BATCH, DEFAULT_FIELD_TARGET, DEFAULT_TARGET, Classifier
+from ocr.classify import DEFAULT_BATCH, DEFAULT_FIELD_TARGET, DEFAULT_TARGET, FIELD_ERROR_HELP, Classifier
 from ocr.fieldset import strip_truth
 from ocr.handwriting import DigitPool, make_field, random_value
 from ocr.reader import Timings, read_fields
@@ -53,8 +53,7 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH)
     p.add_argument("--target-error", type=float, default=DEFAULT_TARGET)
-    p.add_argument("--field-error", type=float, default=DEFAULT_FIELD_TARGET,
-                   help="field error the per-type thresholds are calibrated for (0: digit threshold only)")
+    p.add_argument("--field-error", type=float, default=DEFAULT_FIELD_TARGET, help=FIELD_ERROR_HELP)
     p.add_argument("--failures", default=None, help="folder to write misread/rejected strips into (PNG)")
     args = p.parse_args(argv)
 

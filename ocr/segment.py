@@ -240,10 +240,11 @@ def cut_paths(mask: np.ndarray, anchors: list[int], H: float, drift: float = DRI
     """The cheapest top-to-bottom cut through ``mask`` near each anchor column.
 
     A path takes one column per row and moves at most one column between rows; it pays ``1`` per
-    ink pixel it crosses and ``DRIFT / H`` per row for each column it strays from its anchor. That
-    is nearly as dear as an ink pixel, so a path steps aside only where it saves as much ink (a
-    stroke running along the cut) and otherwise goes straight down: paths free to follow gaps
-    round a digit's end cut more pairs wrong than they freed (see ``DRIFT``). All anchors are solved
+    ink pixel it crosses and ``drift / H`` per row for each column it strays from its anchor. At the
+    reader's ``DRIFT`` that is nearly as dear as an ink pixel, so a path steps aside only where it
+    saves as much ink (a stroke running along the cut) and otherwise goes straight down: paths free
+    to follow gaps round a digit's end cut more pairs wrong than they freed (see ``DRIFT``; the
+    training strips are cut with ``TRAIN_DRIFT``). All anchors are solved
     together, one row at a time (dynamic programming). Returns one ``int [h]`` per anchor: the
     first column *right* of the cut in each row.
     """
