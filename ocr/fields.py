@@ -132,6 +132,25 @@ def _long_runs(mask: np.ndarray, length: int, horizontal: bool) -> np.ndarray:
     return cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, k).astype(bool)
 
 
+def _off_the_comb(found: list[tuple[float, np.ndarray]]) -> list[tuple[float, np.ndarray]]:
+    """Keep the wall candidates that stand on the comb's pitch.
+
+    A written stroke that fills a cell from line to line (a thick '7' or a '1' in a tight comb) is
+    straight and vertical too, but it stands inside a cell, so both its neighbours are nearer than
+    the cells' width: drop such candidates, the nearest-spaced first, until every candidate left
+    has a neighbour at least 0.75 of the median spacing away."""
+    found = sorted(found, key=lambda f: f[0])
+    while len(found) >= 4:
+        xs = np.array([f[0] for f in found])
+        gaps = np.diff(xs)
+        pitch = float(np.median(gaps))
+        near = [k for k in range(1, len(found) - 1) if max(gaps[k - 1], gaps[k]) < 0.75 * pitch]
+        if not near:
+            break
+        del found[min(near, key=lambda k: gaps[k - 1] + gaps[k])]
+    return found
+
+
 def find_lines(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
     """Printed lines of a levelled field -> (``bool`` masks of the horizontal and of the vertical
     lines, #horizontal, #vertical).
@@ -165,6 +184,7 @@ def find_lines(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
             lines[y0:y1] |= lab[y0:y1] == i
             rows.append((y0, y1))
     n_h, n_v = len(rows), 0
+    found: list[tuple[float, np.ndarray]] = []  # (centre column, pixels) of each wall candidate
     if len(rows) >= 2:
         top = min(r[1] for r in rows)
         bottom = max(r[0] for r in rows)
@@ -182,8 +202,10 @@ def find_lines(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
                     if full.any():
                         cols = np.zeros_like(lines)
                         cols[:, x : x + cw] = full[None, :]
-                        walls |= (lab == i) & cols
-                        n_v += 1
+                        found.append((x + float(np.flatnonzero(full).mean()), (lab == i) & cols))
+            for _, wall in _off_the_comb(found):
+                walls |= wall
+                n_v += 1
     if lines.any():
         # Take the anti-aliased fringe of the lines too.
         lines = cv2.dilate(lines.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)

@@ -108,6 +108,9 @@ def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels:
             opts.append((0.0, (), (), True))
             if digit_like[offset]:  # not sure enough to read, too much like a digit to drop
                 sign_doubts.append(f"a mark that may be {g.optional} or a digit")
+            elif any(len(p) > 1 and all(accepted[offset + c] for c in p) for p in g.paths):
+                # Cut, it reads as confident digits: two touching digits (a '15') with a sign's bars.
+                sign_doubts.append(f"a mark that may be {g.optional} or digits")
         else:
             for p in g.paths:
                 idx = tuple(offset + c for c in p)

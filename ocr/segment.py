@@ -432,7 +432,7 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
             # A tall '1' is narrow; a '$' is S-wide, and narrower than two digits (or a box line).
             if b.height >= TALL * H and 0.35 * H <= b.width <= 0.9 * H:
                 kinds[first] = "currency sign"
-            elif b.width <= 0.8 * H and _two_bars(b, H):  # a rupee sign is narrower than a pair
+            elif b.width <= 0.95 * H and _two_bars(b, H):  # a rupee sign is narrower than a pair
                 kinds[first] = "rupee?"
             # '/-' after the amount: the digit-sized mark just before a trailing dash is the '/'.
             last = max((i for i, k in enumerate(kinds) if k in ("digit", "dash")), default=-1)
@@ -441,8 +441,11 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
                 if before and blobs[before[-1]].width < 0.75 * H:
                     kinds[before[-1]] = "slash"
         marks = [i for i, k in enumerate(kinds) if k in ("point", "comma")]
-        if marks:
-            p = marks[-1]
+        # The last mark with digits after it: a crumb broken off the last digit (a faint '8') may
+        # sort after the real decimal point, and would hide it (722.98 read as 72298).
+        with_digits = [i for i in marks if any(k == "digit" for k in kinds[i + 1 :])]
+        if with_digits:
+            p = with_digits[-1]
             after = sum(1 for k in kinds[p + 1 :] if k == "digit")
             before = sum(1 for k in kinds[:p] if k == "digit" or k in MAY_BE_DIGIT)
             b = blobs[p]

@@ -80,3 +80,22 @@ def test_column_medians_match_numpy_median():
         m[int(rng.integers(0, m.shape[0])), :] = True  # every column holds ink
         expected = [np.median(np.flatnonzero(m[:, c])) for c in range(m.shape[1])]
         assert np.array_equal(_column_medians(m), expected)
+
+
+def test_a_stroke_filling_a_comb_cell_is_not_taken_for_a_cell_wall():
+    """A comb of five cells; in the second, a '1' written with a broad pen from line to line. It is
+    as straight and as tall as a wall, but it stands in the middle of a cell, off the comb's pitch:
+    the six walls go, the '1' stays."""
+    gray = np.full((70, 260), 235, np.uint8)
+    top, bottom, x0, pitch = 10, 60, 5, 50
+    cv2.line(gray, (x0, top), (x0 + 5 * pitch, top), 60, 2)
+    cv2.line(gray, (x0, bottom), (x0 + 5 * pitch, bottom), 60, 2)
+    for k in range(6):
+        cv2.line(gray, (x0 + k * pitch, top), (x0 + k * pitch, bottom), 60, 2)
+    one = x0 + pitch + pitch // 2
+    cv2.line(gray, (one, top + 1), (one, bottom - 1), 30, 5)  # the '1', touching both lines
+    clean = clean_field(gray)
+    assert clean.lines == (2, 6)
+    assert clean.mask[top + 5 : bottom - 5, one - 1 : one + 2].all()  # the '1' survives whole
+    for k in range(6):  # every wall is gone
+        assert not clean.mask[top + 5 : bottom - 5, x0 + k * pitch - 1 : x0 + k * pitch + 2].any()

@@ -116,6 +116,28 @@ def test_a_leading_mark_like_a_rupee_sign_is_dropped_only_when_it_is_not_digit_l
     assert chosen == [0, 1, 2]
 
 
+def test_a_mark_like_a_rupee_sign_whose_cut_pieces_read_as_digits_is_not_dropped_silently():
+    """Two touching digits (a '15') may show a rupee sign's two bars. Read whole the blob is no
+    digit; cut, it is two confident digits: dropping it would read 15.34 as 34, so a person is asked."""
+    from ocr.reader import _choose_paths
+    from ocr.records import Component
+    from ocr.segment import Group, Segmentation
+
+    box = (0, 0, 36, 30)
+    piece = lambda a, b: Component(ink=np.full((30, b - a), 255, np.uint8), bbox=(a, 0, b, 30))  # noqa: E731
+    wide = Group(box, [piece(0, 36), piece(0, 14), piece(14, 36)], [(0,), (1, 2)], optional="a rupee sign")
+    seg = Segmentation([wide, _one_blob_group(50), _one_blob_group(80)], 30.0)
+    costs, labels = np.array([9.0, 4.3, 4.2, 4.1, 4.2]), np.array([7, 1, 5, 3, 4])
+    not_digit_like = np.array([False, True, True, True, True])
+    chosen, doubts, _ = _choose_paths(seg, "amount", costs, labels, np.array([False, True, True, True, True]),
+                                      digit_like=not_digit_like)
+    assert chosen == [3, 4] and doubts == ["a mark that may be a rupee sign or digits"]
+    # Its pieces unsure as well: nothing digit-like in it, left out as the sign it looks like.
+    chosen, doubts, _ = _choose_paths(seg, "amount", costs, labels, np.array([False, True, False, True, True]),
+                                      digit_like=not_digit_like)
+    assert chosen == [3, 4] and doubts == []
+
+
 def _with_field_thresholds(classifier, thresholds: dict, field_target):
     """The classifier's network with its calibration plus per-type field thresholds
     (type -> (alone, joined))."""

@@ -184,3 +184,50 @@ def test_a_faint_decimal_point_too_small_for_a_point_goes_to_a_person(pool):
     ink[base - 2 : base, x : x + 2] = 0
     clean = clean_field(np.pad(255 - ink, 12, constant_values=255))
     assert not segment(clean.ink, clean.mask, "amount").doubts
+
+
+def _rupee(ink: np.ndarray, x: int, top: int, w: int, h: int, pen: int = 5) -> None:
+    """Draw a rupee sign ``w`` wide and ``h`` tall at (x, top): two bars, a bowl, a leg."""
+    mid = top + int(0.28 * h)
+    cv2.line(ink, (x, top), (x + w, top), 255, pen)
+    cv2.line(ink, (x, mid), (x + w, mid), 255, pen)
+    cv2.ellipse(ink, (x + int(0.3 * w), mid), (int(0.35 * w), int(0.2 * h)), 0, -90, 90, 255, pen)
+    join = (x + int(0.3 * w), mid + int(0.2 * h))
+    cv2.line(ink, (x, join[1]), join, 255, pen)
+    cv2.line(ink, join, (x + w, top + h), 255, pen)
+
+
+def test_a_rupee_sign_written_wide_is_still_a_sign_but_a_wide_pair_is_not():
+    """A rupee sign drawn with a broad pen is 0.8-0.95 H wide; it must still be told as a possible
+    sign (read only if the classifier is sure it is a digit), or it is read as a '7' in front of the
+    amount. A blob wider than that (1.2 H) is a pair of digits, bars or not."""
+    H = 40
+    for width, sign in ((24, True), (31, True), (44, False)):  # boxes 0.72, 0.9 and 1.2 H wide
+        ink = np.zeros((80, 260), np.uint8)
+        _rupee(ink, 10, 18, width, 38)
+        for x in (110, 150, 190):  # three digit-sized blobs
+            ink[18:58, x : x + 24] = 255
+        mask = ink > 60
+        seg = segment(ink, mask, "amount")
+        assert seg.digit_height == pytest.approx(H, abs=1)
+        assert len(seg.groups) == 4
+        assert (seg.groups[0].optional == "a rupee sign") is sign, width
+
+
+def test_a_crumb_after_the_last_digit_does_not_hide_the_decimal_point(pool, classifier):
+    """'7.98' with a stray dot after the 8 (a crumb of a faint digit, or a full stop): the decimal
+    point is the last mark with digits after it, not the last mark. Read as 798 the amount would be
+    a hundred times too much."""
+    rng = np.random.default_rng(3)
+    ink, chars = render_text("7.98", pool, rng, height=40, touching_p=0.0, spacing=0.35)
+    base = max(b[3] for _, b in chars)
+    ink = np.pad(ink, ((0, 0), (0, 20)))
+    x = chars[-1][1][2] + 8
+    cv2.circle(ink, (x, base - 3), 3, 255, -1)  # a round dot on the baseline, clear of the 8
+    gray = np.pad(255 - ink, 12, constant_values=255)
+    clean = clean_field(gray)
+    seg = segment(clean.ink, clean.mask, "amount")
+    assert len(seg.groups) == 3 and seg.point_after == 1
+    assert [k for k, _ in seg.dropped] == ["separator"]  # the dot after the 8
+    [result] = read_fields([FieldImage("amt", "amount", gray)], classifier)
+    assert result.value == "7.98"
