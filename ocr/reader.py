@@ -28,7 +28,7 @@ from ocr.normalize import normalize_digit
 from ocr.records import DigitResult, FieldImage, FieldResult
 from ocr.reject import confidence as confidence_of
 from ocr.reject import margins
-from ocr.segment import Segmentation, segment
+from ocr.segment import HALF_MARK_DOUBT, SMALL_MARK, Segmentation, segment
 
 # Cost of reading a candidate as one digit (paper VIII: the path with the smallest total penalty).
 # The RBF penalties are turned into -log P(best digit | candidate) with the rubbish class of the
@@ -106,7 +106,9 @@ def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels:
         opts = []
         if g.optional and not accepted[offset]:
             opts.append((0.0, (), (), True))
-            if digit_like[offset]:  # not sure enough to read, too much like a digit to drop
+            if g.optional == SMALL_MARK:  # neither surely a digit nor surely not: a person decides
+                sign_doubts.append(HALF_MARK_DOUBT)
+            elif digit_like[offset]:  # not sure enough to read, too much like a digit to drop
                 sign_doubts.append(f"a mark that may be {g.optional} or a digit")
             elif any(len(p) > 1 and all(accepted[offset + c] for c in p) for p in g.paths):
                 # Cut, it reads as confident digits: two touching digits (a '15') with a sign's bars.

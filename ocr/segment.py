@@ -50,6 +50,12 @@ TRAIN_DRIFT = 1.0
 # taller than the digits and the '/' of a trailing '/-' are told by where they stand and left out:
 # the classifier cannot tell a '$' from an '8', or a '/' from a '1'.)
 MAY_BE_DIGIT = {"rupee?": "a rupee sign"}
+# A mark half a digit high (not a dash, point, comma or raised star) in a zip, date or digit string:
+# a digit written small (a flat '0', a '2' like a tilde) more often than anything else. It is read
+# only when the classifier is sure it is a digit; otherwise it is left out and a person asked.
+SMALL_MARK = "a mark half a digit high"
+HALF_MARK_DOUBT = "a mark half a digit high that is neither a digit nor punctuation"
+SMALL_DIGIT = 0.3  # ... at least this * H tall
 
 
 @dataclass
@@ -78,9 +84,9 @@ class Group:
 
     ``paths`` lists every way to read the blob as consecutive candidates, each path a tuple of
     indices into ``candidates``; ``paths[0]`` is the blob read whole. ``optional`` names what else
-    a blob of an amount may be ("a currency sign", "the '/' of '/-'"): the reader reads it only if
-    the classifier is sure it is a digit, leaves it out if it is not even digit-like, and asks a
-    person in between.
+    the blob may be than a digit (:data:`MAY_BE_DIGIT`: a rupee sign; :data:`SMALL_MARK`): the
+    reader reads it only if the classifier is sure it is a digit. A possible sign it leaves out if
+    it is not even digit-like, and asks a person in between; a small mark it leaves out and asks.
     """
 
     bbox: Box
@@ -479,10 +485,14 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
             g = build_group(b, H, ink, drift)
             g.optional = MAY_BE_DIGIT[k]
             seg.groups.append(g)
+        elif k == "half mark" and field_type != "amount" and b.height >= SMALL_DIGIT * H:
+            g = build_group(b, H, ink, drift)  # a digit written small? the classifier decides
+            g.optional = SMALL_MARK
+            seg.groups.append(g)
         elif k != "decimal point":
             seg.dropped.append(("separator" if k == "point" else k, b.bbox))
             if k == "half mark":
-                seg.doubts.append("a mark half a digit high that is neither a digit nor punctuation")
+                seg.doubts.append(HALF_MARK_DOUBT)
     return seg
 
 

@@ -138,6 +138,21 @@ def test_a_mark_like_a_rupee_sign_whose_cut_pieces_read_as_digits_is_not_dropped
     assert chosen == [3, 4] and doubts == []
 
 
+def test_a_small_mark_is_read_only_when_it_is_surely_a_digit():
+    from ocr.reader import _choose_paths
+    from ocr.segment import HALF_MARK_DOUBT, SMALL_MARK, Segmentation
+
+    seg = Segmentation([_one_blob_group(0), _one_blob_group(30, optional=SMALL_MARK), _one_blob_group(60)], 30.0)
+    costs, labels = np.array([4.1, 4.5, 4.2]), np.array([1, 0, 2])
+    chosen, doubts, _ = _choose_paths(seg, "digits", costs, labels, np.array([True, True, True]),
+                                      digit_like=np.array([True, True, True]))
+    assert chosen == [0, 1, 2] and doubts == []
+    # Not sure, even if not digit-like at all: left out, and a person is asked (unlike a sign).
+    chosen, doubts, _ = _choose_paths(seg, "digits", costs, labels, np.array([True, False, True]),
+                                      digit_like=np.array([True, False, True]))
+    assert chosen == [0, 2] and doubts == [HALF_MARK_DOUBT]
+
+
 def _with_field_thresholds(classifier, thresholds: dict, field_target):
     """The classifier's network with its calibration plus per-type field thresholds
     (type -> (alone, joined))."""

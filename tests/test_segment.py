@@ -8,7 +8,7 @@ from ocr.fields import clean_field
 from ocr.handwriting import DigitPool, make_field, render_text
 from ocr.reader import read_fields
 from ocr.records import FieldImage
-from ocr.segment import TRAIN_DRIFT, components, cut_paths, merge_broken, segment
+from ocr.segment import HALF_MARK_DOUBT, SMALL_MARK, TRAIN_DRIFT, components, cut_paths, merge_broken, segment
 
 
 @pytest.fixture(scope="module")
@@ -231,3 +231,32 @@ def test_a_crumb_after_the_last_digit_does_not_hide_the_decimal_point(pool, clas
     assert [k for k, _ in seg.dropped] == ["separator"]  # the dot after the 8
     [result] = read_fields([FieldImage("amt", "amount", gray)], classifier)
     assert result.value == "7.98"
+
+
+def _date_with_a_small_zero(pool, seed: int) -> np.ndarray:
+    """'25102016' with its '0' written a little over half as tall as the other digits (and wider)."""
+    rng = np.random.default_rng(seed)
+    ink, chars = render_text("25102016", pool, rng, height=40, touching_p=0.0, spacing=0.5)
+    x0, y0, x1, y1 = chars[3][1]
+    zero = ink[y0:y1, x0:x1].copy()
+    ink[y0:y1, x0:x1] = 0
+    h, w = int(0.55 * (y1 - y0)), x1 - x0 + 6
+    ink[y1 - h : y1, x0 - 3 : x0 - 3 + w] = cv2.resize(zero, (w, h))
+    return np.pad(255 - ink, 12, constant_values=255)
+
+
+def test_a_digit_written_small_is_read_when_the_classifier_is_sure_and_asked_about_when_not(pool, classifier):
+    """A flat '0' in a date is only half a digit high. Left out, the date has 7 digits and goes to a
+    person; read when the classifier is sure of it, and left out with a doubt when it is not."""
+    gray = _date_with_a_small_zero(pool, seed=1)
+    clean = clean_field(gray)
+    seg = segment(clean.ink, clean.mask, "date")
+    assert len(seg.groups) == 8 and seg.groups[3].optional == SMALL_MARK and not seg.doubts
+    [result] = read_fields([FieldImage("date", "date", gray)], classifier)
+    assert result.value == "25102016" and HALF_MARK_DOUBT not in result.reason
+    # Another hand's small '0' that the classifier doubts: not read, and a person is asked.
+    [result] = read_fields([FieldImage("date", "date", _date_with_a_small_zero(pool, seed=7))], classifier)
+    assert result.value == "2512016" and result.status == "review" and HALF_MARK_DOUBT in result.reason
+    # In an amount a half-high mark is never read as a digit (signs and dashes live there).
+    seg = segment(clean.ink, clean.mask, "amount")
+    assert len(seg.groups) == 7 and HALF_MARK_DOUBT in seg.doubts
