@@ -176,10 +176,19 @@ def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels:
             picks, doubts = forced, sign_doubts
     chosen: list[int] = []
     point_after = None
+    comma_after = None
     for gi, (opts, k) in enumerate(zip(options, picks, strict=True)):
         if gi == seg.point_after:
             point_after = len(chosen)
+        if gi == seg.comma_after:
+            comma_after = len(chosen)
         chosen.extend(opts[k][1])
+    if comma_after is not None and len(chosen) - comma_after != 3:
+        # Every grouping style ends on a group of three (1,234 and 1,68,900): a comma before one
+        # or two digits is a decimal point written low, or a grouping comma before a touching
+        # pair read as one digit ("58,124" read 58,14). A person decides.
+        n = len(chosen) - comma_after
+        doubts = [*doubts, f"a comma before the last {n} digit{'s' if n != 1 else ''} (a decimal point?)"]
     return chosen, doubts, point_after
 
 

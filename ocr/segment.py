@@ -37,6 +37,8 @@ MIN_PIECE_WIDTH = 0.12  # ... nor one narrower than this (a sliver next to a cut
 MAX_CUTS = 4  # cut candidates per component (2^4 = 16 paths at most)
 TALL = 1.22  # taller than this * H: a currency sign's bar, not a digit
 SMALL = 0.42  # point, comma, speck: both sides smaller than this * H
+COMMA_WIDTH = 0.5  # an amount's comma (hanging below the baseline) may be this * H wide, written thick
+TRAILING_DASH = 0.4  # the '-' of a trailing '/-' may be this * H tall (a dash elsewhere: 0.3 H)
 # A cut path's cost per row for straying H columns from its anchor (cut_paths): 0.8 per column per
 # row at H = 40, nearly an ink pixel, so a path moves a column only to save as much ink, and stays
 # almost straight. Looser paths (1.0: 0.025 per column per row) wander round digits' ends into the
@@ -100,7 +102,8 @@ class Segmentation:
     """A field cut into digit groups (left to right), and what was left out.
 
     ``point_after`` is the number of *groups* before the decimal point (``None``: no point; a
-    group may be read as several digits);
+    group may be read as several digits); ``comma_after``, the number of groups before a comma
+    with only one or two marks after it (a grouping comma only if they are read as three digits);
     ``dropped`` names every mark left out and why; ``doubts`` are geometric reasons for a person
     to check (e.g. a mark half a digit high that is neither a digit nor punctuation).
     """
@@ -109,6 +112,7 @@ class Segmentation:
     digit_height: float
     point_after: int | None = None
     point_box: Box | None = None
+    comma_after: int | None = None
     dropped: list[tuple[str, Box]] = field(default_factory=list)
     doubts: list[str] = field(default_factory=list)
 
@@ -412,7 +416,8 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
                 low_specks.append(len(kinds) - 1)
         elif b.height <= 0.3 * H and b.width >= 1.5 * b.height and top + 0.25 * H < (y0 + y1) / 2 < top + 0.85 * H:
             kinds.append("dash")
-        elif b.height < 0.65 * H and b.width < SMALL * H and y1 > base + 0.12 * H and y0 > top + 0.45 * H:
+        elif b.height < 0.65 * H and b.width < (COMMA_WIDTH if field_type == "amount" else SMALL) * H \
+                and y1 > base + 0.12 * H and y0 > top + 0.45 * H:
             kinds.append("comma")  # hangs below the baseline
         elif b.height < SMALL * H and b.width < SMALL * H:
             if y1 < top + 0.55 * H:
@@ -433,6 +438,11 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
     if field_type == "amount":
         digits_at = [i for i, k in enumerate(kinds) if k == "digit"]
         if digits_at:
+            # After the last digit, a mark a little thicker than a dash is still the '-' of '/-'.
+            for i in range(digits_at[-1] + 1, len(kinds)):
+                if kinds[i] == "half mark" and blobs[i].height <= TRAILING_DASH * H \
+                        and blobs[i].width >= 1.5 * blobs[i].height:
+                    kinds[i] = "dash"
             first = digits_at[0]
             b = blobs[first]
             # A tall '1' is narrow; a '$' is S-wide, and narrower than two digits (or a box line).
@@ -463,9 +473,8 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
                     seg.point_after = before
                     seg.point_box = b.bbox
                     kinds[p] = "decimal point"
-                else:
-                    seg.doubts.append(f"a comma before the last {after} digit{'s' if after > 1 else ''} "
-                                      "(a decimal point?)")
+                else:  # the reader decides once it knows how many digits the marks after it hold
+                    seg.comma_after = before
         if seg.point_after is None:
             # A speck too small for a point, but on the baseline before the last one or two digits: a
             # decimal point written or scanned faintly (read without it, 8.81 would be 881).

@@ -127,9 +127,26 @@ def test_a_comma_or_low_point_before_the_last_two_digits_goes_to_a_person(pool, 
     clean = clean_field(gray)
     seg = segment(clean.ink, clean.mask, "amount")
     assert seg.point_after is None and len(seg.groups) == 3
-    assert any("decimal point?" in d for d in seg.doubts)
+    assert seg.comma_after == 1  # the marks after it decide, once read
     [result] = read_fields([FieldImage("amt", "amount", gray)], classifier)
-    assert result.status == "review" and "decimal point?" in result.reason
+    assert result.status == "review" and "a comma before the last 2 digits (a decimal point?)" in result.reason
+
+
+def test_a_grouping_comma_before_a_touching_group_is_no_doubt_once_three_digits_are_read(pool, classifier):
+    """'58,124' with every digit touching the one before: one blob after the comma. Geometry alone
+    cannot tell a grouping comma from a decimal point written low; the reading can: three digits
+    after it are a group of thousands, two are a person's call."""
+    results = []
+    for seed in (0, 5):
+        ink, _ = render_text("58,124", pool, np.random.default_rng(seed), height=40, touching_p=1.0, spacing=0.3)
+        gray = np.pad(255 - ink, 12, constant_values=255)
+        clean = clean_field(gray)
+        seg = segment(clean.ink, clean.mask, "amount")
+        assert len(seg.groups) == 2 and seg.comma_after == 1  # '58' and '124', each one blob
+        [result] = read_fields([FieldImage("amt", "amount", gray)], classifier)
+        results.append(result)
+    assert results[0].value == "58124" and "comma" not in results[0].reason
+    assert results[1].value == "5824" and "a comma before the last 2 digits (a decimal point?)" in results[1].reason
 
 
 def test_a_digit_broken_into_specks_and_dashes_is_not_lost_silently(pool, classifier):
@@ -260,3 +277,23 @@ def test_a_digit_written_small_is_read_when_the_classifier_is_sure_and_asked_abo
     # In an amount a half-high mark is never read as a digit (signs and dashes live there).
     seg = segment(clean.ink, clean.mask, "amount")
     assert len(seg.groups) == 7 and HALF_MARK_DOUBT in seg.doubts
+
+
+def test_a_thick_comma_and_a_thick_trailing_dash_are_punctuation_in_an_amount():
+    """'8,475/-' written with a broad pen: the comma is 0.46 H wide and the dash 0.36 H tall, a
+    little over what a thin pen leaves. Neither is "a mark half a digit high" for a person to check."""
+    H = 40
+    mask = np.zeros((90, 400), bool)
+    top, base = 20, 60
+    mask[top:base, 10:34] = True  # the 8
+    mask[top + 26 : base + 9, 40:59] = True  # the comma: 0.48 H wide, 0.58 H tall, hanging below
+    for x in (70, 110, 150):  # 4, 7, 5
+        mask[top:base, x : x + 24] = True
+    cv2.line(mask.view(np.uint8), (190, base - 1), (204, top), 1, 5)  # the '/'
+    mask[top + 14 : top + 28, 214:242] = True  # the '-', 14 px (0.35 H) tall
+    mask = mask.astype(bool)
+    seg = segment(mask.astype(np.uint8) * 255, mask, "amount")
+    kinds = sorted(k for k, _ in seg.dropped)
+    comma = [b for k, b in seg.dropped if k == "comma"]
+    assert kinds == ["comma", "dash", "slash"] and comma and (comma[0][2] - comma[0][0]) > 0.42 * H
+    assert len(seg.groups) == 4 and not seg.doubts and seg.comma_after is None
