@@ -229,3 +229,23 @@ def test_a_field_error_the_weights_were_not_calibrated_for_is_a_clear_error(clas
 
     with pytest.raises(OCRError, match=r"field error 0.003 on zip fields \(calibrated: 0.01\)"):
         _with_field_thresholds(classifier, {"zip": (1.0, 1.0)}, 0.003)
+
+
+def test_amounts_are_held_to_the_stricter_field_error_whatever_is_asked(classifier):
+    """Money: at the default 1% field error the amount thresholds are the ones calibrated for 0.5%
+    (other types keep 1%); a stricter target applies to amounts too; 0 still means the digit
+    threshold only."""
+    from ocr.classify import FIELD_TARGET_CAPS, Classifier, field_thresholds
+
+    cal = classifier.info["calibration"]
+    table = cal["fields"]["thresholds"]
+    pick = lambda ft, key: {k: float(table[ft][key][k]) for k in ("alone", "joined")}  # noqa: E731
+    assert FIELD_TARGET_CAPS == {"amount": 0.005}
+    at_1 = field_thresholds(cal, 0.01)
+    assert at_1["amount"] == pick("amount", "0.005") != pick("amount", "0.01")
+    assert at_1["zip"] == pick("zip", "0.01") and at_1["date/cells"] == pick("date/cells", "0.01")
+    assert field_thresholds(cal, 0.02)["amount"] == pick("amount", "0.005")
+    assert field_thresholds(cal, 0.002)["amount"] == pick("amount", "0.002")
+    assert field_thresholds(cal, 0) == {}
+    clf = Classifier(classifier.model, classifier.info, classifier.device)  # the default field target
+    assert clf.threshold_for("amount", "cut") == max(clf.rejector.threshold, pick("amount", "0.005")["joined"])
