@@ -465,15 +465,15 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
             after = sum(1 for k in kinds[p + 1 :] if k == "digit")
             before = sum(1 for k in kinds[:p] if k == "digit" or k in MAY_BE_DIGIT)
             b = blobs[p]
-            # No grouping style ends on a group of one or two digits (1,234 and 1,68,900 end on three),
-            # so a comma there is either a decimal point written low or a grouping comma before a
-            # touching pair read as one blob ("58,124" with "12" touching): a person decides.
+            # A point before the last one or two marks is the decimal point. A comma there is a
+            # decimal point written low, or a grouping comma before a touching pair ("58,124" with
+            # "12" one blob): the reader counts the digits it reads after it (ocr.reader._choose_paths).
             if 1 <= after <= 2 and before >= 1:
                 if kinds[p] == "point":
                     seg.point_after = before
                     seg.point_box = b.bbox
                     kinds[p] = "decimal point"
-                else:  # the reader decides once it knows how many digits the marks after it hold
+                else:
                     seg.comma_after = before
         if seg.point_after is None:
             # A speck too small for a point, but on the baseline before the last one or two digits: a
