@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ocr.assemble import assemble
+from ocr.assemble import assemble, form_problem
 from ocr.classify import Classifier
 from ocr.errors import OCRError
 from ocr.fields import CleanField, clean_field
@@ -48,6 +48,9 @@ ASPECT_COST = 2.0
 # 0.1 H beyond costs WIDE_COST / 10.
 WIDE = 0.9
 WIDE_COST = 10.0
+# When no confident reading keeps the field's grammar (a zip of 5 or 9 digits), the cheapest
+# one that does is shown all the same, with the reading as written and this in the reason.
+UNSURE_CUT = "shown with a wide mark cut into unsure digits"
 # The best path must beat the runner-up (with a different reading) by this much, else "segmentation doubt".
 DOUBT_MARGIN = 1.0
 # A mark shaped like a sign (currency, rupee, the '/' of '/-') is read as a digit when accepted, and
@@ -165,7 +168,20 @@ def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels:
                     return ["segmentation doubt"]
         return []
 
-    doubts = doubts_of(picks) + sign_doubts
+    unsure_cut = False
+    if rule and count not in rule and not allowed and not (sign_doubts or seg.doubts):
+        # No confident reading keeps the grammar. The cheapest one that does, unsure as its pieces
+        # are, still shows the person a value of the right length ("22962" with the cut "96" to
+        # check, not "2262"); the doubt sends the field to review whatever its thresholds. Not
+        # when a mark was left out with a doubt: that mark is the likelier missing digit.
+        unsure = cheapest(lambda g, ok, k, opts: True)
+        fits = [n for n in rule if n in unsure]
+        if fits:
+            picks, unsure_cut = unsure[min(fits, key=lambda n: unsure[n][0])][1], True
+    # After an unsure cut, the person is told what the reading as written was (a zip may really be
+    # four digits long); that it was cheaper is no news.
+    written = form_problem(field_type, [0] * count, 0 if field_type == "amount" else None)
+    doubts = ([f"{written}, read as written; {UNSURE_CUT}"] if unsure_cut else doubts_of(picks)) + sign_doubts
     if allowed:
         count = min(allowed, key=lambda n: ruled[n][0])
         forced = ruled[count][1]

@@ -153,6 +153,35 @@ def test_a_small_mark_is_read_only_when_it_is_surely_a_digit():
     assert chosen == [0, 2] and doubts == [HALF_MARK_DOUBT]
 
 
+def test_a_zip_one_digit_short_shows_its_unsure_cut_to_a_person_rather_than_four_digits():
+    """Four groups, the second a wide blob (two touching digits): read whole it is the cheapest
+    reading, four digits, no zip. Its cut pieces are not confident, so the grammar may not force
+    them; the reader still shows the five-digit reading, with a doubt that sends it to review."""
+    from ocr.reader import UNSURE_CUT, _choose_paths
+    from ocr.records import Component
+    from ocr.segment import Group, Segmentation
+
+    piece = lambda a, b: Component(ink=np.full((30, b - a), 255, np.uint8), bbox=(a, 0, b, 30))  # noqa: E731
+    wide = Group((30, 0, 70, 30), [piece(30, 70), piece(30, 50), piece(50, 70)], [(0,), (1, 2)])
+    seg = Segmentation([_one_blob_group(0), wide, _one_blob_group(80), _one_blob_group(110)], 30.0)
+    costs, labels = np.array([4.1, 6.0, 5.0, 5.5, 4.2, 4.3]), np.array([2, 8, 9, 6, 2, 1])
+    unsure_cut = np.array([True, True, False, True, True, True])
+    chosen, doubts, _ = _choose_paths(seg, "zip", costs, labels, unsure_cut, digit_like=np.ones(6, bool))
+    assert chosen == [0, 2, 3, 4, 5]
+    assert doubts == [f"wrong digit count (4, zip needs 5 or 9), read as written; {UNSURE_CUT}"]
+    # Confident pieces, the blob read whole not: the grammar forces the cut, no doubt.
+    whole_unsure = np.array([True, False, True, True, True, True])
+    chosen, doubts, _ = _choose_paths(seg, "zip", costs, labels, whole_unsure, digit_like=np.ones(6, bool))
+    assert chosen == [0, 2, 3, 4, 5] and doubts == []
+    # Both confident: a zip may really be four digits long; read as written (the digit count
+    # sends it to review).
+    chosen, doubts, _ = _choose_paths(seg, "zip", costs, labels, np.ones(6, bool), digit_like=np.ones(6, bool))
+    assert chosen == [0, 1, 4, 5] and doubts == []
+    # A free-form digit string has no count to keep: the blob is read whole.
+    chosen, doubts, _ = _choose_paths(seg, "digits", costs, labels, unsure_cut, digit_like=np.ones(6, bool))
+    assert chosen == [0, 1, 4, 5] and doubts == []
+
+
 def _with_field_thresholds(classifier, thresholds: dict, field_target):
     """The classifier's network with its calibration plus per-type field thresholds
     (type -> (alone, joined))."""
