@@ -23,7 +23,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ocr.batch import BatchConfig, run_batch  # noqa: E402
-from ocr.classify import DEFAULT_FIELD_TARGET, DEFAULT_TARGET, FIELD_ERROR_HELP  # noqa: E402
+from ocr.classify import DEFAULT_FIELD_TARGET, DEFAULT_TARGET, FIELD_ERROR_HELP, field_error_option  # noqa: E402
 from ocr.report import read_csv  # noqa: E402
 from ocr.score import same_value  # noqa: E402
 
@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     ap.add_argument("--weights", default=None)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--target-error", type=float, default=DEFAULT_TARGET)
-    ap.add_argument("--field-error", type=float, default=DEFAULT_FIELD_TARGET, help=FIELD_ERROR_HELP)
+    ap.add_argument("--field-error", type=field_error_option, default=DEFAULT_FIELD_TARGET, help=FIELD_ERROR_HELP)
     ap.add_argument("--verbose", action="store_true", help="one line per cheque and field (read vs label)")
     ap.add_argument("--keep", action="store_true", help="keep the output folder in /tmp (it is printed)")
     args = ap.parse_args(argv)

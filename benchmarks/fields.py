@@ -21,7 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ocr.classify import DEFAULT_BATCH, DEFAULT_FIELD_TARGET, DEFAULT_TARGET, FIELD_ERROR_HELP, Classifier
+from ocr.classify import (
+    DEFAULT_BATCH,
+    DEFAULT_FIELD_TARGET,
+    DEFAULT_TARGET,
+    FIELD_ERROR_HELP,
+    Classifier,
+    field_error_option,
+)
 from ocr.fieldset import strip_truth
 from ocr.handwriting import DigitPool, make_field, random_value
 from ocr.reader import Timings, read_fields
@@ -53,14 +60,14 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH)
     p.add_argument("--target-error", type=float, default=DEFAULT_TARGET)
-    p.add_argument("--field-error", type=float, default=DEFAULT_FIELD_TARGET, help=FIELD_ERROR_HELP)
+    p.add_argument("--field-error", type=field_error_option, default=DEFAULT_FIELD_TARGET, help=FIELD_ERROR_HELP)
     p.add_argument("--failures", default=None, help="folder to write misread/rejected strips into (PNG)")
     args = p.parse_args(argv)
 
     clf = Classifier.load(args.weights, args.device, args.batch_size, args.target_error, args.field_error)
     pool = DigitPool()
     print(f"weights {clf.weights}; device {clf.device}; target digit error {args.target_error:g}; "
-          f"field error {args.field_error:g} (thresholds alone/joined: " + ", ".join(
+          f"field error {args.field_error} (thresholds alone/joined: " + ", ".join(
               f"{k} {v['alone']:.1f}/{v['joined']:.1f}" for k, v in clf.field_thresholds.items()) + "); "
           f"{args.n} fields per type; seed {args.seed}; touching {args.touching:g}")
     rows = []

@@ -57,7 +57,7 @@ from ocr.batch import (  # noqa: E402
     plan_chunks,
     process_chunk,
 )
-from ocr.classify import DEFAULT_BATCH, DEFAULT_FIELD_TARGET, DEFAULT_TARGET, FIELD_ERROR_HELP  # noqa: E402
+from ocr.classify import DEFAULT_BATCH, DEFAULT_FIELD_TARGET, DEFAULT_TARGET, FIELD_ERROR_HELP, field_error_option  # noqa: E402
 from ocr.errors import OCRError  # noqa: E402
 from ocr.templates import template_set  # noqa: E402
 
@@ -156,7 +156,7 @@ def process_batch(
     batch_size: int = DEFAULT_BATCH,
     chunk_size: int = 16,
     target_error: float = DEFAULT_TARGET,
-    field_error: float = DEFAULT_FIELD_TARGET,
+    field_error: float | str = DEFAULT_FIELD_TARGET,
     weights: str | None = None,
     dask_address: str | None = None,
     dask_workers: int = 0,
@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunk-size", type=int, default=16, help="documents per task (default 16)")
     parser.add_argument("--target-error", type=float, default=DEFAULT_TARGET,
                         help="digit error among accepted digits the rejection threshold is set for")
-    parser.add_argument("--field-error", type=float, default=DEFAULT_FIELD_TARGET,
+    parser.add_argument("--field-error", type=field_error_option, default=DEFAULT_FIELD_TARGET,
                         help=FIELD_ERROR_HELP)
     parser.add_argument("--weights", help="LeNet-5 weights (default: $OCR_WEIGHTS or models/lenet5.pt)")
     parser.add_argument("--dask-address", help="run the chunk tasks on this Dask scheduler (tcp://host:8786)")

@@ -33,7 +33,15 @@ import pandas as pd
 
 import ocr
 from ocr.checksums import sha256_of
-from ocr.classify import DEFAULT_BATCH, DEFAULT_FIELD_TARGET, DEFAULT_TARGET, Classifier, default_weights
+from ocr.classify import (
+    DEFAULT_BATCH,
+    DEFAULT_FIELD_TARGET,
+    DEFAULT_TARGET,
+    Classifier,
+    FieldError,
+    default_weights,
+    parse_field_error,
+)
 from ocr.errors import OCRError
 from ocr.pages import DEFAULT_MAX_PIXELS, DEFAULT_PDF_DPI, SUPPORTED_SUFFIXES, PageError, iter_pages
 from ocr.records import Box, FieldImage, FieldResult
@@ -73,7 +81,7 @@ class BatchConfig:
     batch_size: int = DEFAULT_BATCH
     chunk_size: int = 16
     target_error: float = DEFAULT_TARGET
-    field_error: float = DEFAULT_FIELD_TARGET  # 0: digit threshold only
+    field_error: FieldError = DEFAULT_FIELD_TARGET  # 0: digit threshold only; or per type (ocr.classify)
     weights: Path | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
     pdf_dpi: float = DEFAULT_PDF_DPI
@@ -87,6 +95,7 @@ class BatchConfig:
             raise OCRError(f"chunk size must be at least 1, got {self.chunk_size}")
         if self.batch_size < 1:
             raise OCRError(f"batch size must be at least 1, got {self.batch_size}")
+        parse_field_error(self.field_error)  # a typo in a per-type spec stops the batch before any work
 
     @property
     def batch_name(self) -> str:
@@ -307,7 +316,8 @@ def _digest(obj) -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def _cached_classifier(weights: str, device: str, batch_size: int, target: float, field_target: float) -> Classifier:
+def _cached_classifier(weights: str, device: str, batch_size: int, target: float,
+                       field_target: FieldError) -> Classifier:
     return Classifier.load(weights or None, device=device, batch_size=batch_size, target=target,
                            field_target=field_target)
 

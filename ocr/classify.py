@@ -6,6 +6,7 @@ documents at once as ``float32 [N, 32, 32]`` and get ``[N, 10]`` penalties back.
 
 from __future__ import annotations
 
+import argparse
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,53 @@ DEFAULT_FIELD_TARGET = 0.01
 FIELD_TARGET_CAPS = {"amount": 0.005}
 FIELD_ERROR_HELP = ("error among accepted fields that per-type digit thresholds are calibrated for, when the "
                     "weights carry a field calibration (a digit must pass both thresholds); amounts are held "
-                    "to at most 0.005; 0: the digit threshold only")
+                    "to at most 0.005; 0: the digit threshold only. Per type: 'zip=0.02,amount=0.005' (a type "
+                    "named is held to exactly that, amounts too; a bare number is for the types not named)")
+# The field types a --field-error may name.
+FIELD_TYPES = ("zip", "amount", "date", "digits")
+FieldError = float | str | None  # 0.01, or a per-type spec "zip=0.02,amount=0.005" (parse_field_error)
+
+
+def parse_field_error(spec: FieldError) -> dict[str, float]:
+    """A ``--field-error`` -> ``{field type: target}``, with ``"*"`` for the types not named.
+
+    ``0.01`` (or ``"0.01"``) -> ``{"*": 0.01}``; ``"zip=0.02,amount=0.005"`` -> ``{"*": 0.01 (the
+    default), "zip": 0.02, "amount": 0.005}``; ``None`` -> ``{"*": 0}`` (digit threshold only).
+    A type named explicitly is not held to :data:`FIELD_TARGET_CAPS`. A malformed spec raises
+    :class:`OCRError` saying what is wrong.
+    """
+    if spec is None:
+        return {"*": 0.0}
+    if isinstance(spec, (int, float)):
+        return {"*": float(spec)}
+    out = {"*": DEFAULT_FIELD_TARGET}
+    for item in str(spec).split(","):
+        name, eq, value = item.strip().rpartition("=")
+        name = name.strip() if eq else "*"
+        if eq and name not in FIELD_TYPES:
+            raise OCRError(f"--field-error: unknown field type {name!r} in {spec!r} "
+                           f"(types: {', '.join(FIELD_TYPES)})")
+        try:
+            target = float(value)
+        except ValueError:
+            raise OCRError(f"--field-error: {value.strip()!r} in {spec!r} is not a number "
+                           "(e.g. 0.01, or zip=0.02,amount=0.005)") from None
+        if not 0 <= target < 1:
+            raise OCRError(f"--field-error: {target:g} in {spec!r} is not an error rate between 0 and 1")
+        out[name] = target
+    return out
+
+
+def field_error_option(text: str) -> float | str:
+    """argparse ``type`` for ``--field-error``: a number stays a float, a per-type spec its text
+    (checked here, so that a typo stops the command before any work)."""
+    try:
+        targets = parse_field_error(text)
+    except OCRError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--field-error: ")) from None
+    return targets["*"] if set(targets) == {"*"} else str(text)
+
+
 # Digits per forward pass: the fastest on 2 CPU cores (benchmarks/inference.py: 512 beats 256 and 1024
 # as activations still fit the cache); on a GPU pass --batch-size 4096 or more.
 DEFAULT_BATCH = 512
@@ -74,19 +121,28 @@ def threshold_key(field_type: str, cells: int = 0) -> str:
     return f"{field_type}/cells" if cells > 1 else field_type
 
 
-def field_thresholds(calibration: dict, field_target: float | None) -> dict[str, dict[str, float]]:
-    """Per field type, the digit margins (``{"alone": t, "joined": t}``) calibrated for
-    ``field_target`` error among accepted fields, or for the stricter :data:`FIELD_TARGET_CAPS` of the
-    type (``{}`` for ``None``/``0`` or weights without a field calibration). A target the calibration
-    does not hold is an error that names those it does."""
-    if not field_target:
-        return {}
+def field_thresholds(calibration: dict, field_target: FieldError) -> dict[str, dict[str, float]]:
+    """Per field type, the digit margins (``{"alone": t, "joined": t}``) calibrated for the
+    ``field_target`` error among accepted fields (:func:`parse_field_error`): the type's own target
+    when it is named, else the one for all types, held to :data:`FIELD_TARGET_CAPS`. A type whose
+    target is 0 has none (the digit threshold only); so has every type for weights without a field
+    calibration. A target the calibration does not hold is an error that names those it does."""
+    targets = parse_field_error(field_target)
     cal = calibration.get("fields", {})
     if not cal:
         return {}
+    calibrated = cal.get("thresholds", {})
+    for named in set(targets) - {"*"}:
+        if not any(key.partition("/")[0] == named for key in calibrated):
+            raise OCRError(f"--field-error names {named} fields, which the weights have no field calibration for "
+                           f"(calibrated: {', '.join(sorted(calibrated)) or 'none'})")
     out = {}
-    for field_type, by_target in cal.get("thresholds", {}).items():
-        key = f"{min(field_target, FIELD_TARGET_CAPS.get(field_type.partition('/')[0], field_target)):g}"
+    for field_type, by_target in calibrated.items():
+        base = field_type.partition("/")[0]
+        target = targets[base] if base in targets else min(targets["*"], FIELD_TARGET_CAPS.get(base, targets["*"]))
+        if not target:
+            continue
+        key = f"{target:g}"
         if key not in by_target:
             raise OCRError(f"no calibrated threshold for field error {key} on {field_type} fields "
                            f"(calibrated: {', '.join(sorted(by_target)) or 'none'})")
@@ -106,7 +162,7 @@ class Classifier:
 
     def __init__(self, model: torch.nn.Module, info: dict, device: torch.device,
                  batch_size: int = DEFAULT_BATCH, target: float = DEFAULT_TARGET, weights: Path | None = None,
-                 field_target: float | None = DEFAULT_FIELD_TARGET):
+                 field_target: FieldError = DEFAULT_FIELD_TARGET):
         if batch_size < 1:
             raise OCRError(f"batch size must be at least 1, got {batch_size}")
         self.model = model
@@ -134,7 +190,7 @@ class Classifier:
 
     @classmethod
     def load(cls, weights: str | Path | None = None, device: str = "auto", batch_size: int = DEFAULT_BATCH,
-             target: float = DEFAULT_TARGET, field_target: float | None = DEFAULT_FIELD_TARGET) -> Classifier:
+             target: float = DEFAULT_TARGET, field_target: FieldError = DEFAULT_FIELD_TARGET) -> Classifier:
         path = Path(weights) if weights else default_weights()
         dev = resolve_device(device)
         model, info = load_weights(path, dev)

@@ -347,7 +347,7 @@ def _batch_classifier(out_dir: Path, device: str):
         except ValueError:
             manifest = {}
     target = float(manifest.get("settings", {}).get("target_error", 0.001) or 0.001)
-    field_target = float(manifest.get("settings", {}).get("field_error", 0) or 0)
+    field_target = manifest.get("settings", {}).get("field_error", 0) or 0
     weights = Path(manifest["weights"]) if manifest.get("weights") else None
     if weights is not None and not weights.is_file():
         weights = None

@@ -199,15 +199,16 @@ def batch_threshold(out_dir: str | Path) -> tuple[float | None, str]:
             from ocr.batch import file_sha256
 
             if weights.is_file() and file_sha256(weights) == manifest.get("weights_sha256"):
+                from ocr.classify import parse_field_error
                 from ocr.lenet5 import load_weights
                 from ocr.reject import Rejector
 
                 _, info = load_weights(weights)
                 rejector = Rejector.from_calibration(info["j"], info["calibration"], target)
                 note = f"calibrated for {target:.1%} digit error"
-                field_error = float(manifest.get("settings", {}).get("field_error") or 0)
-                if field_error and info["calibration"].get("fields"):
-                    note += f"; fields may need more, for {field_error:.1%} field error"
+                field_error = manifest.get("settings", {}).get("field_error") or 0
+                if any(parse_field_error(field_error).values()) and info["calibration"].get("fields"):
+                    note += f"; fields may need more, for field error {field_error}"
                 return rejector.confidence_threshold, note
         except (OSError, ValueError, KeyError, TypeError, OCRError):
             pass

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from ocr.batch import BatchConfig, discover, merge_outputs, plan_chunks, process_chunk, run_batch, safe_name
+from ocr.errors import OCRError
 from ocr.handwriting import DigitPool
 from ocr.report import DIGITS_COLUMNS, ERRORS_COLUMNS, RESULTS_COLUMNS, REVIEW_COLUMNS, read_csv
 from ocr.synth import make_document
@@ -201,3 +202,23 @@ def test_outputs_are_readable_by_others_not_owner_only(tmp_path):
     run_batch(BatchConfig(input_dir=inp, out_dir=out, template="cheque-sample"), progress=False)
     for name in ("results.csv", "digits.csv", "review.csv", "errors.csv", "manifest.json", "review.html"):
         assert stat.S_IMODE((out / name).stat().st_mode) == 0o644, name
+
+
+def test_a_per_type_field_error_reaches_the_batch_and_its_manifest(tmp_path, scans, classifier):
+    """'amount=0.002,zip=0': the batch's amounts use the 0.2% thresholds, its zips the digit
+    threshold alone, its dates the default; the manifest records what was asked. A typo stops the
+    batch before any work, naming what is wrong."""
+    from ocr.batch import get_classifier
+
+    inp = _batch(tmp_path / "in", scans)
+    config = _config(tmp_path, inp, field_error="amount=0.002,zip=0")
+    table = get_classifier(config).info["calibration"]["fields"]["thresholds"]
+    thresholds = get_classifier(config).field_thresholds
+    assert "zip" not in thresholds and thresholds["amount"]["alone"] == table["amount"]["0.002"]["alone"]
+    assert thresholds["date"]["alone"] == table["date"]["0.01"]["alone"]
+    summary = run_batch(config, progress=False)
+    assert summary.documents == 3
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["settings"]["field_error"] == "amount=0.002,zip=0"
+    with pytest.raises(OCRError, match="unknown field type 'amout'"):
+        _config(tmp_path, inp, field_error="amout=0.002")

@@ -204,3 +204,12 @@ def test_train_flow_publishes_the_model_card(harness, tmp_path):
     by_key = {a.key: a for a in artifacts}
     assert "# Model card: LeNet-5" in by_key["lenet5-model-card"].data
     assert f"{100 * card['test']['error']:.2f}%" in by_key["lenet5-model-card"].data
+
+
+def test_a_per_type_field_error_is_a_flow_parameter_and_a_typo_fails_the_run_at_once(harness, batch, tmp_path):
+    out = tmp_path / "out"
+    state = process_batch(input_dir=str(batch), output_dir=str(out), device="cpu", field_error="zap=0.01",
+                          return_state=True)
+    assert state.is_failed()
+    assert "unknown field type 'zap'" in state.message
+    assert not (out / "results.csv").exists()

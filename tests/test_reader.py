@@ -260,6 +260,36 @@ def test_a_field_error_the_weights_were_not_calibrated_for_is_a_clear_error(clas
         _with_field_thresholds(classifier, {"zip": (1.0, 1.0)}, 0.003)
 
 
+def test_a_field_error_may_be_given_per_type(classifier, tmp_path, capsys):
+    """'zip=0.02,amount=0.01': each type named is held to exactly its target (amounts too: the
+    operator asked), the others to the default; a bare number is for the types not named; 0 is the
+    digit threshold only. A typo stops the command with the reason, before any work."""
+    from ocr.classify import field_error_option, field_thresholds, parse_field_error
+    from ocr.errors import OCRError
+
+    cal = classifier.info["calibration"]
+    table = cal["fields"]["thresholds"]
+    pick = lambda ft, key: {k: float(table[ft][key][k]) for k in ("alone", "joined")}  # noqa: E731
+    assert parse_field_error("zip=0.02, amount=0.01") == {"*": 0.01, "zip": 0.02, "amount": 0.01}
+    assert parse_field_error(0.005) == parse_field_error("0.005") == {"*": 0.005}
+    named = field_thresholds(cal, "zip=0.02,amount=0.01")
+    assert named["zip"] == pick("zip", "0.02") and named["zip/cells"] == pick("zip/cells", "0.02")
+    assert named["amount"] == pick("amount", "0.01") != pick("amount", "0.005")
+    assert named["date"] == pick("date", "0.01")
+    rest = field_thresholds(cal, "0.02,zip=0")
+    assert "zip" not in rest and "zip/cells" not in rest
+    assert rest["date"] == pick("date", "0.02") and rest["amount"] == pick("amount", "0.005")
+    assert field_error_option("0.005") == 0.005 and field_error_option("zip=0.02") == "zip=0.02"
+    for spec, reason in (("zap=0.01", "unknown field type 'zap'"), ("zip=abc", "'abc' in 'zip=abc' is not a number"),
+                         ("zip=2", "not an error rate"), ("zip=0.003", r"field error 0.003 on zip fields"),
+                         ("digits=0.01", "digits fields, which the weights have no field calibration for")):
+        with pytest.raises(OCRError, match=reason):
+            field_thresholds(cal, spec)
+    with pytest.raises(SystemExit):
+        main(["read", str(tmp_path / "none.png"), "--field", "zip", "--field-error", "zap=0.01"])
+    assert "unknown field type 'zap'" in capsys.readouterr().err
+
+
 def test_amounts_are_held_to_the_stricter_field_error_whatever_is_asked(classifier):
     """Money: at the default 1% field error the amount thresholds are the ones calibrated for 0.5%
     (other types keep 1%); a stricter target applies to amounts too; 0 still means the digit

@@ -8,7 +8,7 @@ import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from ocr.classify import DEFAULT_BATCH, DEFAULT_FIELD_TARGET, DEFAULT_TARGET, FIELD_ERROR_HELP
+from ocr.classify import DEFAULT_BATCH, DEFAULT_FIELD_TARGET, DEFAULT_TARGET, FIELD_ERROR_HELP, field_error_option
 from ocr.errors import OCRError
 from ocr.pages import DEFAULT_MAX_PIXELS
 
@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--chunk-size", type=int, default=16, help="documents whose fields are classified together")
     p.add_argument("--target-error", type=float, default=DEFAULT_TARGET,
                    help="digit error among accepted digits the rejection threshold is calibrated for")
-    p.add_argument("--field-error", type=float, default=DEFAULT_FIELD_TARGET,
+    p.add_argument("--field-error", type=field_error_option, default=DEFAULT_FIELD_TARGET,
                    help=FIELD_ERROR_HELP)
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                    help="refuse images with more pixels than this (read from the header, before decoding)")

@@ -6,7 +6,7 @@ import argparse
 import csv
 import sys
 
-from ocr.classify import DEFAULT_BATCH, DEFAULT_FIELD_TARGET, DEFAULT_TARGET, FIELD_ERROR_HELP
+from ocr.classify import DEFAULT_BATCH, DEFAULT_FIELD_TARGET, DEFAULT_TARGET, FIELD_ERROR_HELP, field_error_option
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
@@ -18,7 +18,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target-error", type=float, default=DEFAULT_TARGET,
                    help="digit error among accepted digits the rejection threshold is calibrated for "
                         "(one of the model card's calibrated targets)")
-    p.add_argument("--field-error", type=float, default=DEFAULT_FIELD_TARGET,
+    p.add_argument("--field-error", type=field_error_option, default=DEFAULT_FIELD_TARGET,
                    help=FIELD_ERROR_HELP)
 
 
