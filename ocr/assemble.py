@@ -19,6 +19,9 @@ from collections.abc import Sequence
 
 from ocr.records import DigitResult, FieldImage, FieldResult
 
+# Digit counts a well-formed field may have (its grammar; amounts: any, with 2 after a point).
+ALLOWED_COUNTS = {"zip": (5, 9), "date": (8,)}
+
 
 def format_value(field_type: str, labels: Sequence[int], point_after: int | None = None) -> str:
     """Digit labels -> the field's value string (no validation)."""

@@ -180,8 +180,8 @@ def calibrate_fields(classifier, images: np.ndarray, labels: np.ndarray, n_per_t
                      touching: float = 0.1, targets: Sequence[float] = FIELD_TARGETS,
                      types: Sequence[str] = CALIBRATED, description: str = "") -> dict:
     """Per field type, the digit margin thresholds at which the *fields* the reader accepts are wrong
-    at most ``targets`` of the time: one for digits that stood alone, one for digits read from a
-    blob wider than a digit, whole or cut (:data:`ocr.classify.SOURCES`).
+    at most ``targets`` of the time: one for digits read whole, one for digits cut from a wider blob
+    and, in amounts, read whole from one (:func:`ocr.classify.source_kind`).
 
     A digit threshold calibrated on single digits says little about fields: a zip has five digits to
     get wrong, and a touching pair read confidently as one digit is a wrong field with no wrong
@@ -200,9 +200,11 @@ def calibrate_fields(classifier, images: np.ndarray, labels: np.ndarray, n_per_t
     in printed cells, one digit in each (comb fields: nothing touches).
 
     Returns ``{"n", "seed", "touching", "digits", "step", "thresholds": {key: {"0.01": {"alone",
-    "joined", "accepted", "error"}}}, "digit_threshold": {type: {"accepted", "error"}}}``; both
-    thresholds are ``inf`` when no pair meets a target.
+    "joined", "accepted", "error"}}}, "digit_threshold": {type: {"accepted", "error"}}, "wide_alone":
+    [types whose wide blobs read whole count as alone]}``; both thresholds are ``inf`` when no pair
+    meets a target.
     """
+    from ocr.assemble import ALLOWED_COUNTS
     from ocr.classify import source_kind
     from ocr.reader import decide_fields, prepare_fields  # the reader imports the classifier
     from ocr.reject import margins
@@ -232,7 +234,7 @@ def calibrate_fields(classifier, images: np.ndarray, labels: np.ndarray, n_per_t
             if r.status != "accepted":
                 continue
             m = margins(np.stack([d.penalties for d in r.digits]), classifier.rejector.j)
-            kinds = np.array([source_kind(d.source) for d in r.digits])
+            kinds = np.array([source_kind(d.source, name) for d in r.digits])
             alone.append(m[kinds == "alone"].min() if (kinds == "alone").any() else np.inf)
             joined.append(m[kinds == "joined"].min() if (kinds == "joined").any() else np.inf)
             right.append(r.value == strip_truth(field_type, s.value))
@@ -253,4 +255,4 @@ def calibrate_fields(classifier, images: np.ndarray, labels: np.ndarray, n_per_t
                                      "error": wrong / n}
         out[name] = best
     return {"n": n_per_type, "seed": seed, "touching": touching, "digits": description, "step": FIELD_STEP,
-            "thresholds": out, "digit_threshold": plain}
+            "thresholds": out, "digit_threshold": plain, "wide_alone": sorted(ALLOWED_COUNTS)}

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ocr.assemble import assemble, form_problem
+from ocr.assemble import ALLOWED_COUNTS, assemble, form_problem
 from ocr.classify import Classifier
 from ocr.errors import OCRError
 from ocr.fields import CleanField, clean_field
@@ -79,9 +79,9 @@ def _error_result(field: FieldImage, reason: str) -> FieldResult:
     return FieldResult(field=field, value="", status="error", confidence=0.0, reason=reason, digits=[])
 
 
-# Digit counts a well-formed field may have: the segmentation search prefers them (paper VIII:
-# the graph is composed with the field's grammar before the best path is taken).
-ALLOWED_COUNTS = {"zip": (5, 9), "date": (8,)}
+# The segmentation search prefers the digit counts a well-formed field may have (ocr.assemble's
+# ALLOWED_COUNTS; paper VIII: the graph is composed with the field's grammar before the best path
+# is taken).
 GRAMMAR_ASPECT = 1.0
 
 

@@ -617,8 +617,9 @@ def card_markdown(card: dict, stem: str) -> str:
                   f"reader accepts are wrong at most the target rate, calibrated on {fields['n']} synthetic strips per "
                   f"type written with the held-out digits ({fields['touching']:.0%} of digits touching the one before; "
                   "`/cells`: written in printed cells, one digit in each, as a template's comb fields are; "
-                  "`ocr/fieldset.py`): one for digits that stood alone, one for digits read from a wider blob (whole "
-                  "or cut). A digit must pass both its digit threshold and its field's. Table cells: margin alone / "
+                  "`ocr/fieldset.py`): one for digits read whole (*alone*), one for digits cut from a wider "
+                  "blob (*joined*; in amounts, which have no digit count to break, also wider blobs read whole). "
+                  "A digit must pass both its digit threshold and its field's. Table cells: margin alone / "
                   "joined, strips accepted, error among them.", "",
                   "| field | digit threshold alone | " + " | ".join(f"{float(k):.1%} field error" for k in keys) + " |",
                   "|---|---|" + "---|" * len(keys)]
