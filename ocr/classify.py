@@ -144,7 +144,7 @@ def field_thresholds(calibration: dict, field_target: FieldError) -> dict[str, d
     if not cal:
         return {}
     calibrated = cal.get("thresholds", {})
-    for named in set(targets) - {"*"}:
+    for named in {t for t, target in targets.items() if target and t != "*"}:
         if not any(key.partition("/")[0] == named for key in calibrated):
             raise OCRError(f"--field-error names {named} fields, which the weights have no field calibration for "
                            f"(calibrated: {', '.join(sorted(calibrated)) or 'none'})")

@@ -174,14 +174,16 @@ def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels:
         # are, still shows the person a value of the right length ("22962" with the cut "96" to
         # check, not "2262"); the doubt sends the field to review whatever its thresholds. Not
         # when a mark was left out with a doubt: that mark is the likelier missing digit.
-        unsure = cheapest(lambda g, ok, k, opts: True)
-        fits = [n for n in rule if n in unsure]
+        fits = [n for n in rule if n in free]
         if fits:
-            picks, unsure_cut = unsure[min(fits, key=lambda n: unsure[n][0])][1], True
-    # After an unsure cut, the person is told what the reading as written was (a zip may really be
-    # four digits long); that it was cheaper is no news.
-    written = form_problem(field_type, [0] * count, 0 if field_type == "amount" else None)
-    doubts = ([f"{written}, read as written; {UNSURE_CUT}"] if unsure_cut else doubts_of(picks)) + sign_doubts
+            picks, unsure_cut = free[min(fits, key=lambda n: free[n][0])][1], True
+    if unsure_cut:
+        # The person is told what the reading as written was (a zip may really be four digits
+        # long); that it was cheaper than the one shown is no news.
+        written = form_problem(field_type, [0] * count, 0 if field_type == "amount" else None)
+        doubts = [f"{written}, read as written; {UNSURE_CUT}", *sign_doubts]
+    else:
+        doubts = doubts_of(picks) + sign_doubts
     if allowed:
         count = min(allowed, key=lambda n: ruled[n][0])
         forced = ruled[count][1]

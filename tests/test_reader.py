@@ -287,6 +287,7 @@ def test_a_field_error_may_be_given_per_type(classifier, tmp_path, capsys):
     rest = field_thresholds(cal, "0.02,zip=0")
     assert "zip" not in rest and "zip/cells" not in rest
     assert rest["date"] == pick("date", "0.02") and rest["amount"] == pick("amount", "0.005")
+    assert field_thresholds(cal, "digits=0") == field_thresholds(cal, 0.01)  # no thresholds to turn off
     assert field_error_option("0.005") == 0.005 and field_error_option("zip=0.02") == "zip=0.02"
     for spec, reason in (("zap=0.01", "unknown field type 'zap'"), ("zip=abc", "'abc' in 'zip=abc' is not a number"),
                          ("zip=2", "not an error rate"), ("zip=0.003", r"field error 0.003 on zip fields"),
