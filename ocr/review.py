@@ -208,7 +208,8 @@ def batch_threshold(out_dir: str | Path) -> tuple[float | None, str]:
                 note = f"calibrated for {target:.1%} digit error"
                 field_error = manifest.get("settings", {}).get("field_error") or 0
                 if any(parse_field_error(field_error).values()) and info["calibration"].get("fields"):
-                    note += f"; fields may need more, for field error {field_error}"
+                    shown = f"{field_error:.1%}" if isinstance(field_error, (int, float)) else field_error
+                    note += f"; fields may need more, for {shown} field error"
                 return rejector.confidence_threshold, note
         except (OSError, ValueError, KeyError, TypeError, OCRError):
             pass

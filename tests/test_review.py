@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import re
 from pathlib import Path
 
@@ -99,7 +100,11 @@ def test_the_threshold_marked_is_the_batch_classifiers(tmp_path_factory, tmp_pat
     out = copy_batch(tmp_path_factory, tmp_path / "out")
     threshold, how = batch_threshold(out)
     assert threshold == pytest.approx(classifier.rejector.confidence_threshold)
-    assert "calibrated" in how
+    assert "calibrated" in how and "for 1.0% field error" in how
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["settings"]["field_error"] = "zip=0.02,amount=0.005"  # a per-type spec, as the batch records it
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    assert "for zip=0.02,amount=0.005 field error" in batch_threshold(out)[1]
     (out / "manifest.json").unlink()  # without it: estimated from the accepted digits
     estimate, how = batch_threshold(out)
     assert "estimated" in how and classifier.rejector.confidence_threshold <= estimate <= 1.0
