@@ -32,7 +32,7 @@ from concurrent.futures import ProcessPoolExecutor
 import cv2
 import numpy as np
 
-from ocr.assemble import format_value
+from ocr.assemble import ALLOWED_COUNTS, format_value
 from ocr.errors import OCRError
 from ocr.fields import clean_field
 from ocr.handwriting import DigitPool, make_field, random_value
@@ -204,7 +204,6 @@ def calibrate_fields(classifier, images: np.ndarray, labels: np.ndarray, n_per_t
     [types whose wide blobs read whole count as alone]}``; both thresholds are ``inf`` when no pair
     meets a target.
     """
-    from ocr.assemble import ALLOWED_COUNTS
     from ocr.classify import source_kind
     from ocr.reader import decide_fields, prepare_fields  # the reader imports the classifier
     from ocr.reject import margins

@@ -147,6 +147,7 @@ def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels:
     count = min(free, key=lambda n: free[n][0])
     picks = free[count][1]
     allowed: list[int] = []
+    unsure_reason = ""
     if rule and count not in rule:
         # The field's grammar may pick another reading of a blob wider than tall (a touching pair:
         # single digits are taller than wide), with every digit confidently recognised.
@@ -156,6 +157,17 @@ def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels:
 
         ruled = cheapest(usable)
         allowed = [n for n in rule if n in ruled]
+        fits = [n for n in rule if n in free]
+        if not allowed and fits and not (sign_doubts or seg.doubts):
+            # No confident reading keeps the grammar. The cheapest one that does, unsure as its
+            # pieces are, still shows the person a value of the right length ("22962" with the cut
+            # "96" to check, not "2262"); the doubt sends the field to review whatever its
+            # thresholds, and tells what the reading as written was (a zip may really be four
+            # digits long). Not when a mark was left out with a doubt: that mark is the likelier
+            # missing digit.
+            picks = free[min(fits, key=lambda n: free[n][0])][1]
+            written = form_problem(field_type, [0] * count, 0 if field_type == "amount" else None)
+            unsure_reason = f"{written}, read as written; {UNSURE_CUT}"
 
     def doubts_of(picks: list[int]) -> list[str]:
         """A confident alternative reading of some group, nearly as cheap (or cheaper)."""
@@ -168,22 +180,8 @@ def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels:
                     return ["segmentation doubt"]
         return []
 
-    unsure_cut = False
-    if rule and count not in rule and not allowed and not (sign_doubts or seg.doubts):
-        # No confident reading keeps the grammar. The cheapest one that does, unsure as its pieces
-        # are, still shows the person a value of the right length ("22962" with the cut "96" to
-        # check, not "2262"); the doubt sends the field to review whatever its thresholds. Not
-        # when a mark was left out with a doubt: that mark is the likelier missing digit.
-        fits = [n for n in rule if n in free]
-        if fits:
-            picks, unsure_cut = free[min(fits, key=lambda n: free[n][0])][1], True
-    if unsure_cut:
-        # The person is told what the reading as written was (a zip may really be four digits
-        # long); that it was cheaper than the one shown is no news.
-        written = form_problem(field_type, [0] * count, 0 if field_type == "amount" else None)
-        doubts = [f"{written}, read as written; {UNSURE_CUT}", *sign_doubts]
-    else:
-        doubts = doubts_of(picks) + sign_doubts
+    # After an unsure cut, that the reading as written was cheaper is no news to the person.
+    doubts = [unsure_reason, *sign_doubts] if unsure_reason else doubts_of(picks) + sign_doubts
     if allowed:
         count = min(allowed, key=lambda n: ruled[n][0])
         forced = ruled[count][1]
