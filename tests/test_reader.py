@@ -268,6 +268,12 @@ def test_a_field_error_the_weights_were_not_calibrated_for_is_a_clear_error(clas
         _with_field_thresholds(classifier, {"zip": (1.0, 1.0)}, 0.003)
 
 
+def _calibrated_pair(calibration: dict):
+    """(field type, target) -> the {"alone", "joined"} thresholds the calibration stores for them."""
+    table = calibration["fields"]["thresholds"]
+    return lambda ft, key: {k: float(table[ft][key][k]) for k in ("alone", "joined")}
+
+
 def test_a_field_error_may_be_given_per_type(classifier, tmp_path, capsys):
     """'zip=0.02,amount=0.01': each type named is held to exactly its target (amounts too: the
     operator asked), the others to the default; a bare number is for the types not named; 0 is the
@@ -276,8 +282,7 @@ def test_a_field_error_may_be_given_per_type(classifier, tmp_path, capsys):
     from ocr.errors import OCRError
 
     cal = classifier.info["calibration"]
-    table = cal["fields"]["thresholds"]
-    pick = lambda ft, key: {k: float(table[ft][key][k]) for k in ("alone", "joined")}  # noqa: E731
+    pick = _calibrated_pair(cal)
     assert parse_field_error("zip=0.02, amount=0.01") == {"*": 0.01, "zip": 0.02, "amount": 0.01}
     assert parse_field_error(0.005) == parse_field_error("0.005") == {"*": 0.005}
     named = field_thresholds(cal, "zip=0.02,amount=0.01")
@@ -306,8 +311,7 @@ def test_amounts_are_held_to_the_stricter_field_error_whatever_is_asked(classifi
     from ocr.classify import FIELD_TARGET_CAPS, Classifier, field_thresholds
 
     cal = classifier.info["calibration"]
-    table = cal["fields"]["thresholds"]
-    pick = lambda ft, key: {k: float(table[ft][key][k]) for k in ("alone", "joined")}  # noqa: E731
+    pick = _calibrated_pair(cal)
     assert FIELD_TARGET_CAPS == {"amount": 0.005}
     at_1 = field_thresholds(cal, 0.01)
     assert at_1["amount"] == pick("amount", "0.005") != pick("amount", "0.01")
