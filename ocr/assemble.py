@@ -68,6 +68,11 @@ def assemble(field: FieldImage, digits: list[DigitResult], point_after: int | No
     problem = form_problem(field.type, labels, point_after)
     if problem:
         reasons.append(problem)
+    whole = labels[:point_after] if point_after is not None else labels
+    if field.type == "amount" and len(whole) > 1 and whole[0] == 0:
+        # Nobody writes "0284". A leading '0' is a mark read as a digit (a '$' cut into pieces, a
+        # comma or the box's corner); a person decides. (Only here: a person's own correction may say so.)
+        reasons.append("amount starts with 0 (a mark read as a digit?)")
     low = [d.position + 1 for d in digits if not d.accepted]
     if low:
         where = ", ".join(str(k) for k in low)

@@ -50,6 +50,15 @@ def test_amount_with_decimal_point_and_date_validation():
     assert assemble(_field("digits"), []).reason == "no digits found"
 
 
+def test_an_amount_that_starts_with_zero_goes_to_review():
+    r = assemble(_field("amount"), _digits([0, 2, 8, 4, 1, 2, 9, 9]), point_after=6)
+    assert (r.status, r.value) == ("review", "028412.99")
+    assert r.reason == "amount starts with 0 (a mark read as a digit?)"
+    assert assemble(_field("amount"), _digits([0, 5, 0]), point_after=1).status == "accepted"  # 0.50
+    assert assemble(_field("amount"), _digits([2, 0, 8, 4])).status == "accepted"
+    assert assemble(_field("digits"), _digits([0, 2, 8])).status == "accepted"  # other types keep their zeros
+
+
 def test_segmentation_doubt_sends_to_review():
     r = assemble(_field("digits"), _digits([7, 7]), doubts=["segmentation doubt"])
     assert (r.status, r.reason) == ("review", "segmentation doubt")
