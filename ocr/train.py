@@ -28,7 +28,16 @@ from tqdm import tqdm
 
 from ocr import mnist
 from ocr.errors import OCRError
-from ocr.lenet5 import RUBBISH, LeNet5, layer_parameter_counts, load_weights, map_loss, resolve_device, save_weights
+from ocr.lenet5 import (
+    RUBBISH,
+    Committee,
+    LeNet5,
+    layer_parameter_counts,
+    load_weights,
+    map_loss,
+    resolve_device,
+    save_weights,
+)
 from ocr.normalize import BACKGROUND, normalize_digit, normalize_many
 from ocr.reject import DEFAULT_TARGETS, calibrate, margins, rejection_curve, rejection_for_error
 from ocr.segment import DRIFT, TRAIN_DRIFT
@@ -49,7 +58,11 @@ class TrainConfig:
     batch_size: int = 128
     lr: float = 2e-3
     weight_decay: float = 0.0
-    seed: int = 0
+    seed: int = 0  # the data: validation split, rubbish, field strips, held-out sets
+    # The network's own randomness (initial weights, batch order, distortions); None: ``seed``. Networks
+    # trained with the same ``seed`` and different ``init_seed`` see the same data and hold out the same
+    # digits, so their thresholds can be calibrated together (a committee, ``ocr committee``).
+    init_seed: int | None = None
     val_size: int = 10_000
     j: float = J_DEFAULT
     distort: bool = True
@@ -328,6 +341,8 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
     log(f"training digits {len(train_idx)} + {len(y_more)} more ({int((y_more == RUBBISH).sum())} rubbish), "
         f"validation digits {len(val_idx)}, device {device}")
 
+    if cfg.init_seed is not None and cfg.init_seed != cfg.seed:
+        generator = _seed_everything(cfg.init_seed)  # the same data, another network
     model = LeNet5()
     model.reset_parameters(generator)
     model.to(device)
@@ -497,6 +512,62 @@ def recalibrate(weights: Path, data_dir: str | None, targets=DEFAULT_TARGETS, de
     return card
 
 
+# What a committee's members must share: the digits they were trained on and held out (so one set of
+# thresholds, calibrated on those held-out digits, is fair to all of them) and the loss constant.
+COMMITTEE_SHARED = ("seed", "val_size", "rubbish", "fields", "limit", "extra", "cut_drift", "j", "distort", "views")
+
+
+def make_committee(members: list[Path], out: Path, data_dir: str | None, device: str = "auto") -> dict:
+    """``ocr committee``: read several trained networks as one (:class:`ocr.lenet5.Committee`, their
+    penalties averaged) and calibrate its thresholds as ``ocr calibrate`` does, on the digits they
+    all held out. The members must have been trained on the same data (``ocr train`` with the same
+    ``--seed`` and data options, another ``--init-seed``): their model cards say so, else a clear
+    error names the option that differs. Writes ``out`` with its model card, which lists every
+    member's training command and figures, and returns the card."""
+    members = [Path(m) for m in members]
+    out = Path(out)
+    if len(members) < 2:
+        raise OCRError(f"a committee needs at least two weights files, got {len(members)}")
+    cards = []
+    for m in members:
+        card_path = m.with_suffix(".json")
+        if not card_path.is_file():
+            raise OCRError(f"model card {card_path} not found: it says what {m.name} was trained on")
+        cards.append(json.loads(card_path.read_text()))
+    first = cards[0]
+    for m, card in zip(members[1:], cards[1:], strict=True):
+        if card["data"]["train_sha256"] != first["data"]["train_sha256"]:
+            raise OCRError(f"{m} was trained on other MNIST files than {members[0]} (sha256)")
+        for key in COMMITTEE_SHARED:
+            default = asdict(TrainConfig()).get(key)
+            a, b = first["training"]["config"].get(key, default), card["training"]["config"].get(key, default)
+            if a != b:
+                raise OCRError(f"{m} was trained with {key} = {b!r}, {members[0]} with {a!r}: a committee's "
+                               "networks must share the data they were trained on and held out "
+                               "(`ocr train` with the same --seed, another --init-seed)")
+    dev = resolve_device(device)
+    loaded = [load_weights(m, dev) for m in members]
+    if any(isinstance(model, Committee) for model, _ in loaded):
+        raise OCRError("a committee's members must be single networks")
+    committee = Committee([model for model, _ in loaded])
+    card = dict(first)
+    card["weights"] = out.name
+    card["parameters"] = dict(first["parameters"]) | {"networks": len(members)}
+    card["committee"] = {
+        "command": _command_line(),
+        "members": [{"weights": m.name, "command": c["training"]["command"],
+                     "init_seed": c["training"]["config"].get("init_seed"),
+                     "epochs": len(c["training"]["history"]), "seconds": c["training"].get("seconds"),
+                     "test": {k: c["test"][k] for k in ("error", "errors", "rejection_for_0.5%_error",
+                                                         "rejection_for_0.1%_error") if k in c["test"]}}
+                    for m, c in zip(members, cards, strict=True)],
+    }
+    card.pop("calibration", None)
+    save_weights(committee, out, j=loaded[0][1]["j"], meta={"members": [m.name for m in members]})
+    out.with_suffix(".json").write_text(json.dumps(card, indent=1) + "\n")
+    return recalibrate(out, data_dir, device=device)
+
+
 def _command_line() -> str:
     argv = [Path(sys.argv[0]).name] + sys.argv[1:]
     return " ".join(shlex.quote(a) for a in argv)
@@ -585,6 +656,19 @@ def card_markdown(card: dict, stem: str) -> str:
         f"| rejection needed for 0.5% error | {100 * t['rejection_for_0.5%_error']:.2f}% |",
         f"| rejection needed for 0.1% error | {100 * t['rejection_for_0.1%_error']:.2f}% |",
     ]
+    committee = card.get("committee")
+    if committee:
+        members = committee["members"]
+        lines[4:4] = [f"A committee of {len(members)} such networks trained on the same digits from different "
+                      "starting weights (`ocr train --init-seed`), read as one: their RBF penalties averaged "
+                      "(`ocr.lenet5.Committee`). Every figure below is the committee's; the members alone:", "",
+                      "| member | init seed | epochs | MNIST test error | rejection for 0.5% / 0.1% error |",
+                      "|---|---|---|---|---|"]
+        lines[8:8] = [f"| `{m['weights']}` | {m['init_seed'] if m['init_seed'] is not None else 'as --seed'} | "
+                      f"{m['epochs']} | {100 * m['test'].get('error', float('nan')):.2f}% | "
+                      f"{100 * m['test'].get('rejection_for_0.5%_error', float('nan')):.2f}% / "
+                      f"{100 * m['test'].get('rejection_for_0.1%_error', float('nan')):.2f}% |"
+                      for m in members] + [""]
     for key, at in t.get("at_calibrated_thresholds", {}).items():
         lines.append(f"| at the threshold calibrated for {float(key):.2%} (validation) | accepts "
                      f"{100 * at['accepted']:.2f}%, error among accepted {100 * at['error_among_accepted']:.3f}% |")
@@ -630,9 +714,17 @@ def card_markdown(card: dict, stem: str) -> str:
                 f"{c['alone']:.1f} / {c['joined']:.1f}: {100 * c['accepted']:.1f}%, {100 * c['error']:.2f}%"
                 for c in by_target.values()) + " |")
     tr = card["training"]
-    lines += ["", "## How it was made", "", "```", tr["command"], "```", "",
-              f"{len(tr['history'])} epochs on {tr['device']}, {tr['seconds']:.0f} s, seed {tr['config']['seed']}.",
-              "Data (sha256):", ""]
+    if committee:
+        commands = [m["command"] for m in committee["members"]] + [committee["command"]]
+        lines += ["", "## How it was made", "", "```", *commands, "```", "",
+                  "Each member: " + "; ".join(f"{m['epochs']} epochs, {m['seconds'] or 0:.0f} s"
+                                              for m in committee["members"])
+                  + f", on {tr['device']}, data seed {tr['config']['seed']}. The training curve is the first member's.",
+                  "Data (sha256):", ""]
+    else:
+        lines += ["", "## How it was made", "", "```", tr["command"], "```", "",
+                  f"{len(tr['history'])} epochs on {tr['device']}, {tr['seconds']:.0f} s, seed {tr['config']['seed']}.",
+                  "Data (sha256):", ""]
     for split in ("train_sha256", "test_sha256"):
         for name, sha in card["data"][split].items():
             lines.append(f"- `{name}` {sha}")

@@ -173,3 +173,39 @@ def test_map_loss_for_rubbish_targets_pushes_every_digit_above_j():
     assert map_loss(far, t, j) < map_loss(near, t, j)
     expected = j + torch.logsumexp(torch.cat([torch.tensor([-j]), -far[0]]), 0)
     assert map_loss(far, t, j).item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_committee_averages_its_members_penalties_and_round_trips(tmp_path):
+    """A committee file holds every member; loaded (and folded for inference) it reads a batch in one
+    call as the mean of its members' penalties; a damaged member is named."""
+    from ocr.lenet5 import Committee, fold_for_inference
+
+    torch.manual_seed(1)
+    members = []
+    for _ in range(3):
+        m = LeNet5()
+        with torch.no_grad():
+            for p in m.parameters():
+                p.add_(torch.randn_like(p) * 0.1)
+        members.append(m.eval())
+    x = torch.rand(8, 1, 32, 32) * 1.275 - 0.1
+    with torch.inference_mode():
+        each = torch.stack([m(x) for m in members])
+    path = tmp_path / "c.pt"
+    save_weights(Committee(members), path, j=10.0, calibration={"thresholds": {}})
+    loaded, info = load_weights(path)
+    assert isinstance(loaded, Committee) and len(loaded.members) == 3 and info["j"] == 10.0
+    with torch.inference_mode():
+        got, folded = loaded(x), fold_for_inference(loaded)(x)
+    assert torch.allclose(got, each.mean(0), atol=1e-5)
+    assert not torch.allclose(got, each[0], atol=1e-2)  # not just the first member
+    assert torch.allclose(folded, got, rtol=1e-4, atol=1e-3)
+
+    with pytest.raises(ValueError, match="at least two"):
+        Committee(members[:1])
+    payload = torch.load(path, weights_only=True)
+    payload["members"][1] = {"c1.weight": torch.zeros(1)}
+    broken = tmp_path / "broken.pt"
+    torch.save(payload, broken)
+    with pytest.raises(OCRError, match="broken.pt \\(committee member 2\\) does not fit LeNet-5"):
+        load_weights(broken)

@@ -4,8 +4,10 @@ import gzip
 import json
 
 import numpy as np
+import pytest
 import torch
 
+from ocr.errors import OCRError
 from ocr.fieldset import FIELD_TARGETS
 from ocr.lenet5 import load_weights
 from ocr.train import TrainConfig, distort, train
@@ -114,3 +116,51 @@ def test_training_on_field_examples_calibrates_on_held_out_fields(tmp_path, mnis
     plain = recalibrate(tmp_path / "m" / "w.pt", str(data), device="cpu", views=False)
     assert cal["views"] == [list(v) for v in VIEWS] and plain["calibration"]["views"] == [[0.0, 1.0]]
 
+
+
+def test_committee_of_networks_trained_on_the_same_data(tmp_path, mnist_test, capsys):
+    """`ocr train --init-seed` trains another network on the same digits (same held-out set);
+    `ocr committee` reads them as one, calibrated on that set, with every member in its card; members
+    trained on other data are refused with the option that differs."""
+    from ocr.classify import Classifier
+    from ocr.cli import main
+    from ocr.lenet5 import Committee
+    from ocr.train import make_committee
+
+    data = _tiny_mnist(tmp_path, mnist_test)
+    base = dict(data_dir=str(data), epochs=1, val_size=200, seed=1, device="cpu")
+    cards = []
+    for k, init in enumerate((None, 7)):
+        cfg = TrainConfig(**base, init_seed=init, out=str(tmp_path / f"m{k}" / "w.pt"),
+                          checkpoint_dir=str(tmp_path / f"ck{k}"))
+        cards.append(train(cfg, progress=False, log=lambda s: None))
+    a, _ = load_weights(tmp_path / "m0" / "w.pt")
+    b, _ = load_weights(tmp_path / "m1" / "w.pt")
+    assert not torch.equal(a.c1.weight, b.c1.weight)  # another network ...
+    assert cards[0]["calibration"]["n"] == cards[1]["calibration"]["n"] == 120  # ... the same held-out digits
+    assert cards[1]["training"]["config"]["init_seed"] == 7
+
+    out = tmp_path / "c" / "committee.pt"
+    code = main(["committee", str(tmp_path / "m0" / "w.pt"), str(tmp_path / "m1" / "w.pt"), "--out", str(out),
+                 "--data", str(data), "--device", "cpu"])
+    assert code == 0 and "a committee of 2" in capsys.readouterr().out
+    model, info = load_weights(out)
+    assert isinstance(model, Committee)
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert [m["init_seed"] for m in card["committee"]["members"]] == [None, 7]
+    assert card["calibration"]["n"] == 120 and info["calibration"]["thresholds"] == card["calibration"]["thresholds"]
+    readme = (out.parent / "README.md").read_text()
+    assert "A committee of 2 such networks" in readme and "| `w.pt` | 7 | 1 |" in readme
+    x = np.random.default_rng(0).random((5, 32, 32), np.float32) * 1.275 - 0.1
+    with torch.inference_mode():
+        mean = ((a(torch.from_numpy(x[:, None])) + b(torch.from_numpy(x[:, None]))) / 2).numpy()
+    clf = Classifier.load(out, "cpu")
+    clf.views = ((0.0, 1.0),)  # compare one view with the members' plain forward
+    assert np.allclose(clf.penalties(x), mean, rtol=1e-4, atol=1e-3) and clf.forward_passes == 1
+
+    other = TrainConfig(**{**base, "seed": 2}, out=str(tmp_path / "m2" / "w.pt"), checkpoint_dir=str(tmp_path / "ck2"))
+    train(other, progress=False, log=lambda s: None)
+    with pytest.raises(OCRError, match="m2/w.pt was trained with seed = 2"):
+        make_committee([tmp_path / "m0" / "w.pt", tmp_path / "m2" / "w.pt"], tmp_path / "bad.pt", str(data), "cpu")
+    with pytest.raises(OCRError, match="at least two"):
+        make_committee([tmp_path / "m0" / "w.pt"], tmp_path / "bad.pt", str(data), "cpu")

@@ -1,4 +1,4 @@
-"""``ocr train``, ``ocr evaluate``, ``ocr classify``, ``ocr download-mnist``."""
+"""``ocr train``, ``ocr committee``, ``ocr evaluate``, ``ocr classify``, ``ocr download-mnist``."""
 
 from __future__ import annotations
 
@@ -20,7 +20,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the data: validation split, rubbish, field strips")
+    p.add_argument("--init-seed", type=int, default=None, metavar="S",
+                   help="seed of the network's initial weights, batch order and distortions (default: --seed); "
+                        "the same --seed with another --init-seed trains a committee member on the same data")
     p.add_argument("--val-size", type=int, default=10_000, help="validation digits held out of the training set")
     p.add_argument("--no-distort", action="store_true", help="train without random distortions")
     p.add_argument("--rubbish", type=float, default=0.2,
@@ -54,6 +57,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.set_defaults(func=cmd_calibrate)
 
+    p = sub.add_parser("committee", help="read several networks trained on the same data as one (penalties "
+                                         "averaged), calibrate it, and write its weights + model card")
+    p.add_argument("members", nargs="+", type=Path, metavar="WEIGHTS",
+                   help="weights files from `ocr train` with the same --seed and data options, another --init-seed")
+    p.add_argument("--out", required=True, type=Path, help="committee weights file to write (card beside it)")
+    p.add_argument("--data", default=None, help="folder with the MNIST IDX files (default: $OCR_MNIST_DIR)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.set_defaults(func=cmd_committee)
+
     p = sub.add_parser("evaluate", help="MNIST test error and rejection figures of a weights file")
     p.add_argument("--weights", default=None, help="weights file (default: the shipped models/lenet5.pt)")
     p.add_argument("--data", default=None, help="folder with the MNIST test files (default: the shipped copy)")
@@ -76,7 +88,8 @@ def cmd_train(args) -> int:
     from ocr.train import TrainConfig, train
 
     cfg = TrainConfig(data_dir=args.data, out=args.out, epochs=args.epochs, batch_size=args.batch_size,
-                      lr=args.lr, seed=args.seed, val_size=args.val_size, distort=not args.no_distort,
+                      lr=args.lr, seed=args.seed, init_seed=args.init_seed, val_size=args.val_size,
+                      distort=not args.no_distort,
                       rubbish=args.rubbish, fields=args.fields, workers=args.workers, views=not args.no_views,
                       **({} if args.cut_drift is None else {"cut_drift": args.cut_drift}),
                       device=args.device, checkpoint_dir=args.checkpoint_dir, resume=args.resume,
@@ -97,6 +110,17 @@ def cmd_calibrate(args) -> int:
     for key, c in card["calibration"]["thresholds"].items():
         print(f"target {float(key):.2%}: margin >= {c['threshold']:.3f}, accepts {100 * c['accepted']:.2f}% "
               "of validation digits")
+    return 0
+
+
+def cmd_committee(args) -> int:
+    from ocr.train import make_committee
+
+    card = make_committee(args.members, args.out, args.data, args.device)
+    t = card["test"]
+    print(f"wrote {args.out}: a committee of {len(args.members)}, MNIST test error {100 * t['error']:.2f}%, "
+          f"rejection for 0.5% error {100 * t['rejection_for_0.5%_error']:.2f}%, for 0.1% "
+          f"{100 * t['rejection_for_0.1%_error']:.2f}%")
     return 0
 
 
