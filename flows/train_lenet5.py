@@ -43,13 +43,19 @@ def train_lenet5(
     val_size: int = 10_000,
     checkpoint_dir: str = "runs/lenet5",
     resume: bool = False,
+    fields: int = 0,
+    workers: int = 1,
+    init_seed: int | None = None,
 ) -> dict:
     """Train LeNet-5 on the MNIST training set in ``data_dir`` (else ``$OCR_MNIST_DIR``) and publish the card.
 
-    ``limit`` trains on the first N digits only (smoke runs). Returns the model card (a dict).
+    ``limit`` trains on the first N digits only (smoke runs). ``fields`` and ``workers`` as ``ocr train
+    --fields N --workers N`` (the shipped recipe: ``epochs=40, fields=10000, workers=2``); ``init_seed``
+    as ``--init-seed`` (another network on the same data, for ``ocr committee``). Returns the model card.
     """
     config = TrainConfig(data_dir=data_dir, out=out, epochs=epochs, seed=seed, device=device, batch_size=batch_size,
-                         limit=limit, val_size=val_size, checkpoint_dir=checkpoint_dir, resume=resume)
+                         limit=limit, val_size=val_size, checkpoint_dir=checkpoint_dir, resume=resume,
+                         fields=fields, workers=workers, init_seed=init_seed)
     card = train_task(config)
     test = card["test"]
     create_table_artifact(key="lenet5-test-figures", table=[{
@@ -71,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="models/lenet5.pt")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--limit", type=int, help="train on the first N digits only (smoke runs)")
+    parser.add_argument("--fields", type=int, default=0, help="as `ocr train --fields` (shipped recipe: 10000)")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--init-seed", type=int, default=None)
     args = parser.parse_args(argv)
     card = train_lenet5(**vars(args))
     print(f"test error {100 * card['test']['error']:.2f}%  weights {args.out}")
