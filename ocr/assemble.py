@@ -69,10 +69,13 @@ def assemble(field: FieldImage, digits: list[DigitResult], point_after: int | No
     if problem:
         reasons.append(problem)
     whole = labels[:point_after] if point_after is not None else labels
-    if field.type == "amount" and len(whole) > 1 and whole[0] == 0:
-        # Nobody writes "0284". A leading '0' is a mark read as a digit (a '$' cut into pieces, a
-        # comma or the box's corner); a person decides. (Only here: a person's own correction may say so.)
-        reasons.append("amount starts with 0 (a mark read as a digit?)")
+    if field.type == "amount" and whole and whole[0] == 0 and (len(whole) > 1 or len(whole) == len(labels)):
+        # Nobody writes "0284", nor a cheque for 0: a leading '0' is a mark read as a digit (a '$' cut
+        # into pieces), or the digits before it were taken for a sign (a tall '3' before a small '0'
+        # looks like a '$'). A person decides. ("0.50" is an amount.) Only here: a person's own
+        # correction may say so.
+        reasons.append("amount starts with 0 (a mark read as a digit?)" if len(whole) > 1
+                       else "amount of 0 (a digit taken for a sign?)")
     low = [d.position + 1 for d in digits if not d.accepted]
     if low:
         where = ", ".join(str(k) for k in low)

@@ -55,6 +55,8 @@ def test_an_amount_that_starts_with_zero_goes_to_review():
     assert (r.status, r.value) == ("review", "028412.99")
     assert r.reason == "amount starts with 0 (a mark read as a digit?)"
     assert assemble(_field("amount"), _digits([0, 5, 0]), point_after=1).status == "accepted"  # 0.50
+    zero = assemble(_field("amount"), _digits([0]))  # "$30" whose tall '3' was taken for the '$'
+    assert (zero.status, zero.reason) == ("review", "amount of 0 (a digit taken for a sign?)")
     assert assemble(_field("amount"), _digits([2, 0, 8, 4])).status == "accepted"
     assert assemble(_field("digits"), _digits([0, 2, 8])).status == "accepted"  # other types keep their zeros
 
