@@ -535,12 +535,13 @@ def make_committee(members: list[Path], out: Path, data_dir: str | None, device:
             raise OCRError(f"model card {card_path} not found: it says what {m.name} was trained on")
         cards.append(json.loads(card_path.read_text()))
     first = cards[0]
+    defaults = asdict(TrainConfig())
     for m, card in zip(members[1:], cards[1:], strict=True):
         if card["data"]["train_sha256"] != first["data"]["train_sha256"]:
             raise OCRError(f"{m} was trained on other MNIST files than {members[0]} (sha256)")
         for key in COMMITTEE_SHARED:
-            default = asdict(TrainConfig()).get(key)
-            a, b = first["training"]["config"].get(key, default), card["training"]["config"].get(key, default)
+            a = first["training"]["config"].get(key, defaults.get(key))
+            b = card["training"]["config"].get(key, defaults.get(key))
             if a != b:
                 raise OCRError(f"{m} was trained with {key} = {b!r}, {members[0]} with {a!r}: a committee's "
                                "networks must share the data they were trained on and held out "
@@ -642,6 +643,8 @@ def _plots(card: dict, folder: Path, stem: str) -> None:
 def card_markdown(card: dict, stem: str) -> str:
     t = card["test"]
     cal = card["calibration"]["thresholds"]
+    committee = card.get("committee")
+    members = committee["members"] if committee else []
     lines = [
         "# Model card: LeNet-5 digit classifier",
         "",
@@ -650,25 +653,25 @@ def card_markdown(card: dict, stem: str) -> str:
         "1.7159 tanh(2a/3), 10 Euclidean RBF outputs with fixed 7x12 +-1 centres, MAP loss "
         f"with j = {card['loss']['j']:g}. {card['parameters']['total']:,} trainable parameters.",
         "",
+    ]
+    if committee:
+        lines += [f"A committee of {len(members)} such networks trained on the same digits from different "
+                  "starting weights (`ocr train --init-seed`), read as one: their RBF penalties averaged "
+                  "(`ocr.lenet5.Committee`). Every figure below is the committee's; the members alone:", "",
+                  "| member | init seed | epochs | MNIST test error | rejection for 0.5% / 0.1% error |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| `{m['weights']}` | {m['init_seed'] if m['init_seed'] is not None else 'as --seed'} | "
+                  f"{m['epochs']} | {100 * m['test'].get('error', float('nan')):.2f}% | "
+                  f"{100 * m['test'].get('rejection_for_0.5%_error', float('nan')):.2f}% / "
+                  f"{100 * m['test'].get('rejection_for_0.1%_error', float('nan')):.2f}% |"
+                  for m in members] + [""]
+    lines += [
         "| figure (MNIST test set, 10,000 digits) | value |",
         "|---|---|",
         f"| test error | {100 * t['error']:.2f}% ({t['errors']} digits) |",
         f"| rejection needed for 0.5% error | {100 * t['rejection_for_0.5%_error']:.2f}% |",
         f"| rejection needed for 0.1% error | {100 * t['rejection_for_0.1%_error']:.2f}% |",
     ]
-    committee = card.get("committee")
-    if committee:
-        members = committee["members"]
-        lines[4:4] = [f"A committee of {len(members)} such networks trained on the same digits from different "
-                      "starting weights (`ocr train --init-seed`), read as one: their RBF penalties averaged "
-                      "(`ocr.lenet5.Committee`). Every figure below is the committee's; the members alone:", "",
-                      "| member | init seed | epochs | MNIST test error | rejection for 0.5% / 0.1% error |",
-                      "|---|---|---|---|---|"]
-        lines[8:8] = [f"| `{m['weights']}` | {m['init_seed'] if m['init_seed'] is not None else 'as --seed'} | "
-                      f"{m['epochs']} | {100 * m['test'].get('error', float('nan')):.2f}% | "
-                      f"{100 * m['test'].get('rejection_for_0.5%_error', float('nan')):.2f}% / "
-                      f"{100 * m['test'].get('rejection_for_0.1%_error', float('nan')):.2f}% |"
-                      for m in members] + [""]
     for key, at in t.get("at_calibrated_thresholds", {}).items():
         lines.append(f"| at the threshold calibrated for {float(key):.2%} (validation) | accepts "
                      f"{100 * at['accepted']:.2f}%, error among accepted {100 * at['error_among_accepted']:.3f}% |")
@@ -715,16 +718,13 @@ def card_markdown(card: dict, stem: str) -> str:
                 for c in by_target.values()) + " |")
     tr = card["training"]
     if committee:
-        commands = [m["command"] for m in committee["members"]] + [committee["command"]]
-        lines += ["", "## How it was made", "", "```", *commands, "```", "",
-                  "Each member: " + "; ".join(f"{m['epochs']} epochs, {m['seconds'] or 0:.0f} s"
-                                              for m in committee["members"])
-                  + f", on {tr['device']}, data seed {tr['config']['seed']}. The training curve is the first member's.",
-                  "Data (sha256):", ""]
+        commands = [m["command"] for m in members] + [committee["command"]]
+        made = ("Each member: " + "; ".join(f"{m['epochs']} epochs, {m['seconds'] or 0:.0f} s" for m in members)
+                + f", on {tr['device']}, data seed {tr['config']['seed']}. The training curve is the first member's.")
     else:
-        lines += ["", "## How it was made", "", "```", tr["command"], "```", "",
-                  f"{len(tr['history'])} epochs on {tr['device']}, {tr['seconds']:.0f} s, seed {tr['config']['seed']}.",
-                  "Data (sha256):", ""]
+        commands = [tr["command"]]
+        made = f"{len(tr['history'])} epochs on {tr['device']}, {tr['seconds']:.0f} s, seed {tr['config']['seed']}."
+    lines += ["", "## How it was made", "", "```", *commands, "```", "", made, "Data (sha256):", ""]
     for split in ("train_sha256", "test_sha256"):
         for name, sha in card["data"][split].items():
             lines.append(f"- `{name}` {sha}")
