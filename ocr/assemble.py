@@ -7,7 +7,8 @@
 - ``digits``: any digit string.
 
 A field is ``accepted`` only when every digit passes the calibrated threshold, the value is well
-formed and segmentation had no doubt; otherwise ``review`` with every reason, in words.
+formed (in a comb field, one digit per printed cell) and segmentation had no doubt; otherwise
+``review`` with every reason, in words.
 The field's confidence is the *smallest* digit confidence: a value is as trustworthy as its
 weakest digit, and unlike a product it does not fall with the number of digits.
 """
@@ -68,6 +69,9 @@ def assemble(field: FieldImage, digits: list[DigitResult], point_after: int | No
     problem = form_problem(field.type, labels, point_after)
     if problem:
         reasons.append(problem)
+    elif field.cells > 1 and len(labels) != field.cells:
+        # A comb holds one digit per cell: a 9-digit zip is valid, in 5 printed cells it is not.
+        reasons.append(f"{len(labels)} digits read in {field.cells} printed cells")
     whole = labels[:point_after] if point_after is not None else labels
     if field.type == "amount" and whole and whole[0] == 0 and (len(whole) > 1 or len(whole) == len(labels)):
         # Nobody writes "0284", nor a cheque for 0: a leading '0' is a mark read as a digit (a '$' cut

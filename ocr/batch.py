@@ -432,18 +432,8 @@ def _digit_crop(crop: np.ndarray, bbox: Box, pad: int = 3) -> np.ndarray:
     return crop[max(0, y0 - pad) : min(h, y1 + pad), max(0, x0 - pad) : min(w, x1 + pad)]
 
 
-def _check_cells(fr: FieldResult, cells: int) -> FieldResult:
-    """A comb of ``cells`` printed cells holds one digit per cell: an accepted reading with another number of
-    digits goes to review (the reader does not know the template; a 9-digit zip is valid, in 5 cells it is not)."""
-    if cells > 1 and fr.status == "accepted" and len(fr.digits) != cells:
-        return FieldResult(field=fr.field, value=fr.value, status="review", confidence=fr.confidence,
-                           reason=f"{len(fr.digits)} digits read in {cells} printed cells", digits=fr.digits)
-    return fr
-
-
 def _rows_for_field(pw: _PageWork, fr: FieldResult, doc_box: Box, config: BatchConfig,
-                    tables: dict[str, list[dict]], cells: int = 0) -> None:
-    fr = _check_cells(fr, cells)
+                    tables: dict[str, list[dict]]) -> None:
     doc, f = pw.document, fr.field
     tables["results"].append({"batch": config.batch_name, "document": doc.id, "file": doc.relative,
                               "page": pw.page, "template": pw.template, "field": f.name, "type": f.type,
@@ -533,9 +523,7 @@ def process_chunk(chunk: Chunk, config: BatchConfig, classifier: Classifier | No
     it = iter(results)
     for pw in work:
         for _, doc_box in pw.fields:
-            fr = next(it)
-            spec = next((x for x in ts.get(pw.template).fields if x.name == fr.field.name), None)
-            _rows_for_field(pw, fr, doc_box, config, tables, cells=spec.cells if spec else 0)
+            _rows_for_field(pw, next(it), doc_box, config, tables)
     frames = {name: frame(tables[name], cols) for name, cols in TABLES.items()}
     pdir.mkdir(parents=True, exist_ok=True)
     for name, df in frames.items():

@@ -41,7 +41,9 @@ class CleanField:
     ``ink`` ``uint8 [h, w]``: ink bright on 0, printed lines and specks removed, levelled by
     ``angle`` degrees (counter-clockwise) about the crop's centre; ``mask`` ``bool [h, w]`` is
     ``ink > 0``. ``to_crop`` is the 2x3 affine matrix from ``ink`` pixels back to the crop's.
-    ``lines`` counts the printed lines removed (horizontal, vertical).
+    ``lines`` counts the printed lines removed (horizontal, vertical); ``rules`` are the rows
+    ``(y0, y1)`` the horizontal ones filled and ``walls`` the centre columns of the vertical ones
+    (box sides, comb cell walls), top to bottom and left to right, in ``ink`` pixels.
     """
 
     ink: np.ndarray
@@ -49,6 +51,8 @@ class CleanField:
     angle: float
     to_crop: np.ndarray
     lines: tuple[int, int] = (0, 0)
+    rules: tuple[tuple[int, int], ...] = ()
+    walls: tuple[float, ...] = ()
 
     def box_in_crop(self, box: Box) -> Box:
         """A box in ``ink`` pixels -> the box around it in the original crop's pixels."""
@@ -151,9 +155,10 @@ def _off_the_comb(found: list[tuple[float, np.ndarray]]) -> list[tuple[float, np
     return found
 
 
-def find_lines(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
+def find_lines(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]], list[float]]:
     """Printed lines of a levelled field -> (``bool`` masks of the horizontal and of the vertical
-    lines, #horizontal, #vertical).
+    lines, the rows ``(y0, y1)`` of each horizontal line top to bottom, the centre column of each
+    vertical one left to right).
 
     Horizontal lines: straight runs longer than half the field's width and than its height. Vertical lines
     (box sides, cell walls): straight runs that reach from the top line to the bottom line, so a
@@ -183,7 +188,7 @@ def find_lines(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
             y0, y1 = y + int(band[0]), y + int(band[-1]) + 1
             lines[y0:y1] |= lab[y0:y1] == i
             rows.append((y0, y1))
-    n_h, n_v = len(rows), 0
+    xs: list[float] = []
     found: list[tuple[float, np.ndarray]] = []  # (centre column, pixels) of each wall candidate
     if len(rows) >= 2:
         top = min(r[1] for r in rows)
@@ -203,15 +208,15 @@ def find_lines(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
                         cols = np.zeros_like(lines)
                         cols[:, x : x + cw] = full[None, :]
                         found.append((x + float(np.flatnonzero(full).mean()), (lab == i) & cols))
-            for _, wall in _off_the_comb(found):
+            for x, wall in _off_the_comb(found):
                 walls |= wall
-                n_v += 1
+                xs.append(x)
     if lines.any():
         # Take the anti-aliased fringe of the lines too.
         lines = cv2.dilate(lines.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     if walls.any():
         walls = cv2.dilate(walls.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    return lines, walls, n_h, n_v
+    return lines, walls, sorted(rows), sorted(xs)
 
 
 def _restore_crossings(mask: np.ndarray, lines: np.ndarray, walls: np.ndarray) -> np.ndarray:
@@ -259,7 +264,7 @@ def clean_field(crop: np.ndarray, *, min_speck: int = 4, level: bool = True) -> 
     else:
         angle, to_crop = 0.0, np.array([[1.0, 0, 0], [0, 1.0, 0]])
     mask = _binary(gray)
-    lines, walls, n_h, n_v = find_lines(_binary(gray, sensitive=True))
+    lines, walls, rules, wall_xs = find_lines(_binary(gray, sensitive=True))
     if lines.any():
         lines &= mask
         mask = mask & ~((lines | walls) & ~_restore_crossings(mask, lines, walls))
@@ -272,4 +277,5 @@ def clean_field(crop: np.ndarray, *, min_speck: int = 4, level: bool = True) -> 
     ink = ink_from_gray(gray)
     # Grey levels from the scan where the mask says ink; the mask decides what is ink.
     ink = np.where(mask, np.maximum(ink, 40), 0).astype(np.uint8)
-    return CleanField(ink=ink, mask=mask, angle=angle, to_crop=to_crop, lines=(n_h, n_v))
+    return CleanField(ink=ink, mask=mask, angle=angle, to_crop=to_crop, lines=(len(rules), len(wall_xs)),
+                      rules=tuple(rules), walls=tuple(wall_xs))

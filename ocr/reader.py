@@ -28,7 +28,7 @@ from ocr.normalize import normalize_digit
 from ocr.records import DigitResult, FieldImage, FieldResult
 from ocr.reject import confidence as confidence_of
 from ocr.reject import margins
-from ocr.segment import HALF_MARK_DOUBT, SMALL_MARK, Segmentation, segment
+from ocr.segment import HALF_MARK_DOUBT, SMALL_MARK, Segmentation, find_comb, segment
 
 # Cost of reading a candidate as one digit (paper VIII: the path with the smallest total penalty).
 # The RBF penalties are turned into -log P(best digit | candidate) with the rubbish class of the
@@ -239,7 +239,8 @@ def prepare_fields(fields: Sequence[FieldImage], timings: Timings | None = None)
             t0 = time.perf_counter()
             c = clean_field(f.crop)
             t1 = time.perf_counter()
-            s = segment(c.ink, c.mask, f.type)
+            comb = find_comb(c.rules, c.walls, f.cells, c.ink.shape[0]) if f.cells > 1 else None
+            s = segment(c.ink, c.mask, f.type, comb=comb)
             t2 = time.perf_counter()
             t.clean += t1 - t0
             t.segment += t2 - t1
@@ -261,7 +262,7 @@ def prepare_fields(fields: Sequence[FieldImage], timings: Timings | None = None)
             for k, comp in enumerate(g.candidates):
                 boxes.append(comp.bbox)
                 heights.append(s.digit_height)
-                sources.append("blob" if len(g.candidates) == 1 else "wide blob" if k == 0 else "cut")
+                sources.append("cut" if k > 0 else "wide blob" if len(g.candidates) > 1 or g.wide else "blob")
                 try:
                     inputs.append(normalize_digit(comp.ink))
                     valid.append(True)
@@ -358,8 +359,10 @@ def read_fields(fields: Sequence[FieldImage], classifier: Classifier, *,
     return results
 
 
-def read_files(paths: Sequence[str | Path], field_type: str, classifier: Classifier) -> list[FieldResult]:
-    """Read image files that each hold one field of ``field_type``: one result per path, in order.
+def read_files(paths: Sequence[str | Path], field_type: str, classifier: Classifier,
+               cells: int = 0) -> list[FieldResult]:
+    """Read image files that each hold one field of ``field_type`` (written in ``cells`` printed
+    cells, one digit in each; 0: freely): one result per path, in order.
 
     An unreadable file becomes an ``error`` result with the reason (its ``field.crop`` is empty);
     the other files are still read.
@@ -371,7 +374,7 @@ def read_files(paths: Sequence[str | Path], field_type: str, classifier: Classif
     for k, p in enumerate(paths):
         try:
             crop = read_gray(p)
-            fields.append(FieldImage(name=str(p), type=field_type, crop=crop, document=str(p)))
+            fields.append(FieldImage(name=str(p), type=field_type, crop=crop, document=str(p), cells=cells))
         except OCRError as exc:
             empty = FieldImage(name=str(p), type=field_type, crop=np.zeros((0, 0), np.uint8), document=str(p))
             failed[k] = _error_result(empty, str(exc))

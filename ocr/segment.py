@@ -23,6 +23,7 @@ field's pixels.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -58,6 +59,13 @@ MAY_BE_DIGIT = {"rupee?": "a rupee sign"}
 SMALL_MARK = "a mark half a digit high"
 HALF_MARK_DOUBT = "a mark half a digit high that is neither a digit nor punctuation"
 SMALL_DIGIT = 0.3  # ... at least this * H tall
+# Comb fields (printed cells, one digit in each): a found wall may stray this much of a cell's width
+# from the even division between the outer walls; a sliver this narrow hugging a wall is what is
+# left of the wall; a blob with this much of its ink in each of two cells is two digits touching
+# across the wall.
+COMB_SLACK = 0.2
+WALL_SLIVER = 0.12
+ACROSS = 0.25
 
 
 @dataclass
@@ -95,6 +103,7 @@ class Group:
     candidates: list[Component]
     paths: list[tuple[int, ...]]
     optional: str = ""
+    wide: bool = False  # wider than a digit, read whole only (a comb cell's mark is never cut)
 
 
 @dataclass
@@ -115,6 +124,48 @@ class Segmentation:
     comma_after: int | None = None
     dropped: list[tuple[str, Box]] = field(default_factory=list)
     doubts: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Comb:
+    """The printed cells of a comb field, in the cleaned field's pixels: ``edges`` are the ``n + 1``
+    wall positions left to right (cell ``k`` lies between ``edges[k]`` and ``edges[k + 1]``); ink
+    entirely above ``top`` or below ``bottom`` (the rules' inner edges) is outside the cells."""
+
+    edges: tuple[float, ...]
+    top: float
+    bottom: float
+
+    @property
+    def pitch(self) -> float:
+        return (self.edges[-1] - self.edges[0]) / (len(self.edges) - 1)
+
+    def cell_of(self, x: float) -> int:
+        return int(np.clip(np.searchsorted(self.edges, x) - 1, 0, len(self.edges) - 2))
+
+
+def find_comb(rules: Sequence[tuple[int, int]], walls: Sequence[float], cells: int, height: int) -> Comb | None:
+    """The cells of a comb of ``cells`` equal cells from the printed lines a cleaning found
+    (``rules``: rows ``(y0, y1)`` of the horizontal lines; ``walls``: columns of the vertical ones),
+    or ``None`` when they are not such a comb: the outer walls and at least half of the inner
+    ones must be found where an even division puts them, and nothing else (a '1' taken for a wall
+    leaves the reader to segment the field as written freely)."""
+    if cells < 2 or len(walls) < 2 or len(rules) < 2:
+        return None
+    xs = np.sort(np.asarray(walls, np.float64))
+    left, right = float(xs[0]), float(xs[-1])
+    pitch = (right - left) / cells
+    if pitch <= 0:
+        return None
+    k = np.round((xs - left) / pitch)
+    if np.any(np.abs(xs - (left + k * pitch)) > COMB_SLACK * pitch) or len(np.unique(k)) != len(xs) \
+            or len(xs) - 2 < (cells - 1) / 2:
+        return None
+    top = float(min(r[1] for r in rules))
+    bottom = float(max(r[0] for r in rules))
+    if bottom - top < 0.3 * height:
+        top, bottom = 0.0, float(height)
+    return Comb(tuple(left + i * pitch for i in range(cells + 1)), top, bottom)
 
 
 def _union(a: Box, b: Box) -> Box:
@@ -158,8 +209,8 @@ def _y_overlap(a: Box, b: Box) -> int:
     return min(a[3], b[3]) - max(a[1], b[1])
 
 
-def merge_broken(blobs: list[Blob], H: float) -> list[Blob]:
-    """Merge the pieces of one broken digit.
+def merge_broken(blobs: list[Blob], H: float, comb: Comb | None = None) -> list[Blob]:
+    """Merge the pieces of one broken digit (within one cell of a ``comb``).
 
     - stacked: two pieces sharing most of the narrower one's columns and hardly any rows (a 5's
       bar above its body), together no taller than a digit;
@@ -173,6 +224,8 @@ def merge_broken(blobs: list[Blob], H: float) -> list[Blob]:
         changed = False
         for i, j in itertools.combinations(range(len(out)), 2):
             a, b = out[i], out[j]
+            if comb is not None and comb.cell_of(_ink_centre(a)) != comb.cell_of(_ink_centre(b)):
+                continue
             u = _union(a.bbox, b.bbox)
             small = min(a.height, b.height) < 0.75 * H
             xo, yo = _x_overlap(a.bbox, b.bbox), _y_overlap(a.bbox, b.bbox)
@@ -301,14 +354,15 @@ def _piece(blob: Blob, left: np.ndarray, right: np.ndarray, ink: np.ndarray) -> 
     return Component(ink=crop, bbox=box, kind="digit")
 
 
-def build_group(blob: Blob, H: float, ink: np.ndarray, drift: float = DRIFT) -> Group:
+def build_group(blob: Blob, H: float, ink: np.ndarray, drift: float = DRIFT, split: bool = True) -> Group:
     """A digit blob and its segmentation graph: the blob whole, plus, when it is wider than a
-    digit may be, every run of pieces between candidate cut paths (nodes: the blob's left edge,
-    the cuts left to right, its right edge; edges: the digit-sized pieces between two nodes)."""
+    digit may be (and ``split``), every run of pieces between candidate cut paths (nodes: the
+    blob's left edge, the cuts left to right, its right edge; edges: the digit-sized pieces between
+    two nodes)."""
     whole = Component(ink=np.where(blob.mask, ink[blob.bbox[1] : blob.bbox[3], blob.bbox[0] : blob.bbox[2]], 0)
                       .astype(np.uint8), bbox=blob.bbox)
-    if blob.width <= SPLIT_WIDTH * H:
-        return Group(blob.bbox, [whole], [(0,)])
+    if not split or blob.width <= SPLIT_WIDTH * H:
+        return Group(blob.bbox, [whole], [(0,)], wide=blob.width > SPLIT_WIDTH * H)
     h = blob.height
     cuts = cut_paths(blob.mask, _anchors(blob, H), H, drift)
     # Two anchors whose paths end up in the same gap give the same cut: keep one.
@@ -349,6 +403,86 @@ def build_group(blob: Blob, H: float, ink: np.ndarray, drift: float = DRIFT) -> 
     return Group(blob.bbox, candidates, paths)
 
 
+def _ink_centre(b: Blob) -> float:
+    cols = b.mask.sum(axis=0)
+    return b.bbox[0] + float((np.arange(b.width) * cols).sum() / max(int(cols.sum()), 1)) + 0.5
+
+
+def _split_at(blob: Blob, cuts: list[np.ndarray]) -> list[Blob]:
+    """The parts of ``blob`` between consecutive cut paths (``int [h]`` each, the first column right
+    of the cut in each row), left to right, empty parts left out."""
+    cols = np.arange(blob.width)[None, :]
+    bounds = [np.zeros(blob.height, np.int64), *cuts, np.full(blob.height, blob.width, np.int64)]
+    parts = []
+    for lo, hi in itertools.pairwise(bounds):
+        m = blob.mask & (cols >= lo[:, None]) & (cols < hi[:, None])
+        if not m.any():
+            continue
+        rows, cs = np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))
+        x0, y0 = blob.bbox[0] + int(cs[0]), blob.bbox[1] + int(rows[0])
+        parts.append(Blob(m[rows[0] : rows[-1] + 1, cs[0] : cs[-1] + 1],
+                          (x0, y0, x0 + int(cs[-1] - cs[0]) + 1, y0 + int(rows[-1] - rows[0]) + 1)))
+    return parts
+
+
+def into_cells(blobs: list[Blob], comb: Comb, H: float) -> tuple[list[Blob], list[tuple[str, Box]]]:
+    """Comb fields: one digit per cell. Returns the marks to classify, left to right, and what was
+    left out as printed matter.
+
+    - ink wholly above or below the cells is printed text (a 'D D M M Y Y' under the date cells);
+    - a blob with ``ACROSS`` of its ink in each of two cells is two digits touching across the
+      wall: it is cut there, along the cheapest path near the wall (:func:`cut_paths`);
+    - a sliver hugging a wall, as tall as the cell or beside a bigger mark in its cell, is what
+      cleaning left of the wall;
+    - the pieces of a broken digit are merged as elsewhere (:func:`merge_broken`, within a cell),
+      and then all the marks of one cell that are not small (points, specks), so a cell is never
+      read as two digits.
+    """
+    pitch = comb.pitch
+    left_out: list[tuple[str, Box]] = []
+    inside = []
+    for b in blobs:
+        if b.bbox[1] >= comb.bottom - 1 or b.bbox[3] <= comb.top + 1:
+            left_out.append(("outside the cells", b.bbox))
+        else:
+            inside.append(b)
+    parts: list[Blob] = []
+    for b in inside:
+        cols = b.mask.sum(axis=0)
+        walls = [e for e in comb.edges[1:-1] if b.bbox[0] < e < b.bbox[2]]
+        shares = np.array([cols[max(0, int(round(lo - b.bbox[0]))) : max(0, int(round(hi - b.bbox[0])))].sum()
+                           for lo, hi in itertools.pairwise([b.bbox[0], *walls, b.bbox[2]])], np.float64)
+        if walls and b.height >= 0.6 * H and (shares >= ACROSS * cols.sum()).sum() >= 2:
+            cuts = cut_paths(b.mask, [int(round(e - b.bbox[0])) for e in walls], H)
+            parts.extend(_split_at(b, cuts))
+        else:
+            parts.append(b)
+    parts = merge_broken(parts, H, comb)
+    cell = [comb.cell_of(_ink_centre(b)) for b in parts]
+    small = [b.height < SMALL * H and b.width < SMALL * H for b in parts]
+    keep: list[int] = []
+    for i, b in enumerate(parts):
+        centre = (b.bbox[0] + b.bbox[2]) / 2
+        hugs = b.width <= WALL_SLIVER * pitch and min(abs(centre - e) for e in comb.edges) <= WALL_SLIVER * pitch
+        bigger = any(cell[j] == cell[i] and j != i and parts[j].area > b.area and parts[j].height >= 0.5 * H
+                     for j in range(len(parts)))
+        if hugs and (bigger or b.height >= 0.85 * (comb.bottom - comb.top)):
+            left_out.append(("cell wall", b.bbox))
+        else:
+            keep.append(i)
+    out: list[Blob] = []
+    merged: dict[int, int] = {}  # cell -> index in out
+    for i in keep:
+        if small[i]:
+            out.append(parts[i])
+        elif cell[i] in merged:
+            out[merged[cell[i]]] = _merge(out[merged[cell[i]]], parts[i])
+        else:
+            merged[cell[i]] = len(out)
+            out.append(parts[i])
+    return sorted(out, key=lambda b: (b.bbox[0], b.bbox[1])), left_out
+
+
 # Kinds of marks the segmenter leaves out without asking anyone (each on its own).
 LEFT_OUT = ("speck", "comma", "dash", "raised mark", "point", "star", "half mark")
 
@@ -371,7 +505,8 @@ def _broken_digit(blobs: list[Blob], kinds: list[str], H: float) -> str:
     return ""
 
 
-def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float = DRIFT) -> Segmentation:
+def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float = DRIFT,
+            comb: Comb | None = None) -> Segmentation:
     """Cut a cleaned field into digit groups.
 
     Parameters
@@ -382,19 +517,29 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
         What counts as ink.
     field_type : "zip" | "amount" | "date" | "digits"
         Amounts keep a decimal point and drop currency signs and '/-'.
+    comb : Comb, optional
+        The printed cells of a comb field (:func:`find_comb`; not for amounts): each cell holds one
+        digit, so the marks of a cell are merged (:func:`into_cells`) and never cut.
     """
     blobs = components(mask)
     if not blobs:
         return Segmentation([], 0.0)
     H = digit_height(blobs)
-    blobs = merge_broken(blobs, H)
+    outside: list[tuple[str, Box]] = []
+    if comb is not None and field_type != "amount":
+        blobs, outside = into_cells(blobs, comb, H)
+        if not blobs:
+            return Segmentation([], 0.0, dropped=outside)
+    else:
+        comb = None
+        blobs = merge_broken(blobs, H)
     H = digit_height(blobs)
     if field_type == "amount" and len(blobs) > 1:
         # A leading '$' is taller than the digits: with few digits it would pull the median up.
         rest = digit_height(blobs[1:])
         if rest >= 0.6 * H:
             H = rest
-    seg = Segmentation([], H)
+    seg = Segmentation([], H, dropped=outside)
     main = [b for b in blobs if b.height >= 0.6 * H]
     top_all = float(np.median([b.bbox[1] for b in main])) if main else 0.0
     base_all = float(np.median([b.bbox[3] for b in main])) if main else float(mask.shape[0])
@@ -435,6 +580,11 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
             kinds.append("half mark")
         else:
             kinds.append("digit")
+    if comb is not None:
+        # One mark to a cell, merged (into_cells): whatever its shape, a mark that is not a point or
+        # a speck is the cell's digit (a '2' written flat like a tilde, a small '5').
+        kinds = ["digit" if not (b.height < SMALL * H and b.width < SMALL * H) else k
+                 for b, k in zip(blobs, kinds, strict=True)]
     if field_type == "amount":
         digits_at = [i for i, k in enumerate(kinds) if k == "digit"]
         if digits_at:
@@ -487,15 +637,16 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
     broken = _broken_digit(blobs, kinds, H)
     if broken:
         seg.doubts.append(broken)
+    split = comb is None
     for b, k in zip(blobs, kinds, strict=True):
         if k == "digit":
-            seg.groups.append(build_group(b, H, ink, drift))
+            seg.groups.append(build_group(b, H, ink, drift, split))
         elif k in MAY_BE_DIGIT:  # the classifier decides (a '$' over a '1' would hide the '1')
             g = build_group(b, H, ink, drift)
             g.optional = MAY_BE_DIGIT[k]
             seg.groups.append(g)
         elif k == "half mark" and field_type != "amount" and b.height >= SMALL_DIGIT * H:
-            g = build_group(b, H, ink, drift)  # a digit written small? the classifier decides
+            g = build_group(b, H, ink, drift, split)  # a digit written small? the classifier decides
             g.optional = SMALL_MARK
             seg.groups.append(g)
         elif k != "decimal point":

@@ -178,16 +178,20 @@ def test_chunk_fields_are_classified_in_one_batch(tmp_path, scans, classifier):
 
 
 def test_comb_digit_count_must_match_cells():
-    from ocr.batch import _check_cells
-    from ocr.records import DigitResult, FieldImage, FieldResult
+    from ocr.assemble import assemble
+    from ocr.records import DigitResult, FieldImage
 
     digits = [DigitResult(position=i, bbox=(i * 10, 0, i * 10 + 8, 10), label=1, penalties=np.arange(10.0),
                           confidence=0.99, accepted=True) for i in range(9)]
-    fr = FieldResult(field=FieldImage("zip", "zip", np.zeros((10, 90), np.uint8)), value="111111111",
-                     status="accepted", confidence=0.99, digits=digits)
-    out = _check_cells(fr, 5)
-    assert out.status == "review" and out.reason == "9 digits read in 5 printed cells"
-    assert _check_cells(fr, 9).status == "accepted" and _check_cells(fr, 0).status == "accepted"
+
+    def zip_in(cells: int):
+        return assemble(FieldImage("zip", "zip", np.zeros((10, 90), np.uint8), cells=cells), digits)
+
+    assert zip_in(5).status == "review" and zip_in(5).reason == "9 digits read in 5 printed cells"
+    assert zip_in(9).status == "accepted" and zip_in(0).status == "accepted"
+    # A date's own count says it first: not twice.
+    date = assemble(FieldImage("date", "date", np.zeros((10, 90), np.uint8), cells=8), digits)
+    assert date.reason == "wrong digit count (9, date needs 8: DDMMYYYY)"
 
 
 def test_outputs_are_readable_by_others_not_owner_only(tmp_path):

@@ -8,7 +8,16 @@ from ocr.fields import clean_field
 from ocr.handwriting import DigitPool, make_field, render_text
 from ocr.reader import read_fields
 from ocr.records import FieldImage
-from ocr.segment import HALF_MARK_DOUBT, SMALL_MARK, TRAIN_DRIFT, components, cut_paths, merge_broken, segment
+from ocr.segment import (
+    HALF_MARK_DOUBT,
+    SMALL_MARK,
+    TRAIN_DRIFT,
+    components,
+    cut_paths,
+    find_comb,
+    merge_broken,
+    segment,
+)
 
 
 @pytest.fixture(scope="module")
@@ -297,3 +306,150 @@ def test_a_thick_comma_and_a_thick_trailing_dash_are_punctuation_in_an_amount():
     comma = [b for k, b in seg.dropped if k == "comma"]
     assert kinds == ["comma", "dash", "slash"] and comma and (comma[0][2] - comma[0][0]) > 0.42 * H
     assert len(seg.groups) == 4 and not seg.doubts and seg.comma_after is None
+
+
+# --- comb fields: printed cells, one digit in each -------------------------------------------------
+
+CELL = 44  # cell width (px) of the combs below; digits are 34 px tall
+
+
+def _comb(cells: list[np.ndarray], below: bool = False) -> np.ndarray:
+    """A printed comb of ``len(cells)`` cells (dark rules and walls, 2 px), each holding the ink
+    (``uint8``, bright on 0, at most 40x40) centred in it, on white paper. ``below``: printed
+    letters under the comb, cut by the crop's lower edge (as a 'D D M M Y Y' under a cheque's date
+    cells)."""
+    n = len(cells)
+    top, bottom = 6, 52
+    ink = np.zeros((top + bottom, 10 + n * CELL + 10), np.uint8)
+    for k, c in enumerate(cells):
+        h, w = c.shape
+        y, x = (top + bottom - h) // 2, 10 + k * CELL + (CELL - w) // 2
+        np.maximum(ink[y : y + h, x : x + w], c, out=ink[y : y + h, x : x + w])
+    if below:
+        for k in range(n):
+            cv2.rectangle(ink, (10 + k * CELL + 13, ink.shape[0] - 3), (10 + k * CELL + 31, ink.shape[0] + 6), 255, 2)
+    gray = 255 - ink
+    cv2.rectangle(gray, (10, top), (10 + n * CELL, bottom), 40, 2)
+    for k in range(1, n):
+        cv2.line(gray, (10 + k * CELL, top), (10 + k * CELL, bottom), 40, 2)
+    return gray
+
+
+def _digit(pool, label: int, nth: int = 0, size: tuple[int, int] = (24, 34)) -> np.ndarray:
+    """An MNIST test digit cut to its ink and scaled to ``size`` (w, h)."""
+    img = pool.images[np.flatnonzero(pool.labels == label)[nth]]
+    rows, cols = np.flatnonzero(img.max(1) > 40), np.flatnonzero(img.max(0) > 40)
+    return cv2.resize(img[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1], size, interpolation=cv2.INTER_LINEAR)
+
+
+def _comb_of(gray: np.ndarray, cells: int):
+    clean = clean_field(gray)
+    comb = find_comb(clean.rules, clean.walls, cells, clean.ink.shape[0])
+    return clean, comb
+
+
+def test_the_cells_of_a_comb_are_found_from_its_walls_and_a_one_taken_for_a_wall_is_no_comb():
+    rules = [(5, 8), (50, 53)]
+    comb = find_comb(rules, [10.0, 54.0, 98.0, 142.0, 186.0, 230.0], 5, 58)
+    assert comb is not None and np.allclose(comb.edges, [10, 54, 98, 142, 186, 230])
+    assert (comb.top, comb.bottom) == (8, 50)
+    assert comb.cell_of(60) == 1 and comb.cell_of(0) == 0 and comb.cell_of(500) == 4
+    # Walls a cleaning missed (faint print) are where the even division puts them.
+    comb = find_comb(rules, [10.0, 98.0, 143.0, 230.0], 5, 58)
+    assert comb is not None and np.allclose(comb.edges, [10, 54, 98, 142, 186, 230])
+    # A wall that is not on the division (a '1' written straight along it), too few walls, no rules:
+    # not a comb the reader can rely on, so it segments the field as written freely.
+    assert find_comb(rules, [10.0, 54.0, 75.0, 98.0, 142.0, 186.0, 230.0], 5, 58) is None
+    assert find_comb(rules, [10.0, 230.0], 5, 58) is None
+    assert find_comb([(5, 8)], [10.0, 54.0, 98.0, 142.0, 186.0, 230.0], 5, 58) is None
+    assert find_comb(rules, [10.0, 54.0, 98.0, 142.0, 186.0, 230.0], 0, 58) is None
+
+
+def test_printed_letters_under_the_cells_are_left_out_without_asking_anyone(pool):
+    gray = _comb([_digit(pool, d) for d in (3, 0, 1, 2)], below=True)
+    clean, comb = _comb_of(gray, 4)
+    assert comb is not None and len(comb.edges) == 5
+    free = segment(clean.ink, clean.mask, "digits")
+    assert HALF_MARK_DOUBT in free.doubts  # without the cells: marks a person is asked about
+    seg = segment(clean.ink, clean.mask, "digits", comb=comb)
+    assert len(seg.groups) == 4 and not seg.doubts
+    assert [k for k, _ in seg.dropped].count("outside the cells") == 4
+
+
+def test_a_cell_is_read_as_one_digit_never_cut_nor_left_out(pool):
+    """A '0' written wider than a digit may be is not cut into two; a '4' drawn as two strokes
+    that do not meet is one digit; a '2' written flat like a tilde is the cell's digit, not a
+    dash or a star."""
+    wide_zero = _digit(pool, 0, size=(40, 30))
+    four = np.zeros((34, 28), np.uint8)
+    cv2.line(four, (10, 1), (3, 22), 255, 3)
+    cv2.line(four, (3, 22), (17, 22), 255, 3)
+    cv2.line(four, (22, 1), (22, 33), 255, 3)  # the stem, 5 px right of the crossbar's end
+    flat_two = _digit(pool, 2, size=(30, 14))
+    gray = _comb([_digit(pool, 7), wide_zero, four, flat_two, _digit(pool, 5)])
+    clean, comb = _comb_of(gray, 5)
+    free = segment(clean.ink, clean.mask, "zip")
+    assert len(free.groups) != 5 or any(len(g.paths) > 1 for g in free.groups)
+    seg = segment(clean.ink, clean.mask, "zip", comb=comb)
+    assert len(seg.groups) == 5 and all(g.paths == [(0,)] and not g.optional for g in seg.groups)
+    assert seg.groups[1].wide and not seg.groups[0].wide
+    assert [comb.cell_of((g.bbox[0] + g.bbox[2]) / 2) for g in seg.groups] == [0, 1, 2, 3, 4]
+
+
+def test_two_digits_touching_across_a_wall_are_cut_at_the_wall_and_a_wall_remnant_is_left_out(pool):
+    gray = _comb([_digit(pool, 6), np.zeros((1, 1), np.uint8), np.zeros((1, 1), np.uint8), _digit(pool, 3)])
+    # A '1' written against the right wall of its cell and a '0' against the left wall of the next,
+    # joined by a stroke across the wall.
+    x_wall = 10 + 2 * CELL
+    cv2.line(gray, (x_wall - 6, 12), (x_wall - 6, 46), 0, 3)
+    cv2.ellipse(gray, (x_wall + 14, 29), (10, 16), 0, 0, 360, 0, 3)
+    cv2.line(gray, (x_wall - 6, 29), (x_wall + 4, 29), 0, 3)
+    # Beside the '3', a sliver of its wall that the scan thickened.
+    cv2.line(gray, (10 + 3 * CELL + 4, 10), (10 + 3 * CELL + 4, 48), 60, 1)
+    clean, comb = _comb_of(gray, 4)
+    assert comb is not None
+    free = segment(clean.ink, clean.mask, "digits")
+    assert any(g.bbox[0] < x_wall - 4 and g.bbox[2] > x_wall + 4 for g in free.groups)  # the pair is one blob
+    seg = segment(clean.ink, clean.mask, "digits", comb=comb)
+    assert len(seg.groups) == 4
+    assert [comb.cell_of((g.bbox[0] + g.bbox[2]) / 2) for g in seg.groups] == [0, 1, 2, 3]
+    assert seg.groups[1].bbox[2] <= x_wall + 3 and seg.groups[2].bbox[0] >= x_wall - 3
+    assert "cell wall" in [k for k, _ in seg.dropped]
+
+
+def test_a_comb_field_is_read_cell_by_cell(pool, classifier):
+    """Through the reader: a zip in 5 printed cells with letters under them and a '4' in two strokes."""
+    four = np.zeros((34, 28), np.uint8)
+    cv2.line(four, (10, 1), (3, 22), 255, 3)
+    cv2.line(four, (3, 22), (17, 22), 255, 3)
+    cv2.line(four, (22, 1), (22, 33), 255, 3)
+    gray = _comb([_digit(pool, 3), _digit(pool, 0), four, _digit(pool, 1), _digit(pool, 2)], below=True)
+    free, comb = read_fields([FieldImage("zip", "zip", gray), FieldImage("zip", "zip", gray, cells=5)], classifier)
+    assert comb.value == "30412", comb.reason
+    assert free.value != "30412" or free.status != "accepted"
+
+
+def test_ocr_read_reads_comb_fields_with_cells(pool, tmp_path, capsys):
+    import csv
+    import io
+
+    from ocr.cli import main
+
+    four = np.zeros((34, 28), np.uint8)
+    cv2.line(four, (10, 1), (3, 22), 255, 3)
+    cv2.line(four, (3, 22), (17, 22), 255, 3)
+    cv2.line(four, (22, 1), (22, 33), 255, 3)
+    path = tmp_path / "zip.png"
+    digits = [_digit(pool, 3), _digit(pool, 0), four, _digit(pool, 1), _digit(pool, 2)]
+    cv2.imwrite(str(path), _comb(digits, below=True))
+    assert main(["read", str(path), "--field", "zip", "--cells", "5", "--device", "cpu"]) == 0
+    [row] = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert row["value"] == "30412"
+    # In 9 cells those five digits are not a ZIP+4, however sure each digit is.
+    main(["read", str(path), "--field", "zip", "--cells", "9", "--device", "cpu", "--json"])
+    import json
+
+    [doc] = json.loads(capsys.readouterr().out)
+    assert doc["status"] == "review"
+    assert main(["read", str(path), "--field", "zip", "--cells", "1", "--device", "cpu"]) == 2
+    assert "--cells" in capsys.readouterr().err

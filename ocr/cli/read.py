@@ -24,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("read", help="read handwritten digit fields (one field per image); CSV on stdout")
     p.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
     p.add_argument("--field", required=True, choices=FIELD_TYPES, help="what the images hold")
+    p.add_argument("--cells", type=int, default=0, metavar="N",
+                   help="the fields are written in N printed cells, one digit in each (a comb): read cell by "
+                        "cell, with the comb thresholds, and N digits required")
     p.add_argument("--json", action="store_true", help="print per-digit detail as JSON instead of CSV")
     add_model_options(p)
     p.set_defaults(func=cmd_read)
@@ -46,7 +49,10 @@ def cmd_read(args) -> int:
     from ocr.reader import read_files
 
     clf = Classifier.load(args.weights, args.device, args.batch_size, args.target_error, args.field_error)
-    results = read_files(args.images, args.field, clf)
+    if args.cells < 0 or args.cells == 1:
+        print("ocr read: --cells must be 2 or more (0: written freely)", file=sys.stderr)
+        return 2
+    results = read_files(args.images, args.field, clf, cells=args.cells)
     for r in results:
         if r.status == "error":
             print(f"ocr read: {r.field.name}: {r.reason}", file=sys.stderr)
