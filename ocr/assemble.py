@@ -18,10 +18,35 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+import numpy as np
+
 from ocr.records import DigitResult, FieldImage, FieldResult
 
 # Digit counts a well-formed field may have (its grammar; amounts: any, with 2 after a point).
 ALLOWED_COUNTS = {"zip": (5, 9), "date": (8,)}
+# The years a date on a cheque or form may have: a reading outside them is a misread digit.
+DATE_YEARS = (1900, 2099)
+
+
+def _date_of(s: str) -> dt.date | None:
+    """``"DDMMYYYY"`` -> the date, or ``None`` when it is no calendar date within :data:`DATE_YEARS`."""
+    try:
+        d = dt.date(int(s[4:]), int(s[2:4]), int(s[:2]))
+    except ValueError:
+        return None
+    return d if DATE_YEARS[0] <= d.year <= DATE_YEARS[1] else None
+
+
+def date_alternatives(labels: Sequence[int]) -> np.ndarray:
+    """For a date read as ``labels`` (8 digits), ``bool [8, 10]``: which digits at each position
+    would still make a date (the others' labels kept). Only these can be the other reading of a
+    digit: in "25/0?/2016" the '?' is 1-9, in "?5/12/2016" 0-2."""
+    s = [str(int(d)) for d in labels]
+    out = np.zeros((len(s), 10), bool)
+    for i in range(len(s)):
+        for digit in range(10):
+            out[i, digit] = _date_of("".join(s[:i] + [str(digit)] + s[i + 1 :])) is not None
+    return out
 
 
 def format_value(field_type: str, labels: Sequence[int], point_after: int | None = None) -> str:
@@ -45,10 +70,10 @@ def form_problem(field_type: str, labels: Sequence[int], point_after: int | None
         if n != 8:
             return f"wrong digit count ({n}, date needs 8: DDMMYYYY)"
         s = "".join(str(int(d)) for d in labels)
-        try:
-            dt.date(int(s[4:]), int(s[2:4]), int(s[:2]))
-        except ValueError:
-            return f"not a valid date ({s[:2]}/{s[2:4]}/{s[4:]})"
+        if _date_of(s) is None:
+            outside = not DATE_YEARS[0] <= int(s[4:]) <= DATE_YEARS[1]
+            why = f": a year outside {DATE_YEARS[0]}-{DATE_YEARS[1]}" if outside else ""
+            return f"not a valid date ({s[:2]}/{s[2:4]}/{s[4:]}{why})"
     if field_type == "amount" and point_after is not None and n - point_after != 2:
         # Cheques and forms write cents/paise as two digits: one digit after the point is far more
         # often a lost digit (two touching digits read as one) than "12.5".

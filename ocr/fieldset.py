@@ -232,7 +232,10 @@ def calibrate_fields(classifier, images: np.ndarray, labels: np.ndarray, n_per_t
         for r, s in zip(results, strips, strict=True):
             if r.status != "accepted":
                 continue
-            m = margins(np.stack([d.penalties for d in r.digits]), classifier.rejector.j)
+            # The margins the reader judged each digit by (a date's against the readings its grammar allows).
+            m = np.array([d.margin for d in r.digits], np.float64)
+            if np.isnan(m).any():
+                m = margins(np.stack([d.penalties for d in r.digits]), classifier.rejector.j)
             kinds = np.array([source_kind(d.source, name) for d in r.digits])
             alone.append(m[kinds == "alone"].min() if (kinds == "alone").any() else np.inf)
             joined.append(m[kinds == "joined"].min() if (kinds == "joined").any() else np.inf)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ocr.assemble import ALLOWED_COUNTS, assemble, form_problem
+from ocr.assemble import ALLOWED_COUNTS, assemble, date_alternatives, form_problem
 from ocr.classify import Classifier
 from ocr.errors import OCRError
 from ocr.fields import CleanField, clean_field
@@ -297,7 +297,6 @@ def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
         outside = np.maximum(ASPECT_P1[labels] - aspect, 0.0) + np.maximum(aspect - ASPECT_P99[labels], 0.0)
         costs = costs + ASPECT_COST * outside / ASPECT_SD[labels]
     costs[~np.asarray(prep.valid, bool)] = np.inf
-    conf = confidence_of(margin)
     accepted = margin >= rej.threshold
     loose = classifier.info.get("calibration", {}).get("thresholds", {}).get(LOOSE_TARGET, {}).get("threshold")
     digit_like = margin >= (loose if loose is not None else rej.threshold)
@@ -311,15 +310,20 @@ def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
             chosen, doubts, point_after = _choose_paths(s, f.type, costs[offset : offset + n],
                                                         labels[offset : offset + n], accepted[offset : offset + n],
                                                         digit_like[offset : offset + n])
+            rows = [offset + k for k in chosen]
+            m = margin[rows]
+            if f.type == "date" and len(rows) == 8 and not form_problem("date", labels[rows]):
+                # A date's grammar rules readings out: a digit is only in doubt against the digits
+                # that would still make a date there (a month's first digit is 0 or 1).
+                m = margins(penalties[rows], rej.j, date_alternatives(labels[rows]))
             digits = []
-            for pos, k in enumerate(chosen):
-                j = offset + k
+            for pos, (k, j) in enumerate(zip(chosen, rows, strict=True)):
                 source = prep.sources[j]
                 field_threshold = classifier.threshold_for(f.type, source, f.cells, thresholds)
                 digits.append(DigitResult(position=pos, bbox=c.box_in_crop(comps[k].bbox), label=int(labels[j]),
-                                          penalties=penalties[j].copy(), confidence=float(conf[j]),
-                                          accepted=bool(margin[j] >= field_threshold),
-                                          digit_image=prep.stack[j], source=source))
+                                          penalties=penalties[j].copy(), confidence=float(confidence_of(m[pos])),
+                                          accepted=bool(m[pos] >= field_threshold),
+                                          digit_image=prep.stack[j], source=source, margin=float(m[pos])))
             results[i] = assemble(f, digits, point_after, s.doubts + doubts)
         except OCRError as exc:
             results[i] = _error_result(f, str(exc))

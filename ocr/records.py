@@ -83,6 +83,9 @@ class DigitResult:
     # Where the component came from: "blob" (a digit-sized connected component, read whole),
     # "wide blob" (a component wide enough for two digits, read whole) or "cut" (a piece of one).
     source: str = "blob"
+    # The log-odds ``confidence`` comes from (ocr.reject.margins; against the other digits the
+    # field's grammar allows there); NaN when not given.
+    margin: float = float("nan")
 
     @property
     def best_penalty(self) -> float:

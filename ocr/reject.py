@@ -25,13 +25,20 @@ import numpy as np
 DEFAULT_TARGETS = (0.01, 0.005, 0.003, 0.002, 0.001, 0.0005)
 
 
-def margins(penalties: np.ndarray, j: float) -> np.ndarray:
-    """Log-odds of the best digit against all others and the rubbish class; ``[N, 10]`` -> ``[N]``."""
+def margins(penalties: np.ndarray, j: float, allowed: np.ndarray | None = None) -> np.ndarray:
+    """Log-odds of the best digit against all others and the rubbish class; ``[N, 10]`` -> ``[N]``.
+
+    ``allowed`` (``bool [N, 10]``): only these digits count against the best one (a field's grammar
+    rules the others out: a month cannot start with a 6). The best digit stays the best of all ten,
+    and the rubbish class always counts, so a mark that looks like none of the allowed digits stays
+    doubtful."""
     y = np.asarray(penalties, dtype=np.float64)
     if y.ndim != 2 or y.shape[1] != 10:
         raise ValueError(f"penalties must be [N, 10], got {y.shape}")
     order = np.argsort(y, axis=1)
     best = np.take_along_axis(y, order[:, :1], axis=1)[:, 0]
+    if allowed is not None:
+        y = np.where(np.asarray(allowed, bool), y, np.inf)
     others = np.take_along_axis(y, order[:, 1:], axis=1)
     rest = np.concatenate([np.full((len(y), 1), -float(j)), -others], axis=1)
     top = rest.max(axis=1, keepdims=True)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from ocr.assemble import assemble, form_problem, format_value
-from ocr.handwriting import DigitPool, make_field
+from ocr.handwriting import DigitPool, make_field, render_text
 from ocr.reader import read_fields
 from ocr.records import DigitResult, FieldImage
 
@@ -83,3 +83,47 @@ def test_a_handwritten_four_digit_zip_goes_to_review(classifier):
     [r] = read_fields([FieldImage("zip", "zip", strip.image)], classifier)
     assert r.status == "review"
     assert "wrong digit count (4, zip needs 5 or 9)" in r.reason
+
+
+def test_a_date_digit_may_only_be_read_otherwise_as_what_keeps_it_a_date():
+    from ocr.assemble import date_alternatives
+
+    alt = date_alternatives([2, 5, 0, 1, 2, 0, 1, 6])  # 25/01/2016
+    allowed = [set(np.flatnonzero(row)) for row in alt]
+    assert allowed[0] == {0, 1, 2}  # 05, 15, 25 (35 is no day)
+    assert allowed[2] == {0, 1}  # a month starts with 0 or 1
+    assert allowed[3] == set(range(1, 10))  # 01-09
+    assert allowed[4] == {2} and allowed[5] == {0}  # 2016, not 1016 or 2116: years 1900-2099
+    assert allowed[7] == set(range(10))
+    assert [set(np.flatnonzero(r)) for r in date_alternatives([3, 1, 1, 2, 1, 9, 9, 9])][1] == {0, 1}  # 30, 31 Dec
+    assert form_problem("date", [0, 1, 0, 1, 2, 2, 0, 4]) == "not a valid date (01/01/2204: a year outside 1900-2099)"
+    assert form_problem("date", [3, 1, 0, 2, 2, 0, 0, 4]) == "not a valid date (31/02/2004)"
+
+
+def test_a_date_digit_whose_only_rival_breaks_the_date_is_not_in_doubt(classifier):
+    """The month's first digit looks nearly as much like a '6' as like the '0' it is: with no date
+    having a 6 there, it is no doubt. With a '1' as the rival (another date), it stays one."""
+    from ocr.reader import decide_fields, prepare_fields
+
+    rng = np.random.default_rng(3)
+    ink, _ = render_text("25012016", DigitPool(), rng, height=40, touching_p=0.0, spacing=0.6)
+    gray = np.pad(255 - ink, 12, constant_values=255)
+    prep = prepare_fields([FieldImage("date", "date", gray)])
+    groups = prep.cleaned[0][2].groups
+    assert len(groups) == 8
+    whole = np.cumsum([0] + [len(g.candidates) for g in groups])[:-1]  # each group's blob read whole
+    strict = {"date": {"alone": 1.0, "joined": 1.0}}
+
+    def read(rival: int):
+        y = np.full((len(prep.stack), 10), 60.0)  # cut pieces: no digit at all
+        for k, d in zip(whole, [2, 5, 0, 1, 2, 0, 1, 6], strict=True):
+            y[k, d] = 2.0
+        y[whole[2], 0], y[whole[2], rival] = 5.0, 5.5  # margin 0.49 against that rival
+        [r] = decide_fields(prep, y.astype(np.float32), classifier, strict)
+        return r
+
+    six, one = read(6), read(1)
+    assert six.value == one.value == "25012016"
+    assert six.status == "accepted" and six.digits[2].margin > 4.0
+    assert one.status == "review" and one.reason == "low-confidence digit at position 3"
+    assert one.digits[2].margin == pytest.approx(0.49, abs=0.01)

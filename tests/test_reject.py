@@ -62,3 +62,15 @@ def test_rejector_applies_calibrated_threshold():
     labels, conf, accepted = r.assess(y)
     assert labels.tolist() == [3, 3] and accepted.tolist() == [False, True]
     assert conf[1] > conf[0]
+
+
+def test_only_the_allowed_digits_count_against_the_best_and_the_rubbish_class_always_does():
+    y = _penalties(np.array([2.0, 30.0]), np.array([3.0, 31.0]))  # best '3', runner-up '7', close
+    allowed = np.ones((2, 10), bool)
+    allowed[:, 7] = False  # the grammar rules a 7 out
+    free, ruled = margins(y, j=10.0), margins(y, j=10.0, allowed=allowed)
+    assert free[0] < 1.5 and ruled[0] == pytest.approx(10.0 - 2.0, abs=0.01)
+    # Far from every prototype: however few rivals are allowed, the rubbish class keeps it unsure.
+    assert ruled[1] < -19.0
+    # The best digit is the reading whether or not it is allowed elsewhere: only rivals are ruled out.
+    assert np.array_equal(margins(y, j=10.0, allowed=np.zeros((2, 10), bool)), ruled)
