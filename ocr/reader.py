@@ -239,7 +239,7 @@ def prepare_fields(fields: Sequence[FieldImage], timings: Timings | None = None)
             t0 = time.perf_counter()
             c = clean_field(f.crop)
             t1 = time.perf_counter()
-            comb = find_comb(c.rules, c.walls, f.cells, c.ink.shape[0]) if f.cells > 1 else None
+            comb = find_comb(c.rules, c.walls, f.cells, *c.ink.shape) if f.cells > 1 else None
             s = segment(c.ink, c.mask, f.type, comb=comb)
             t2 = time.perf_counter()
             t.clean += t1 - t0

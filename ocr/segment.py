@@ -144,12 +144,24 @@ class Comb:
         return int(np.clip(np.searchsorted(self.edges, x) - 1, 0, len(self.edges) - 2))
 
 
-def find_comb(rules: Sequence[tuple[int, int]], walls: Sequence[float], cells: int, height: int) -> Comb | None:
+def _on_grid(xs: np.ndarray, left: float, pitch: float, cells: int) -> bool:
+    """Every wall in ``xs`` stands on its own edge of an even division from ``left``, and at
+    least half of the inner edges have one."""
+    k = np.round((xs - left) / pitch)
+    inner = int(((k > 0) & (k < cells)).sum())
+    return bool(np.all(np.abs(xs - (left + k * pitch)) <= COMB_SLACK * pitch) and len(np.unique(k)) == len(xs)
+                and k.min() >= 0 and k.max() <= cells and inner >= (cells - 1) / 2)
+
+
+def find_comb(rules: Sequence[tuple[int, int]], walls: Sequence[float], cells: int, height: int,
+              width: int | None = None) -> Comb | None:
     """The cells of a comb of ``cells`` equal cells from the printed lines a cleaning found
     (``rules``: rows ``(y0, y1)`` of the horizontal lines; ``walls``: columns of the vertical ones),
-    or ``None`` when they are not such a comb: the outer walls and at least half of the inner
-    ones must be found where an even division puts them, and nothing else (a '1' taken for a wall
-    leaves the reader to segment the field as written freely)."""
+    or ``None`` when they are not such a comb: at least half of the inner walls must be found where
+    an even division puts them, and nothing else (a '1' taken for a wall leaves the reader to
+    segment the field as written freely). Both outer walls must be found, or, given the field's
+    ``width``, all but one at an end where the missing one would fall outside the field (a crop
+    that cut off the frame's last side)."""
     if cells < 2 or len(walls) < 2 or len(rules) < 2:
         return None
     xs = np.sort(np.asarray(walls, np.float64))
@@ -157,10 +169,15 @@ def find_comb(rules: Sequence[tuple[int, int]], walls: Sequence[float], cells: i
     pitch = (right - left) / cells
     if pitch <= 0:
         return None
-    k = np.round((xs - left) / pitch)
-    if np.any(np.abs(xs - (left + k * pitch)) > COMB_SLACK * pitch) or len(np.unique(k)) != len(xs) \
-            or len(xs) - 2 < (cells - 1) / 2:
-        return None
+    if not _on_grid(xs, left, pitch, cells):
+        pitch = (right - left) / (cells - 1)  # one outer wall not found
+        if width is None or not _on_grid(xs, left, pitch, cells - 1):
+            return None
+        fits_left = left - pitch >= -COMB_SLACK * pitch
+        fits_right = right + pitch <= width + COMB_SLACK * pitch
+        if fits_left == fits_right:
+            return None  # both ends possible, or neither: no telling where the cells are
+        left = left - pitch if fits_left else left
     top = float(min(r[1] for r in rules))
     bottom = float(max(r[0] for r in rules))
     if bottom - top < 0.3 * height:

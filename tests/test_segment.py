@@ -363,6 +363,14 @@ def test_the_cells_of_a_comb_are_found_from_its_walls_and_a_one_taken_for_a_wall
     assert find_comb(rules, [10.0, 230.0], 5, 58) is None
     assert find_comb([(5, 8)], [10.0, 54.0, 98.0, 142.0, 186.0, 230.0], 5, 58) is None
     assert find_comb(rules, [10.0, 54.0, 98.0, 142.0, 186.0, 230.0], 0, 58) is None
+    # The frame's right side not found (the crop ends at it): where the field's width has room for
+    # it on one side only, the cells are still known; with room on both sides, or none, they are not.
+    comb = find_comb(rules, [10.0, 54.0, 98.0, 142.0, 186.0], 5, 58, width=234)
+    assert comb is not None and np.allclose(comb.edges, [10, 54, 98, 142, 186, 230])
+    comb = find_comb(rules, [54.0, 98.0, 142.0, 186.0, 230.0], 5, 58, width=232)
+    assert comb is not None and np.allclose(comb.edges, [10, 54, 98, 142, 186, 230])
+    assert find_comb(rules, [54.0, 98.0, 142.0, 186.0, 230.0], 5, 58, width=300) is None
+    assert find_comb(rules, [10.0, 54.0, 98.0, 142.0, 186.0], 5, 58) is None  # width unknown
 
 
 def test_printed_letters_under_the_cells_are_left_out_without_asking_anyone(pool):
