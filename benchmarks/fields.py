@@ -33,7 +33,6 @@ from ocr.fieldset import strip_truth
 from ocr.handwriting import DigitPool, make_field, random_value
 from ocr.reader import Timings, read_fields
 from ocr.records import FieldImage
-from ocr.reject import margins
 
 
 def make_strips(field_type: str, n: int, seed: int, pool: DigitPool, touching: float):
@@ -92,7 +91,7 @@ def main(argv=None) -> int:
             count_ok += len(r.digits) == ndig
             seg_ok += segmentation_right(r, s.digit_boxes)
             others = [x for x in r.reason.split("; ") if x and not x.startswith("low-confidence")]
-            m = margins(np.stack([d.penalties for d in r.digits]), clf.rejector.j).min() if r.digits else -np.inf
+            m = min((d.margin for d in r.digits), default=-np.inf)  # as the reader judged them
             sweep.append((not others, m, ok))
             if r.status == "accepted":
                 acc += 1

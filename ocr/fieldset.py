@@ -206,8 +206,6 @@ def calibrate_fields(classifier, images: np.ndarray, labels: np.ndarray, n_per_t
     """
     from ocr.classify import source_kind
     from ocr.reader import decide_fields, prepare_fields  # the reader imports the classifier
-    from ocr.reject import margins
-
     pool = DigitPool(images, labels)
     base = float(classifier.rejector.threshold)
     start = max(base, -40.0) if base < np.inf else 10.0  # an untrained model's threshold may be unbounded
@@ -234,8 +232,6 @@ def calibrate_fields(classifier, images: np.ndarray, labels: np.ndarray, n_per_t
                 continue
             # The margins the reader judged each digit by (a date's against the readings its grammar allows).
             m = np.array([d.margin for d in r.digits], np.float64)
-            if np.isnan(m).any():
-                m = margins(np.stack([d.penalties for d in r.digits]), classifier.rejector.j)
             kinds = np.array([source_kind(d.source, name) for d in r.digits])
             alone.append(m[kinds == "alone"].min() if (kinds == "alone").any() else np.inf)
             joined.append(m[kinds == "joined"].min() if (kinds == "joined").any() else np.inf)

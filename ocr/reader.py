@@ -312,7 +312,7 @@ def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
                                                         digit_like[offset : offset + n])
             rows = [offset + k for k in chosen]
             m = margin[rows]
-            if f.type == "date" and len(rows) == 8 and not form_problem("date", labels[rows]):
+            if f.type == "date" and not form_problem("date", labels[rows]):
                 # A date's grammar rules readings out: a digit is only in doubt against the digits
                 # that would still make a date there (a month's first digit is 0 or 1).
                 m = margins(penalties[rows], rej.j, date_alternatives(labels[rows]))

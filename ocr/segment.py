@@ -351,24 +351,32 @@ def cut_paths(mask: np.ndarray, anchors: list[int], H: float, drift: float = DRI
     return list(paths)
 
 
-def _piece(blob: Blob, left: np.ndarray, right: np.ndarray, ink: np.ndarray) -> Component | None:
-    """The ink of a blob between two cut paths (``left[y] <= x < right[y]`` in each row) as a
-    candidate; bits of a neighbour that a cut leaves behind (under a tenth of the largest
-    part) are dropped."""
+def _between(blob: Blob, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """The blob's mask between two cut paths (``left[y] <= x < right[y]`` in each row), in its box."""
     cols = np.arange(blob.width)[None, :]
-    m = blob.mask & (cols >= left[:, None]) & (cols < right[:, None])
-    n, lab, stats, _ = cv2.connectedComponentsWithStats(m.astype(np.uint8), connectivity=8)
+    return blob.mask & (cols >= left[:, None]) & (cols < right[:, None])
+
+
+def _cropped(blob: Blob, m: np.ndarray) -> Blob:
+    """A non-empty mask in ``blob``'s box -> a blob cut to that mask's ink, in field pixels."""
+    rows, cols = np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))
+    m = m[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    x0, y0 = blob.bbox[0] + int(cols[0]), blob.bbox[1] + int(rows[0])
+    return Blob(m, (x0, y0, x0 + m.shape[1], y0 + m.shape[0]))
+
+
+def _piece(blob: Blob, left: np.ndarray, right: np.ndarray, ink: np.ndarray) -> Component | None:
+    """The ink of a blob between two cut paths as a candidate; bits of a neighbour that a cut
+    leaves behind (under a tenth of the largest part) are dropped."""
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(_between(blob, left, right).astype(np.uint8),
+                                                        connectivity=8)
     if n <= 1:
         return None
     areas = stats[1:, cv2.CC_STAT_AREA]
-    keep = 1 + np.flatnonzero(areas >= 0.1 * areas.max())
-    m = np.isin(lab, keep)
-    rows, cols_ = np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))
-    m = m[rows[0] : rows[-1] + 1, cols_[0] : cols_[-1] + 1]
-    x0, y0 = blob.bbox[0] + int(cols_[0]), blob.bbox[1] + int(rows[0])
-    box = (x0, y0, x0 + m.shape[1], y0 + m.shape[0])
-    crop = np.where(m, ink[box[1] : box[3], box[0] : box[2]], 0).astype(np.uint8)
-    return Component(ink=crop, bbox=box, kind="digit")
+    piece = _cropped(blob, np.isin(lab, 1 + np.flatnonzero(areas >= 0.1 * areas.max())))
+    x0, y0, x1, y1 = piece.bbox
+    crop = np.where(piece.mask, ink[y0:y1, x0:x1], 0).astype(np.uint8)
+    return Component(ink=crop, bbox=piece.bbox, kind="digit")
 
 
 def build_group(blob: Blob, H: float, ink: np.ndarray, drift: float = DRIFT, split: bool = True) -> Group:
@@ -420,6 +428,11 @@ def build_group(blob: Blob, H: float, ink: np.ndarray, drift: float = DRIFT, spl
     return Group(blob.bbox, candidates, paths)
 
 
+def _small(b: Blob, H: float) -> bool:
+    """A point, comma, speck or star: smaller than ``SMALL * H`` both ways."""
+    return b.height < SMALL * H and b.width < SMALL * H
+
+
 def _ink_centre(b: Blob) -> float:
     cols = b.mask.sum(axis=0)
     return b.bbox[0] + float((np.arange(b.width) * cols).sum() / max(int(cols.sum()), 1)) + 0.5
@@ -428,18 +441,9 @@ def _ink_centre(b: Blob) -> float:
 def _split_at(blob: Blob, cuts: list[np.ndarray]) -> list[Blob]:
     """The parts of ``blob`` between consecutive cut paths (``int [h]`` each, the first column right
     of the cut in each row), left to right, empty parts left out."""
-    cols = np.arange(blob.width)[None, :]
     bounds = [np.zeros(blob.height, np.int64), *cuts, np.full(blob.height, blob.width, np.int64)]
-    parts = []
-    for lo, hi in itertools.pairwise(bounds):
-        m = blob.mask & (cols >= lo[:, None]) & (cols < hi[:, None])
-        if not m.any():
-            continue
-        rows, cs = np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))
-        x0, y0 = blob.bbox[0] + int(cs[0]), blob.bbox[1] + int(rows[0])
-        parts.append(Blob(m[rows[0] : rows[-1] + 1, cs[0] : cs[-1] + 1],
-                          (x0, y0, x0 + int(cs[-1] - cs[0]) + 1, y0 + int(rows[-1] - rows[0]) + 1)))
-    return parts
+    masks = [_between(blob, lo, hi) for lo, hi in itertools.pairwise(bounds)]
+    return [_cropped(blob, m) for m in masks if m.any()]
 
 
 def into_cells(blobs: list[Blob], comb: Comb, H: float) -> tuple[list[Blob], list[tuple[str, Box]]]:
@@ -476,7 +480,7 @@ def into_cells(blobs: list[Blob], comb: Comb, H: float) -> tuple[list[Blob], lis
             parts.append(b)
     parts = merge_broken(parts, H, comb)
     cell = [comb.cell_of(_ink_centre(b)) for b in parts]
-    small = [b.height < SMALL * H and b.width < SMALL * H for b in parts]
+    small = [_small(b, H) for b in parts]
     keep: list[int] = []
     for i, b in enumerate(parts):
         centre = (b.bbox[0] + b.bbox[2]) / 2
@@ -581,7 +585,7 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
         elif b.height < 0.65 * H and b.width < (COMMA_WIDTH if field_type == "amount" else SMALL) * H \
                 and y1 > base + 0.12 * H and y0 > top + 0.45 * H:
             kinds.append("comma")  # hangs below the baseline
-        elif b.height < SMALL * H and b.width < SMALL * H:
+        elif _small(b, H):
             if y1 < top + 0.55 * H:
                 kinds.append("raised mark")  # '*' or a stray mark above the writing
             elif y1 > base + 0.12 * H or (b.height > 1.6 * b.width and b.height >= 0.2 * H):
@@ -600,7 +604,7 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
     if comb is not None:
         # One mark to a cell, merged (into_cells): whatever its shape, a mark that is not a point or
         # a speck is the cell's digit (a '2' written flat like a tilde, a small '5').
-        kinds = ["digit" if not (b.height < SMALL * H and b.width < SMALL * H) else k
+        kinds = ["digit" if not _small(b, H) else k
                  for b, k in zip(blobs, kinds, strict=True)]
     if field_type == "amount":
         digits_at = [i for i, k in enumerate(kinds) if k == "digit"]
