@@ -11,12 +11,19 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from scipy.ndimage import median_filter
 from skimage.filters import threshold_otsu
 
 from ocr.errors import OCRError
 from ocr.records import Box
 
 MAX_SKEW_DEG = 5.0  # printed lines further from level than this are not taken as the field's lines
+# A comb printed too faint to binarise (a light cell wall, blurred) still darkens nearly every row it
+# crosses, which a stroke rarely does: a column's darkness exceeded in FAINT_ROWS of its rows, against
+# the columns around it, must stand FAINT_SIGMA of that profile's noise and FAINT_GREY grey levels above.
+FAINT_ROWS = 0.8
+FAINT_SIGMA = 5.0
+FAINT_GREY = 6.0
 
 
 def ink_from_gray(gray: np.ndarray, invert: bool = False) -> np.ndarray:
@@ -43,7 +50,9 @@ class CleanField:
     ``ink > 0``. ``to_crop`` is the 2x3 affine matrix from ``ink`` pixels back to the crop's.
     ``lines`` counts the printed lines removed (horizontal, vertical); ``rules`` are the rows
     ``(y0, y1)`` the horizontal ones filled and ``walls`` the centre columns of the vertical ones
-    (box sides, comb cell walls), top to bottom and left to right, in ``ink`` pixels.
+    (box sides, comb cell walls), top to bottom and left to right, in ``ink`` pixels. ``gray`` is the
+    levelled crop itself (dark on light), where printed lines too faint to be ink can still be seen
+    (:func:`faint_walls`).
     """
 
     ink: np.ndarray
@@ -53,6 +62,7 @@ class CleanField:
     lines: tuple[int, int] = (0, 0)
     rules: tuple[tuple[int, int], ...] = ()
     walls: tuple[float, ...] = ()
+    gray: np.ndarray | None = None
 
     def box_in_crop(self, box: Box) -> Box:
         """A box in ``ink`` pixels -> the box around it in the original crop's pixels."""
@@ -278,4 +288,48 @@ def clean_field(crop: np.ndarray, *, min_speck: int = 4, level: bool = True) -> 
     # Grey levels from the scan where the mask says ink; the mask decides what is ink.
     ink = np.where(mask, np.maximum(ink, 40), 0).astype(np.uint8)
     return CleanField(ink=ink, mask=mask, angle=angle, to_crop=to_crop, lines=(len(rules), len(wall_xs)),
-                      rules=tuple(rules), walls=tuple(wall_xs))
+                      rules=tuple(rules), walls=tuple(wall_xs), gray=gray)
+
+
+def faint_walls(gray: np.ndarray, cells: int) -> tuple[float, ...] | None:
+    """The ``cells + 1`` wall columns of a comb of ``cells`` equal cells printed too light for the
+    ink threshold (a pale or worn print, blurred by the scanner), or ``None``.
+
+    A wall darkens almost every row it crosses; a stroke, even a '1' in its cell, leaves the rows above
+    or below it light. Each column's darkness exceeded in ``FAINT_ROWS`` of the rows of ``gray`` (the
+    levelled crop, dark on light), less the running median of its neighbours, is a profile in which
+    walls are peaks. The comb is the even division, of any pitch and offset that fit the crop, whose
+    every edge falls on such a peak (within a column) and which does not go on with another wall one
+    cell beyond either end (four cells are not a comb of three); among several, the one standing
+    highest.
+    """
+    h, w = gray.shape
+    if cells < 2 or w < 4 * (cells + 1):
+        return None
+    dark = 255.0 - gray.astype(np.float32)
+    profile = np.percentile(dark, 100 * (1 - FAINT_ROWS), axis=0)
+    lift = profile - median_filter(profile, size=max(9, (w // (2 * cells)) | 1), mode="nearest")
+    noise = 1.4826 * float(np.median(np.abs(lift - np.median(lift))))
+    high = lift >= max(FAINT_SIGMA * noise, FAINT_GREY)
+    count = np.concatenate([[0], np.cumsum(high)])  # walls in columns [a, b): count[b] - count[a]
+    peak = high.copy()
+    peak[1:] |= high[:-1]  # within a column of the edge
+    peak[:-1] |= high[1:]
+    best, best_lift = None, -np.inf
+    k = np.arange(cells + 1)
+    for pitch in np.arange(max(0.3 * h, 0.5 * w / cells), (w - 1) / cells + 1e-9, 0.25):
+        left = np.arange(0.0, w - 1 - cells * pitch + 1e-9, 1.0)
+        edges = np.rint(left[:, None] + k[None, :] * pitch).astype(int)
+        # Every edge on a wall, and no wall about one cell beyond either end: not part of a longer comb.
+        beyond = left[:, None] + np.array([-1, cells + 1])[None, :] * pitch
+        lo = np.clip(np.floor(beyond - 0.25 * pitch), 0, w).astype(int)
+        hi = np.clip(np.ceil(beyond + 0.25 * pitch) + 1, 0, w).astype(int)
+        walled = (count[hi] - count[lo]) > 0
+        fit = peak[edges].all(axis=1) & ~walled.any(axis=1)
+        if not fit.any():
+            continue
+        height = lift[edges[fit]].sum(axis=1)
+        i = int(np.argmax(height))
+        if height[i] > best_lift:
+            best_lift, best = height[i], tuple(float(left[fit][i] + j * pitch) for j in k)
+    return best

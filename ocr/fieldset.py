@@ -204,53 +204,73 @@ def calibrate_fields(classifier, images: np.ndarray, labels: np.ndarray, n_per_t
     [types whose wide blobs read whole count as alone]}``; both thresholds are ``inf`` when no pair
     meets a target.
     """
-    from ocr.classify import source_kind
-    from ocr.reader import decide_fields, prepare_fields  # the reader imports the classifier
-    pool = DigitPool(images, labels)
     base = float(classifier.rejector.threshold)
-    start = max(base, -40.0) if base < np.inf else 10.0  # an untrained model's threshold may be unbounded
-    grid = np.concatenate([[base], np.arange(np.ceil(start / FIELD_STEP + 1e-9) * FIELD_STEP, 10.0 + 1e-9,
-                                             FIELD_STEP)])
-    grid = np.unique(grid)[::-1]  # strict to loose
-    loose = {"alone": -np.inf, "joined": -np.inf}
+    grid = threshold_grid(base)
     out: dict[str, dict] = {}
     plain: dict[str, dict] = {}
     for name in types:
-        field_type, _, style = name.partition("/")
-        rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
-        strips = [make_field(field_type, random_value(field_type, rng), rng, pool=pool, touching_p=touching,
-                             **({"boxes": "cells"} if style == "cells" else {})) for _ in range(n_per_type)]
-        fields = [FieldImage(name=f"{field_type}{i}", type=field_type, crop=s.image,
-                             cells=sum(c.isdigit() for c in s.value) if style == "cells" else 0)
-                  for i, s in enumerate(strips)]
-        prep = prepare_fields(fields)
-        penalties = classifier.penalties(prep.stack) if len(prep.stack) else np.zeros((0, 10), np.float32)
-        results = decide_fields(prep, penalties, classifier, {name: loose})
-        right, alone, joined = [], [], []
-        for r, s in zip(results, strips, strict=True):
-            if r.status != "accepted":
-                continue
-            # The margins the reader judged each digit by (a date's against the readings its grammar allows).
-            m = np.array([d.margin for d in r.digits], np.float64)
-            kinds = np.array([source_kind(d.source, name) for d in r.digits])
-            alone.append(m[kinds == "alone"].min() if (kinds == "alone").any() else np.inf)
-            joined.append(m[kinds == "joined"].min() if (kinds == "joined").any() else np.inf)
-            right.append(r.value == strip_truth(field_type, s.value))
-        ok, a, j = np.asarray(right, bool), np.asarray(alone, float), np.asarray(joined, float)
+        ok, a, j = field_margins(classifier, DigitPool(images, labels), name, n_per_type, seed, touching)
         plain[name] = {"accepted": len(ok) / n_per_type, "error": float((~ok).sum() / max(len(ok), 1))}
-        best = {f"{t:g}": {"alone": float("inf"), "joined": float("inf"), "accepted": 0.0, "error": 0.0}
-                for t in targets}
-        counts = {key: 0 for key in best}
-        for ta in grid:
-            for tj in grid:
-                take = (a >= ta) & (j >= tj)
-                n, wrong = int(take.sum()), int((take & ~ok).sum())
-                for target in targets:
-                    key = f"{target:g}"
-                    if n > counts[key] and wrong <= target * n:
-                        counts[key] = n
-                        best[key] = {"alone": float(ta), "joined": float(tj), "accepted": n / n_per_type,
-                                     "error": wrong / n}
-        out[name] = best
+        out[name] = {f"{t:g}": choose_pair(ok, a, j, n_per_type, t, grid) for t in targets}
     return {"n": n_per_type, "seed": seed, "touching": touching, "digits": description, "step": FIELD_STEP,
             "thresholds": out, "digit_threshold": plain, "wide_alone": sorted(ALLOWED_COUNTS)}
+
+
+def threshold_grid(base: float) -> np.ndarray:
+    """The thresholds the field calibration tries, strict to loose: the digit threshold ``base``
+    and every multiple of ``FIELD_STEP`` from it up to 10."""
+    start = max(base, -40.0) if base < np.inf else 10.0  # an untrained model's threshold may be unbounded
+    grid = np.concatenate([[base], np.arange(np.ceil(start / FIELD_STEP + 1e-9) * FIELD_STEP, 10.0 + 1e-9,
+                                             FIELD_STEP)])
+    return np.unique(grid)[::-1]
+
+
+def field_margins(classifier, pool: DigitPool, name: str, n: int, seed: int,
+                  touching: float = 0.1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Write ``n`` strips of :func:`ocr.classify.threshold_key` ``name`` (``"zip"``, ``"date/cells"``)
+    with ``pool``'s digits and read them once through the reader with the digit threshold alone.
+
+    Returns, for each strip the reader accepted, whether its value is right and the lowest margin
+    among its digits read alone and among its joined digits (``inf`` when it has none of a kind):
+    it is accepted at field thresholds ``(alone, joined)`` exactly when both reach them.
+    """
+    from ocr.classify import source_kind
+    from ocr.reader import decide_fields, prepare_fields  # the reader imports the classifier
+    field_type, _, style = name.partition("/")
+    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+    strips = [make_field(field_type, random_value(field_type, rng), rng, pool=pool, touching_p=touching,
+                         **({"boxes": "cells"} if style == "cells" else {})) for _ in range(n)]
+    fields = [FieldImage(name=f"{field_type}{i}", type=field_type, crop=s.image,
+                         cells=sum(c.isdigit() for c in s.value) if style == "cells" else 0)
+              for i, s in enumerate(strips)]
+    prep = prepare_fields(fields)
+    penalties = classifier.penalties(prep.stack) if len(prep.stack) else np.zeros((0, 10), np.float32)
+    loose = {"alone": -np.inf, "joined": -np.inf}
+    results = decide_fields(prep, penalties, classifier, {name: loose})
+    right, alone, joined = [], [], []
+    for r, s in zip(results, strips, strict=True):
+        if r.status != "accepted":
+            continue
+        # The margins the reader judged each digit by (a date's against the readings its grammar allows).
+        m = np.array([d.margin for d in r.digits], np.float64)
+        kinds = np.array([source_kind(d.source, name) for d in r.digits])
+        alone.append(m[kinds == "alone"].min() if (kinds == "alone").any() else np.inf)
+        joined.append(m[kinds == "joined"].min() if (kinds == "joined").any() else np.inf)
+        right.append(r.value == strip_truth(field_type, s.value))
+    return np.asarray(right, bool), np.asarray(alone, float), np.asarray(joined, float)
+
+
+def choose_pair(ok: np.ndarray, alone: np.ndarray, joined: np.ndarray, n: int, target: float,
+                grid: np.ndarray) -> dict:
+    """The pair of thresholds on ``grid`` that accepts the most of ``n`` strips with the error among
+    them at or below ``target`` (the stricter pair on a tie); ``inf`` when none does."""
+    best = {"alone": float("inf"), "joined": float("inf"), "accepted": 0.0, "error": 0.0}
+    most = 0
+    for ta in grid:
+        for tj in grid:
+            take = (alone >= ta) & (joined >= tj)
+            k, wrong = int(take.sum()), int((take & ~ok).sum())
+            if k > most and wrong <= target * k:
+                most = k
+                best = {"alone": float(ta), "joined": float(tj), "accepted": k / n, "error": wrong / k}
+    return best

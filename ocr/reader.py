@@ -23,12 +23,12 @@ import numpy as np
 from ocr.assemble import ALLOWED_COUNTS, assemble, date_alternatives, form_problem
 from ocr.classify import Classifier
 from ocr.errors import OCRError
-from ocr.fields import CleanField, clean_field
+from ocr.fields import CleanField, clean_field, faint_walls
 from ocr.normalize import normalize_digit
 from ocr.records import DigitResult, FieldImage, FieldResult
 from ocr.reject import confidence as confidence_of
 from ocr.reject import margins
-from ocr.segment import HALF_MARK_DOUBT, SMALL_MARK, Segmentation, find_comb, segment
+from ocr.segment import HALF_MARK_DOUBT, SMALL_MARK, Comb, Segmentation, find_comb, segment
 
 # Cost of reading a candidate as one digit (paper VIII: the path with the smallest total penalty).
 # The RBF penalties are turned into -log P(best digit | candidate) with the rubbish class of the
@@ -228,6 +228,21 @@ class Prepared:
     valid: list[bool]
 
 
+def comb_of(c: CleanField, cells: int) -> Comb | None:
+    """The printed cells of a field the template prints as a comb of ``cells`` cells: from the lines
+    the cleaning found and took out (:func:`ocr.segment.find_comb`), or else from walls printed too
+    faint to be ink (:func:`ocr.fields.faint_walls`), which leave nothing outside the cells. ``None``
+    when neither shows such a comb: the field is read as written freely."""
+    if cells < 2:
+        return None
+    comb = find_comb(c.rules, c.walls, cells, *c.ink.shape)
+    if comb is None and c.gray is not None:
+        edges = faint_walls(c.gray, cells)
+        if edges is not None:
+            comb = Comb(edges, 0.0, float(c.ink.shape[0]))
+    return comb
+
+
 def prepare_fields(fields: Sequence[FieldImage], timings: Timings | None = None) -> Prepared:
     """Clean and segment every field, and normalise every candidate of every segmentation graph.
     A field that fails here is kept as its ``error`` result with the reason."""
@@ -239,7 +254,7 @@ def prepare_fields(fields: Sequence[FieldImage], timings: Timings | None = None)
             t0 = time.perf_counter()
             c = clean_field(f.crop)
             t1 = time.perf_counter()
-            comb = find_comb(c.rules, c.walls, f.cells, *c.ink.shape) if f.cells > 1 else None
+            comb = comb_of(c, f.cells)
             s = segment(c.ink, c.mask, f.type, comb=comb)
             t2 = time.perf_counter()
             t.clean += t1 - t0

@@ -4,9 +4,9 @@ import cv2
 import numpy as np
 import pytest
 
-from ocr.fields import clean_field
+from ocr.fields import clean_field, faint_walls
 from ocr.handwriting import DigitPool, make_field, render_text
-from ocr.reader import read_fields
+from ocr.reader import comb_of, read_fields
 from ocr.records import FieldImage
 from ocr.segment import (
     HALF_MARK_DOUBT,
@@ -313,11 +313,11 @@ def test_a_thick_comma_and_a_thick_trailing_dash_are_punctuation_in_an_amount():
 CELL = 44  # cell width (px) of the combs below; digits are 34 px tall
 
 
-def _comb(cells: list[np.ndarray], below: bool = False) -> np.ndarray:
-    """A printed comb of ``len(cells)`` cells (dark rules and walls, 2 px), each holding the ink
-    (``uint8``, bright on 0, at most 40x40) centred in it, on white paper. ``below``: printed
-    letters under the comb, cut by the crop's lower edge (as a 'D D M M Y Y' under a cheque's date
-    cells)."""
+def _comb(cells: list[np.ndarray], below: bool = False, line: int = 40) -> np.ndarray:
+    """A printed comb of ``len(cells)`` cells (rules and walls of grey ``line``, 2 px; ``255``: no
+    comb), each holding the ink (``uint8``, bright on 0, at most 40x40) centred in it, on white paper.
+    ``below``: printed letters under the comb, cut by the crop's lower edge (as a 'D D M M Y Y' under
+    a cheque's date cells)."""
     n = len(cells)
     top, bottom = 6, 52
     ink = np.zeros((top + bottom, 10 + n * CELL + 10), np.uint8)
@@ -329,9 +329,9 @@ def _comb(cells: list[np.ndarray], below: bool = False) -> np.ndarray:
         for k in range(n):
             cv2.rectangle(ink, (10 + k * CELL + 13, ink.shape[0] - 3), (10 + k * CELL + 31, ink.shape[0] + 6), 255, 2)
     gray = 255 - ink
-    cv2.rectangle(gray, (10, top), (10 + n * CELL, bottom), 40, 2)
+    cv2.rectangle(gray, (10, top), (10 + n * CELL, bottom), line, 2)
     for k in range(1, n):
-        cv2.line(gray, (10 + k * CELL, top), (10 + k * CELL, bottom), 40, 2)
+        cv2.line(gray, (10 + k * CELL, top), (10 + k * CELL, bottom), line, 2)
     return gray
 
 
@@ -435,6 +435,54 @@ def test_a_comb_field_is_read_cell_by_cell(pool, classifier):
     free, comb = read_fields([FieldImage("zip", "zip", gray), FieldImage("zip", "zip", gray, cells=5)], classifier)
     assert comb.value == "30412", comb.reason
     assert free.value != "30412" or free.status != "accepted"
+
+
+def _scanned(gray: np.ndarray, seed: int = 0) -> np.ndarray:
+    """``gray`` as a scanner leaves it: paper a little grey, blurred, with noise."""
+    rng = np.random.default_rng(seed)
+    out = cv2.GaussianBlur(gray.astype(np.float32) * 0.94, (3, 3), 0.8) + rng.normal(0, 5, gray.shape)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def test_a_comb_printed_too_faint_to_be_ink_is_found_from_its_grey_levels(pool, classifier):
+    """Cell walls printed pale (a light or worn print, a drop-out colour the scanner kept faintly)
+    never become ink, but they still darken every row they cross, which no digit does: the cells are
+    found from the grey levels, and the field is read cell by cell as with dark walls."""
+    four = np.zeros((34, 28), np.uint8)
+    cv2.line(four, (10, 1), (3, 22), 255, 3)
+    cv2.line(four, (3, 22), (17, 22), 255, 3)
+    cv2.line(four, (22, 1), (22, 33), 255, 3)  # a '4' in two strokes that do not meet
+    digits = [_digit(pool, 3), _digit(pool, 0), four, _digit(pool, 1), _digit(pool, 2)]
+    gray = _scanned(_comb(digits, line=200))
+    clean = clean_field(gray)
+    assert not clean.walls and clean.lines == (0, 0)  # nothing printed was taken for ink
+    assert find_comb(clean.rules, clean.walls, 5, *clean.ink.shape) is None
+    edges = faint_walls(clean.gray, 5)
+    assert edges is not None and np.allclose(edges, [10 + k * CELL for k in range(6)], atol=1.5)
+    comb = comb_of(clean, 5)
+    assert comb is not None and (comb.top, comb.bottom) == (0.0, float(gray.shape[0]))
+    seg = segment(clean.ink, clean.mask, "zip", comb=comb)
+    assert [comb.cell_of((g.bbox[0] + g.bbox[2]) / 2) for g in seg.groups] == [0, 1, 2, 3, 4]
+    free, cells = read_fields([FieldImage("zip", "zip", gray), FieldImage("zip", "zip", gray, cells=5)], classifier)
+    assert cells.value == "30412", cells.reason
+    assert free.value != "30412" or free.status != "accepted"
+    # Dark walls are found by the cleaning, and the grey levels put the cells in the same place.
+    dark = clean_field(_scanned(_comb(digits)))
+    assert np.allclose(comb_of(dark, 5).edges, faint_walls(dark.gray, 5), atol=1.5)
+
+
+def test_no_comb_is_made_up_from_digits_or_from_too_few_walls(pool):
+    # No comb printed: the digits alone, even '1's written evenly spaced, are no comb.
+    ones = np.zeros((34, 10), np.uint8)
+    cv2.line(ones, (5, 0), (5, 33), 255, 3)
+    for cells in ([_digit(pool, d) for d in (3, 0, 4, 1, 2)], [ones] * 5):
+        clean = clean_field(_scanned(_comb(cells, line=255)))
+        assert faint_walls(clean.gray, 5) is None and comb_of(clean, 5) is None
+    # A comb of four cells is not one of five, nor of three.
+    clean = clean_field(_scanned(_comb([_digit(pool, d) for d in (3, 0, 4, 1)], line=200)))
+    assert faint_walls(clean.gray, 4) is not None
+    assert faint_walls(clean.gray, 5) is None and faint_walls(clean.gray, 3) is None
+    assert comb_of(clean, 1) is None and comb_of(clean, 0) is None
 
 
 def test_ocr_read_reads_comb_fields_with_cells(pool, tmp_path, capsys):
