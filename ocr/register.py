@@ -21,6 +21,9 @@ WORK_SIDE = 1000  # the long side (px) the angle and extent are measured at: eno
 INSET = 0.03  # how far inside a snapped frame a non-comb field is cut, as a fraction of its height
 FRAME_PAD = 0.08  # crop margin around a field's box, as a fraction of its height
 MAX_SKEW = 20.0  # degrees; a page turned by more is beyond what deskewing is for
+# No document is longer than this times its width (a CTS cheque is 2.2:1, A4 1.4:1): a bright "paper" that is,
+# is a light band of the document itself (a cheque's untinted top strip above its tinted security print).
+MAX_PAPER_ASPECT = 3.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,8 @@ def _paper_rect(small: np.ndarray) -> tuple | None:
     (_, _), (w, h), _ = rect
     # The paper must be a rectangle, not a blob of ink on white: its contour fills its box.
     if w * h <= 0 or area / (w * h) < 0.9:
+        return None
+    if max(w, h) > MAX_PAPER_ASPECT * min(w, h):
         return None
     return rect
 

@@ -55,6 +55,24 @@ def test_page_without_bed_is_deskewed_by_its_rules(pool):
     assert abs(_line_angle(reg.image)) < 0.4
 
 
+def test_a_light_band_of_a_tinted_cheque_is_not_taken_for_the_paper(pool):
+    """A cheque whose security print tints all but a white strip along its top, scanned edge to edge:
+    the strip is bright, rectangular and a quarter of the scan, like paper on a darker bed, but no
+    document is nine times as wide as it is tall. The scan is the document."""
+    rng = np.random.default_rng(6)
+    flat, _, _ = draw_document("cheque", rng, pool, 150)
+    h, w = flat.shape
+    tinted = flat.astype(np.float32)
+    tinted[int(0.25 * h) :] *= 0.8
+    page = np.clip(tinted, 0, 255).astype(np.uint8)
+    reg = register_page(Page(image=page, source=Path("tinted.png")))
+    assert reg.method == "lines" and reg.image.shape == (h, w)
+    boxes = dict((s.name, np.array(b)) for s, b in field_boxes(reg, load_templates()["cheque-sample"]))
+    for name, box in (("date", CHEQUE_DATE), ("amount", CHEQUE_AMOUNT)):
+        err = np.abs(boxes[name] - _expected(box, w, h)) / np.array([w, h, w, h])
+        assert err.max() < 0.015, (name, boxes[name], _expected(box, w, h))
+
+
 def test_crops_and_page_boxes(pool):
     rng = np.random.default_rng(5)
     flat, _, _ = draw_document("form", rng, pool, 120)
