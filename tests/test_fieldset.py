@@ -119,3 +119,29 @@ def test_field_examples_are_cut_with_the_drift_asked_for():
     assert len(straight[0]) != len(wandering[0]) or not np.array_equal(straight[0], wandering[0])
     again = field_examples(*args, seed=5, touching=1.0, drift=TRAIN_DRIFT)
     np.testing.assert_array_equal(wandering[0], again[0])
+
+
+def test_the_pair_chosen_accepts_the_most_strips_within_the_target_and_the_stricter_on_a_tie():
+    from ocr.fieldset import choose_pair, threshold_grid
+
+    grid = threshold_grid(-5.0)
+    assert grid[0] == 10.0 and grid[-1] == -5.0 and np.all(np.diff(grid) < 0)  # strict to loose
+    # Ten accepted strips of twenty: the weakest digit read alone / joined, and whether the value is right.
+    alone = np.array([9.0, 8, 7, 6, 5, 4, 3, 2, 1, -4])
+    joined = np.array([np.inf, 9, 9, 9, 9, 9, 9, 9, 9, 0])
+    ok = np.array([True] * 8 + [False, False])
+    # Within 0%: the eight right strips, which alone >= 2 takes (alone >= 1.5 would take the same: the stricter).
+    p = choose_pair(ok, alone, joined, 20, 0.0, grid)
+    assert (p["alone"], p["accepted"], p["error"]) == (2.0, 0.4, 0.0)
+    assert p["joined"] == 9.0  # the strictest joined threshold that loses none of them
+    # Within 10%: one wrong strip among nine (11%) is too many, so still eight.
+    assert choose_pair(ok, alone, joined, 20, 0.1, grid)["accepted"] == 0.4
+    # Within 15%: nine, the wrong one with alone 1.
+    p = choose_pair(ok, alone, joined, 20, 0.15, grid)
+    assert p["alone"] == 1.0 and p["accepted"] == pytest.approx(0.45) and p["error"] == pytest.approx(1 / 9)
+    # Within 20%: all ten, down to the last wrong strip (alone -4, joined 0).
+    p = choose_pair(ok, alone, joined, 20, 0.2, grid)
+    assert (p["alone"], p["joined"], p["accepted"]) == (-4.0, 0.0, 0.5)
+    # Nothing meets a target when every strip is wrong.
+    p = choose_pair(np.zeros(3, bool), np.full(3, 9.0), np.full(3, 9.0), 3, 0.01, grid)
+    assert p["alone"] == p["joined"] == float("inf") and p["accepted"] == 0.0
