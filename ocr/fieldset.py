@@ -204,12 +204,12 @@ def calibrate_fields(classifier, images: np.ndarray, labels: np.ndarray, n_per_t
     [types whose wide blobs read whole count as alone]}``; both thresholds are ``inf`` when no pair
     meets a target.
     """
-    base = float(classifier.rejector.threshold)
-    grid = threshold_grid(base)
+    grid = threshold_grid(float(classifier.rejector.threshold))
+    pool = DigitPool(images, labels)
     out: dict[str, dict] = {}
     plain: dict[str, dict] = {}
     for name in types:
-        ok, a, j = field_margins(classifier, DigitPool(images, labels), name, n_per_type, seed, touching)
+        ok, a, j = field_margins(classifier, pool, name, n_per_type, seed, touching)
         plain[name] = {"accepted": len(ok) / n_per_type, "error": float((~ok).sum() / max(len(ok), 1))}
         out[name] = {f"{t:g}": choose_pair(ok, a, j, n_per_type, t, grid) for t in targets}
     return {"n": n_per_type, "seed": seed, "touching": touching, "digits": description, "step": FIELD_STEP,
