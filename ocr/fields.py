@@ -59,10 +59,13 @@ class CleanField:
     mask: np.ndarray
     angle: float
     to_crop: np.ndarray
-    lines: tuple[int, int] = (0, 0)
     rules: tuple[tuple[int, int], ...] = ()
     walls: tuple[float, ...] = ()
     gray: np.ndarray | None = None
+
+    @property
+    def lines(self) -> tuple[int, int]:
+        return len(self.rules), len(self.walls)
 
     def box_in_crop(self, box: Box) -> Box:
         """A box in ``ink`` pixels -> the box around it in the original crop's pixels."""
@@ -287,8 +290,8 @@ def clean_field(crop: np.ndarray, *, min_speck: int = 4, level: bool = True) -> 
     ink = ink_from_gray(gray)
     # Grey levels from the scan where the mask says ink; the mask decides what is ink.
     ink = np.where(mask, np.maximum(ink, 40), 0).astype(np.uint8)
-    return CleanField(ink=ink, mask=mask, angle=angle, to_crop=to_crop, lines=(len(rules), len(wall_xs)),
-                      rules=tuple(rules), walls=tuple(wall_xs), gray=gray)
+    return CleanField(ink=ink, mask=mask, angle=angle, to_crop=to_crop, rules=tuple(rules), walls=tuple(wall_xs),
+                      gray=gray)
 
 
 def faint_walls(gray: np.ndarray, cells: int) -> tuple[float, ...] | None:

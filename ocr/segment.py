@@ -485,9 +485,9 @@ def into_cells(blobs: list[Blob], comb: Comb, H: float) -> tuple[list[Blob], lis
     for i, b in enumerate(parts):
         centre = (b.bbox[0] + b.bbox[2]) / 2
         hugs = b.width <= WALL_SLIVER * pitch and min(abs(centre - e) for e in comb.edges) <= WALL_SLIVER * pitch
-        bigger = any(cell[j] == cell[i] and j != i and parts[j].area > b.area and parts[j].height >= 0.5 * H
-                     for j in range(len(parts)))
-        if hugs and (bigger or b.height >= 0.85 * (comb.bottom - comb.top)):
+        if hugs and (b.height >= 0.85 * (comb.bottom - comb.top)
+                     or any(cell[j] == cell[i] and j != i and parts[j].area > b.area and parts[j].height >= 0.5 * H
+                            for j in range(len(parts)))):  # as tall as the cell, or beside a bigger mark
             left_out.append(("cell wall", b.bbox))
         else:
             keep.append(i)
@@ -658,16 +658,15 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
     broken = _broken_digit(blobs, kinds, H)
     if broken:
         seg.doubts.append(broken)
-    split = comb is None
     for b, k in zip(blobs, kinds, strict=True):
         if k == "digit":
-            seg.groups.append(build_group(b, H, ink, drift, split))
+            seg.groups.append(build_group(b, H, ink, drift, split=comb is None))
         elif k in MAY_BE_DIGIT:  # the classifier decides (a '$' over a '1' would hide the '1')
             g = build_group(b, H, ink, drift)
             g.optional = MAY_BE_DIGIT[k]
             seg.groups.append(g)
         elif k == "half mark" and field_type != "amount" and b.height >= SMALL_DIGIT * H:
-            g = build_group(b, H, ink, drift, split)  # a digit written small? the classifier decides
+            g = build_group(b, H, ink, drift)  # a digit written small? the classifier decides
             g.optional = SMALL_MARK
             seg.groups.append(g)
         elif k != "decimal point":

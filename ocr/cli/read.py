@@ -48,10 +48,10 @@ def cmd_read(args) -> int:
     from ocr.classify import Classifier
     from ocr.reader import read_files
 
-    clf = Classifier.load(args.weights, args.device, args.batch_size, args.target_error, args.field_error)
     if args.cells < 0 or args.cells == 1:
         print("ocr read: --cells must be 2 or more (0: written freely)", file=sys.stderr)
         return 2
+    clf = Classifier.load(args.weights, args.device, args.batch_size, args.target_error, args.field_error)
     results = read_files(args.images, args.field, clf, cells=args.cells)
     for r in results:
         if r.status == "error":
