@@ -25,7 +25,7 @@ import re
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +45,7 @@ from ocr.classify import (
 from ocr.errors import OCRError
 from ocr.pages import DEFAULT_MAX_PIXELS, DEFAULT_PDF_DPI, SUPPORTED_SUFFIXES, PageError, iter_pages
 from ocr.records import Box, FieldImage, FieldResult
-from ocr.register import Registered, crop_fields, document_box_to_page, register_page
+from ocr.register import Registered, crop_fields, document_box_to_page, register_page, upright
 from ocr.report import (
     DIGITS_COLUMNS,
     ERRORS_COLUMNS,
@@ -401,9 +401,10 @@ def _prepare_document(doc: Document, config: BatchConfig, ts: TemplateSet, clock
                 continue
             page_no = item.page_number
             try:
-                reg = register_page(item)
-                h, w = reg.image.shape[:2]
-                template = ruled or ts.match(w / h)
+                reg, template = upright(register_page(item), lambda aspect: ruled or ts.match(aspect))
+                if reg.turned:
+                    log.info("%s page %s: turned %d degrees clockwise to stand the right way up",
+                             doc.relative, page_no, reg.turned)
                 t = clock.add("register", t)
                 crops = crop_fields(item, reg, template, document=doc.id)
                 t = clock.add("fields", t)
@@ -412,8 +413,7 @@ def _prepare_document(doc: Document, config: BatchConfig, ts: TemplateSet, clock
                 t = time.perf_counter()
                 continue
             # Keep the crops and the page mapping, not the page: a chunk holds one page's pixels at a time.
-            slim = Registered(image=np.zeros((0, 0), np.uint8), to_document=reg.to_document, angle=reg.angle,
-                              method=reg.method)
+            slim = replace(reg, image=np.zeros((0, 0), np.uint8))
             work.append(_PageWork(doc, item.page_number, template.name, slim, crops))
             del reg, item
             t = time.perf_counter()

@@ -8,7 +8,8 @@ Coordinates: the *page* is the image as loaded; the *document* is the registered
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -33,13 +34,15 @@ class Registered:
     ``to_document`` is the ``float64 [2, 3]`` affine from page pixels to document pixels;
     ``angle`` the skew found (degrees, counter-clockwise positive as the page looked);
     ``method`` says how the document was found (``"paper"``: its edges on a darker bed;
-    ``"lines"``: the printed rules, the scan being the document).
+    ``"lines"``: the printed rules, the scan being the document); ``turned``, by how many degrees
+    clockwise (0, 90, 180, 270) it was turned after that to stand the right way up (:func:`upright`).
     """
 
     image: np.ndarray
     to_document: np.ndarray
     angle: float
     method: str
+    turned: int = 0  # degrees clockwise the document was turned to stand the right way up (upright)
 
 
 def _paper_rect(small: np.ndarray) -> tuple | None:
@@ -307,25 +310,102 @@ def snap_cells(image: np.ndarray, box: Box, n: int, search_px: tuple[int, int]) 
     return (int(wx0 + left), int(wy0 + top), int(wx0 + right), int(wy0 + bottom)), True
 
 
+def _snapped(image: np.ndarray, spec: FieldSpec) -> tuple[Box, bool]:
+    """A field's box in the document ``image``: the template box scaled to it and snapped to the
+    printed frame (or comb) nearby where the template asks for it; and whether that frame was found."""
+    H, W = image.shape[:2]
+    x0, y0, x1, y1 = spec.box
+    box = (int(round(x0 * W)), int(round(y0 * H)), int(round(x1 * W)), int(round(y1 * H)))
+    found = False
+    if spec.snap == "frame":
+        search = (int(spec.search * W), int(spec.search * H))
+        if spec.cells > 1:
+            box, found = snap_cells(image, box, spec.cells, search)
+        if not found:
+            box, found = snap_box(image, box, search)
+    return box, found
+
+
 def field_boxes(reg: Registered, template: Template) -> list[tuple[FieldSpec, Box]]:
     """Each field's box in document pixels: the template box scaled to the document, snapped to its
     printed frame where the template asks for it."""
-    H, W = reg.image.shape[:2]
+    W = reg.image.shape[1]
     out = []
     for spec in template.fields:
-        x0, y0, x1, y1 = spec.box
-        box = (int(round(x0 * W)), int(round(y0 * H)), int(round(x1 * W)), int(round(y1 * H)))
-        if spec.snap == "frame":
-            search = (int(spec.search * W), int(spec.search * H))
-            found = False
-            if spec.cells > 1:
-                box, found = snap_cells(reg.image, box, spec.cells, search)
-            if not found:
-                box, _ = snap_box(reg.image, box, search)
+        box, _ = _snapped(reg.image, spec)
         if spec.currency_cell > 0:
             box = skip_currency_cell(reg.image, box, int(spec.currency_cell * W))
         out.append((spec, box))
     return out
+
+
+def frames_found(image: np.ndarray, template: Template) -> tuple[int, int]:
+    """How many of the ``template``'s printed field frames (those its fields snap to) are found where
+    it puts them on the document ``image``, and how many it has."""
+    snapped = [spec for spec in template.fields if spec.snap == "frame"]
+    return sum(_snapped(image, spec)[1] for spec in snapped), len(snapped)
+
+
+# cv2.rotate's codes for quarter turns clockwise, and the same turns as 2x3 affines of pixel
+# coordinates in an image of width w and height h (x' = h - 1 - y, y' = x for one quarter).
+_ROTATE = {1: cv2.ROTATE_90_CLOCKWISE, 2: cv2.ROTATE_180, 3: cv2.ROTATE_90_COUNTERCLOCKWISE}
+
+
+def _quarter_affine(quarters: int, w: int, h: int) -> np.ndarray:
+    return np.array({1: [[0, -1, h - 1], [1, 0, 0]], 2: [[-1, 0, w - 1], [0, -1, h - 1]],
+                     3: [[0, 1, 0], [-1, 0, w - 1]]}[quarters], np.float64)
+
+
+def turn(reg: Registered, quarters: int) -> Registered:
+    """The registered document turned clockwise by ``quarters`` right angles; its mapping from page
+    pixels turns with it, so boxes still map back to the scan (:func:`document_box_to_page`)."""
+    q = quarters % 4
+    if q == 0:
+        return reg
+    h, w = reg.image.shape[:2]
+    to_document = _quarter_affine(q, w, h) @ np.vstack([reg.to_document, [0.0, 0.0, 1.0]])
+    return replace(reg, image=cv2.rotate(reg.image, _ROTATE[q]), to_document=to_document,
+                   turned=(reg.turned + 90 * q) % 360)
+
+
+ASPECT_SLACK = 1.25  # a page turned a quarter must then be within this factor of its template's shape
+
+
+def upright(reg: Registered, choose: Callable[[float], Template]) -> tuple[Registered, Template]:
+    """Stand a page scanned upside down or sideways the right way up, and give it its template.
+
+    ``choose(aspect)`` names the template for a document of that width / height (a batch rule, or
+    matching by shape), raising :class:`OCRError` when none fits. The printed field frames tell which
+    way up a document is: as scanned, it is taken when its template's frames are all found where the
+    template puts them; otherwise also turned half round, and, when its template then fits its shape,
+    a quarter either way, and the orientation in which the most frames are found is kept (as scanned
+    on a tie, so a template with no frames leaves every page as it is). A page no template fits as
+    scanned, and on which no turn finds a frame, raises the error of the page as scanned.
+    """
+    h, w = reg.image.shape[:2]
+    best: tuple[int, Registered, Template] | None = None
+    as_scanned: OCRError | None = None
+    for q in (0, 2, 1, 3):
+        aspect = w / h if q % 2 == 0 else h / w
+        try:
+            template = choose(aspect)
+        except OCRError as exc:
+            as_scanned = as_scanned or exc
+            continue
+        if q % 2 and not 1 / ASPECT_SLACK <= aspect / template.aspect <= ASPECT_SLACK:
+            continue  # a named template that this turn does not fit either
+        turned = turn(reg, q)
+        found, n = frames_found(turned.image, template)
+        if best is None and q > 0 and found == 0:
+            continue  # no template as scanned, and this turn shows nothing either
+        if best is None or found > best[0]:
+            best = (found, turned, template)
+        if q == 0 and found == n:
+            break  # every frame where it belongs (or none to go by): the page is the right way up
+    if best is None:
+        assert as_scanned is not None
+        raise as_scanned
+    return best[1], best[2]
 
 
 def crop_fields(page: Page, reg: Registered, template: Template, document: str = ""

@@ -92,6 +92,38 @@ def test_multipage_tiff_gives_rows_per_page(tmp_path, scans, classifier):
                                                                     ("2", "amount"), ("2", "date")]
 
 
+def test_pages_fed_upside_down_or_sideways_read_as_fed_the_right_way(tmp_path, scans, classifier):
+    """The same cheque and form scanned the right way up, upside down and (the form) sideways, matched
+    by shape: every copy gives the same values, and its digits' boxes are where the digits are in
+    that scan."""
+    inp = tmp_path / "in"
+    inp.mkdir()
+    cheque, form = scans[0], scans[1]
+    copies = {"cheque.png": cheque, "cheque-down.png": cheque[::-1, ::-1], "form.png": form,
+              "form-down.png": form[::-1, ::-1], "form-side.png": np.rot90(form)}
+    for name, image in copies.items():
+        Image.fromarray(np.ascontiguousarray(image)).save(inp / name)
+    run_batch(_config(tmp_path, inp), progress=False)
+    res = read_csv(tmp_path / "out" / "results.csv")
+    assert len(read_csv(tmp_path / "out" / "errors.csv")) == 0
+    read = {d: dict(zip(g["field"], zip(g["value"], g["status"], strict=True), strict=True))
+            for d, g in res.groupby("document")}
+    assert read["cheque-down.png"] == read["cheque.png"] and set(read["cheque.png"]) == {"date", "amount"}
+    assert read["form-down.png"] == read["form.png"] == read["form-side.png"]
+    assert set(read["form.png"]) == {"zip", "date", "amount"}
+    dig = read_csv(tmp_path / "out" / "digits.csv")
+    box = {d: g[["x0", "y0", "x1", "y1"]].astype(int).to_numpy() for d, g in dig.groupby("document")}
+    H, W = cheque.shape
+    mirrored = np.stack([W - box["cheque.png"][:, 2], H - box["cheque.png"][:, 3],
+                         W - box["cheque.png"][:, 0], H - box["cheque.png"][:, 1]], axis=1)
+    assert np.abs(box["cheque-down.png"] - mirrored).max() <= 4
+    # Sideways (turned a quarter counter-clockwise): a digit at (x, y) of the form is at (y, W - x) of the scan.
+    H, W = form.shape
+    f = box["form.png"]
+    turned = np.stack([f[:, 1], W - f[:, 2], f[:, 3], W - f[:, 0]], axis=1)
+    assert np.abs(box["form-side.png"] - turned).max() <= 4
+
+
 def test_resume_identical_and_redoes_only_missing_part(tmp_path, scans, classifier):
     inp = _batch(tmp_path / "in", scans)
     Image.fromarray(scans[2]).save(inp / "z.png")

@@ -8,11 +8,20 @@ import cv2
 import numpy as np
 import pytest
 
+from ocr.errors import OCRError
 from ocr.handwriting import DigitPool
 from ocr.records import Page
-from ocr.register import _line_angle, crop_fields, document_box_to_page, field_boxes, register_page
+from ocr.register import (
+    _line_angle,
+    crop_fields,
+    document_box_to_page,
+    field_boxes,
+    frames_found,
+    register_page,
+    upright,
+)
 from ocr.synth import CHEQUE_AMOUNT, CHEQUE_DATE, FORM_ZIP, draw_document, scan
-from ocr.templates import load_templates
+from ocr.templates import FieldSpec, Template, TemplateSet, load_templates
 
 
 @pytest.fixture(scope="module")
@@ -95,9 +104,71 @@ def test_crops_and_page_boxes(pool):
 
 
 def test_blank_and_tiny_pages_raise(pool):
-    from ocr.errors import OCRError
-
     with pytest.raises(OCRError, match="blank"):
         register_page(Page(image=np.full((300, 400), 250, np.uint8), source=Path("blank.png")))
     with pytest.raises(OCRError, match="too small"):
         register_page(Page(image=np.zeros((20, 20), np.uint8), source=Path("tiny.png")))
+
+
+def _boxes(reg, template):
+    H, W = reg.image.shape
+    return {s.name: np.array(b) / np.array([W, H, W, H]) for s, b in field_boxes(reg, template)}
+
+
+@pytest.mark.parametrize("kind,name", [("cheque", "cheque-sample"), ("form", "form-sample")])
+def test_a_page_scanned_upside_down_is_turned_the_right_way_up(pool, kind, name):
+    rng = np.random.default_rng(7)
+    flat, _, _ = draw_document(kind, rng, pool, 120)
+    scanned = scan(flat, rng, 120, angle=3.0)
+    template = load_templates()[name]
+    straight, t0 = upright(register_page(Page(image=scanned, source=Path("up.png"))), lambda a: template)
+    assert straight.turned == 0 and t0 is template
+    upside_down = np.ascontiguousarray(scanned[::-1, ::-1])
+    reg, t1 = upright(register_page(Page(image=upside_down, source=Path("down.png"))), lambda a: template)
+    assert reg.turned == 180 and t1 is template
+    assert frames_found(reg.image, template) == frames_found(straight.image, template)
+    # The fields land where they do on the page scanned the right way up (fractions of the document)...
+    for field, box in _boxes(reg, template).items():
+        assert np.abs(box - _boxes(straight, template)[field]).max() < 0.01, field
+    # ... and map back to where they are in the upside-down scan: the mirror of the upright scan's boxes.
+    Hs, Ws = scanned.shape
+    for (f, _), (g, _) in zip(crop_fields(Page(image=upside_down, source=Path("down.png")), reg, template),
+                              crop_fields(Page(image=scanned, source=Path("up.png")), straight, template),
+                              strict=True):
+        x0, y0, x1, y1 = g.page_box
+        mirrored = np.array([Ws - x1, Hs - y1, Ws - x0, Hs - y0])
+        assert np.abs(np.array(f.page_box) - mirrored).max() <= 4, (f.name, f.page_box, mirrored)
+        assert f.crop.shape == g.crop.shape
+
+
+@pytest.mark.parametrize("quarters", [1, 3])
+def test_a_page_scanned_sideways_is_turned_and_matched_by_its_shape(pool, quarters):
+    """A form fed sideways has no template of its shape as scanned; turned a quarter it is the form,
+    and its printed cells say which quarter."""
+    rng = np.random.default_rng(8)
+    flat, _, _ = draw_document("form", rng, pool, 120)
+    scanned = scan(flat, rng, 120, angle=-2.0)
+    sideways = np.ascontiguousarray(np.rot90(scanned, k=quarters))  # counter-clockwise
+    templates = TemplateSet(load_templates())
+    reg = register_page(Page(image=sideways, source=Path("side.png")))
+    with pytest.raises(OCRError, match="no template fits"):
+        templates.match(reg.image.shape[1] / reg.image.shape[0])
+    turned, template = upright(reg, templates.match)
+    assert template.name == "form-sample" and turned.turned == 90 * quarters
+    boxes = _boxes(turned, template)
+    assert np.abs(boxes["zip"] - np.array(FORM_ZIP)).max() < 0.015
+
+
+def test_the_orientation_is_kept_when_nothing_printed_tells(pool):
+    """Without frames to find (a template that snaps to none), no turn is better than another: the
+    page stays as scanned. A page no template fits, on which no turn finds a frame, is the error it was."""
+    rng = np.random.default_rng(9)
+    flat, _, _ = draw_document("cheque", rng, pool, 120)
+    upside_down = np.ascontiguousarray(scan(flat, rng, 120, angle=1.0)[::-1, ::-1])
+    reg = register_page(Page(image=upside_down, source=Path("down.png")))
+    bare = Template("bare", 203 / 92, (FieldSpec(name="amount", type="amount", box=CHEQUE_AMOUNT),))
+    kept, _ = upright(reg, lambda a: bare)
+    assert kept is reg and kept.turned == 0
+    noise = np.random.default_rng(1).integers(0, 255, (400, 150)).astype(np.uint8)
+    with pytest.raises(OCRError, match="no template fits"):
+        upright(register_page(Page(image=noise, source=Path("noise.png"))), TemplateSet(load_templates()).match)
