@@ -7,6 +7,11 @@ Prints, per field: cheques, accepted, accepted and right, accepted and WRONG, re
 accepted. The target is no accepted value wrong. The scans show real people's details: outputs (CSVs,
 crops) go to a temporary folder under /tmp that is deleted at the end unless --keep is given; never
 copy them into the repository.
+
+    .venv/bin/python benchmarks/cheques.py --cheques DIR --turn 180     # every scan fed upside down
+
+``--turn 90|180|270`` reads copies of the scans turned that many degrees clockwise (lossless PNG, in a
+temporary folder under /tmp, deleted at the end), as a scanner fed them the wrong way would give them.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -38,14 +44,22 @@ def main(argv=None) -> int:
     ap.add_argument("--field-error", type=field_error_option, default=DEFAULT_FIELD_TARGET, help=FIELD_ERROR_HELP)
     ap.add_argument("--verbose", action="store_true", help="one line per cheque and field (read vs label)")
     ap.add_argument("--keep", action="store_true", help="keep the output folder in /tmp (it is printed)")
+    ap.add_argument("--turn", type=int, choices=(0, 90, 180, 270), default=0,
+                    help="read copies of the scans turned this many degrees clockwise")
     args = ap.parse_args(argv)
     if not args.cheques:
         ap.error("give --cheques DIR or set OCR_CHEQUES_DIR")
     folder = Path(args.cheques)
     labels = pd.read_csv(folder / "labels.csv", dtype=str, keep_default_na=False)
     out = Path(tempfile.mkdtemp(prefix="ocr-cheques-", dir="/tmp"))
+    turned = Path(tempfile.mkdtemp(prefix="ocr-cheques-turned-", dir="/tmp")) if args.turn else None
     try:
-        cfg = BatchConfig(input_dir=folder, out_dir=out, template="cheque-cts2010", weights=args.weights,
+        if turned is not None:
+            for name in labels["file"]:
+                with Image.open(folder / name) as im:
+                    im.rotate(-args.turn, expand=True).save(turned / f"{name}.png")
+            labels["file"] = labels["file"] + ".png"
+        cfg = BatchConfig(input_dir=turned or folder, out_dir=out, template="cheque-cts2010", weights=args.weights,
                           device=args.device, target_error=args.target_error,
                           field_error=args.field_error, chunk_size=8)
         summary = run_batch(cfg, progress=False)
@@ -86,6 +100,8 @@ def main(argv=None) -> int:
             print(f"outputs kept in {out} (real people's details: delete when done)")
         else:
             shutil.rmtree(out, ignore_errors=True)
+        if turned is not None:
+            shutil.rmtree(turned, ignore_errors=True)
     return 0
 
 
