@@ -16,7 +16,7 @@ import numpy as np
 
 from ocr.errors import OCRError
 from ocr.records import Box, FieldImage, Page
-from ocr.templates import FieldSpec, Template
+from ocr.templates import ASPECT_TOLERANCE, FieldSpec, Template
 
 WORK_SIDE = 1000  # the long side (px) the angle and extent are measured at: enough for 0.1 degree
 INSET = 0.03  # how far inside a snapped frame a non-comb field is cut, as a fraction of its height
@@ -368,9 +368,6 @@ def turn(reg: Registered, quarters: int) -> Registered:
                    turned=(reg.turned + 90 * q) % 360)
 
 
-ASPECT_SLACK = 1.25  # a page turned a quarter must then be within this factor of its template's shape
-
-
 def upright(reg: Registered, choose: Callable[[float], Template]) -> tuple[Registered, Template]:
     """Stand a page scanned upside down or sideways the right way up, and give it its template.
 
@@ -392,7 +389,7 @@ def upright(reg: Registered, choose: Callable[[float], Template]) -> tuple[Regis
         except OCRError as exc:
             as_scanned = as_scanned or exc
             continue
-        if q % 2 and not 1 / ASPECT_SLACK <= aspect / template.aspect <= ASPECT_SLACK:
+        if q % 2 and not 1 / ASPECT_TOLERANCE <= aspect / template.aspect <= ASPECT_TOLERANCE:
             continue  # a named template that this turn does not fit either
         turned = turn(reg, q)
         found, n = frames_found(turned.image, template)

@@ -156,6 +156,10 @@ def parse_template(path: str | Path) -> Template:
                     source=path, size_mm=size_mm, match_aspect=match)
 
 
+# A page fits a template whose width / height is within this factor of its own.
+ASPECT_TOLERANCE = 1.25
+
+
 @dataclass
 class TemplateSet:
     """The templates a batch can use, by name, and the rules that choose one per file."""
@@ -185,7 +189,7 @@ class TemplateSet:
 
         candidates = [t for t in self.templates.values() if t.match_aspect] or list(self.templates.values())
         best = min(candidates, key=lambda t: (abs(math.log(aspect / t.aspect)), t.name))
-        if abs(math.log(aspect / best.aspect)) > math.log(1.25):
+        if abs(math.log(aspect / best.aspect)) > math.log(ASPECT_TOLERANCE):
             raise OCRError(f"no template fits a page of aspect {aspect:.2f} (closest: {best.name}, "
                            f"{best.aspect:.2f}); name one with --template or in batch.yaml")
         return best
