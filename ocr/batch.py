@@ -536,9 +536,12 @@ def process_chunk(chunk: Chunk, config: BatchConfig, classifier: Classifier | No
               "errors": len(frames["errors"])}
     timings = {k: round(v, 4) for k, v in clock.seconds.items()}
     # done.json last: its presence is what says the part is complete.
+    # Pages read turned the right way up (ocr.register.upright), for the manifest: an audit can see them.
+    turned = [{"document": pw.document.id, "page": pw.page, "degrees": pw.reg.turned} for pw in work if pw.reg.turned]
     write_atomic_bytes(pdir / DONE_NAME, json.dumps({"key": chunk.key, "fingerprint": fingerprint,
                                                      "counts": counts, "timings": timings,
-                                                     "documents": [d.id for d in chunk.documents]},
+                                                     "documents": [d.id for d in chunk.documents],
+                                                     "turned": turned},
                                                     indent=1).encode())
     return ChunkOutput(chunk=chunk, part_dir=pdir, timings=timings, **counts)
 
@@ -583,6 +586,7 @@ def merge_outputs(config: BatchConfig, chunks: Sequence[Chunk | ChunkOutput], se
     for c in chunks:
         reused += int(isinstance(c, ChunkOutput) and c.reused)
     documents = []
+    turned: list[dict] = []
     for chunk in sorted(chunk_list, key=lambda c: c.index):
         pdir = part_dir(config, chunk)
         info = _load_done(pdir, fingerprint)
@@ -596,6 +600,7 @@ def merge_outputs(config: BatchConfig, chunks: Sequence[Chunk | ChunkOutput], se
             timings[k] += float(info.get("timings", {}).get(k, 0.0))
         documents += [{"id": d.id, "file": d.relative, "sha256": d.sha256, "size": d.size, "error": d.error}
                       for d in chunk.documents]
+        turned += info.get("turned", [])
     paths = {name: out / f"{name}.csv" for name in TABLES}
     paths["manifest"] = out / "manifest.json"
     # Every new file is first written complete beside the old one (".NAME.staged.tmp"), and only then are they
@@ -605,7 +610,7 @@ def merge_outputs(config: BatchConfig, chunks: Sequence[Chunk | ChunkOutput], se
     # any still there are from a run killed before its renames.
     _remove_stale_temps(out, ".*.tmp")
     try:
-        _write_merged(config, merged, staged, chunk_list, documents, totals, fingerprint_obj)
+        _write_merged(config, merged, staged, chunk_list, documents, totals, fingerprint_obj, turned)
     except BaseException:
         for p in staged.values():
             p.unlink(missing_ok=True)
@@ -624,8 +629,10 @@ def merge_outputs(config: BatchConfig, chunks: Sequence[Chunk | ChunkOutput], se
 
 
 def _write_merged(config: BatchConfig, merged: dict[str, list[Path]], staged: dict[str, Path],
-                  chunk_list: list[Chunk], documents: list[dict], totals: dict, fingerprint_obj: dict) -> None:
-    """The four CSVs and manifest.json of :func:`merge_outputs`, each to its ``staged`` path (atomically)."""
+                  chunk_list: list[Chunk], documents: list[dict], totals: dict, fingerprint_obj: dict,
+                  turned: list[dict]) -> None:
+    """The four CSVs and manifest.json of :func:`merge_outputs`, each to its ``staged`` path (atomically);
+    ``turned`` lists the pages read turned the right way up (document, page, degrees clockwise)."""
     for name, cols in TABLES.items():
         if name == "review":
             # The review queue is sorted across the batch (lowest confidence first), so it is read whole;
@@ -646,6 +653,7 @@ def _write_merged(config: BatchConfig, merged: dict[str, list[Path]], staged: di
         "settings": fingerprint_obj,
         "versions": _versions(),
         "counts": totals,
+        "turned_pages": turned,
     }
     write_atomic_bytes(staged["manifest"], json.dumps(manifest, indent=1, sort_keys=True).encode())
 

@@ -122,6 +122,13 @@ def test_pages_fed_upside_down_or_sideways_read_as_fed_the_right_way(tmp_path, s
     f = box["form.png"]
     turned = np.stack([f[:, 1], W - f[:, 2], f[:, 3], W - f[:, 0]], axis=1)
     assert np.abs(box["form-side.png"] - turned).max() <= 4
+    # The manifest names every page that was turned, and by how much (clockwise), also when a run again
+    # reuses every finished chunk.
+    for _ in range(2):
+        manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+        assert sorted((t["document"], t["page"], t["degrees"]) for t in manifest["turned_pages"]) == [
+            ("cheque-down.png", 1, 180), ("form-down.png", 1, 180), ("form-side.png", 1, 90)]
+        assert run_batch(_config(tmp_path, inp), progress=False).chunks_reused == 3
 
 
 def test_resume_identical_and_redoes_only_missing_part(tmp_path, scans, classifier):
