@@ -401,12 +401,12 @@ def _prepare_document(doc: Document, config: BatchConfig, ts: TemplateSet, clock
                 continue
             page_no = item.page_number
             try:
-                reg, template = upright(register_page(item), lambda aspect: ruled or ts.match(aspect))
+                reg, template, boxes = upright(register_page(item), lambda aspect: ruled or ts.match(aspect))
                 if reg.turned:
                     log.info("%s page %s: turned %d degrees clockwise to stand the right way up",
                              doc.relative, page_no, reg.turned)
                 t = clock.add("register", t)
-                crops = crop_fields(item, reg, template, document=doc.id)
+                crops = crop_fields(item, reg, template, document=doc.id, boxes=boxes)
                 t = clock.add("fields", t)
             except OCRError as exc:
                 errors.append({**base, "page": page_no, "reason": str(exc)})

@@ -326,24 +326,39 @@ def _snapped(image: np.ndarray, spec: FieldSpec) -> tuple[Box, bool]:
     return box, found
 
 
+def _snap_fields(image: np.ndarray, template: Template) -> list[tuple[FieldSpec, Box, bool]]:
+    """Every field of ``template`` on the document ``image``: its box, snapped where the template asks
+    for it (:func:`_snapped`), and whether its printed frame was found."""
+    return [(spec, *_snapped(image, spec)) for spec in template.fields]
+
+
+def _boxes_of(image: np.ndarray, snaps: list[tuple[FieldSpec, Box, bool]]) -> list[tuple[FieldSpec, Box]]:
+    """The field boxes from their snapped boxes: past a printed currency cell where the template has one."""
+    W = image.shape[1]
+    out = []
+    for spec, box, _ in snaps:
+        if spec.currency_cell > 0:
+            box = skip_currency_cell(image, box, int(spec.currency_cell * W))
+        out.append((spec, box))
+    return out
+
+
+def _found(snaps: list[tuple[FieldSpec, Box, bool]]) -> tuple[int, int]:
+    """(frames found, frames the template snaps to) of :func:`_snap_fields`' result."""
+    framed = [found for spec, _, found in snaps if spec.snap == "frame"]
+    return sum(framed), len(framed)
+
+
 def field_boxes(reg: Registered, template: Template) -> list[tuple[FieldSpec, Box]]:
     """Each field's box in document pixels: the template box scaled to the document, snapped to its
     printed frame where the template asks for it."""
-    W = reg.image.shape[1]
-    out = []
-    for spec in template.fields:
-        box, _ = _snapped(reg.image, spec)
-        if spec.currency_cell > 0:
-            box = skip_currency_cell(reg.image, box, int(spec.currency_cell * W))
-        out.append((spec, box))
-    return out
+    return _boxes_of(reg.image, _snap_fields(reg.image, template))
 
 
 def frames_found(image: np.ndarray, template: Template) -> tuple[int, int]:
     """How many of the ``template``'s printed field frames (those its fields snap to) are found where
     it puts them on the document ``image``, and how many it has."""
-    snapped = [spec for spec in template.fields if spec.snap == "frame"]
-    return sum(_snapped(image, spec)[1] for spec in snapped), len(snapped)
+    return _found(_snap_fields(image, template))
 
 
 # cv2.rotate's codes for quarter turns clockwise, and the same turns as 2x3 affines of pixel
@@ -368,8 +383,10 @@ def turn(reg: Registered, quarters: int) -> Registered:
                    turned=(reg.turned + 90 * q) % 360)
 
 
-def upright(reg: Registered, choose: Callable[[float], Template]) -> tuple[Registered, Template]:
-    """Stand a page scanned upside down or sideways the right way up, and give it its template.
+def upright(reg: Registered, choose: Callable[[float], Template]
+            ) -> tuple[Registered, Template, list[tuple[FieldSpec, Box]]]:
+    """Stand a page scanned upside down or sideways the right way up, and give it its template and its
+    field boxes there (:func:`field_boxes`, found while telling which way up it is).
 
     ``choose(aspect)`` names the template for a document of that width / height (a batch rule, or
     matching by shape), raising :class:`OCRError` when none fits. The printed field frames tell which
@@ -380,7 +397,7 @@ def upright(reg: Registered, choose: Callable[[float], Template]) -> tuple[Regis
     scanned, and on which no turn finds a frame, raises the error of the page as scanned.
     """
     h, w = reg.image.shape[:2]
-    best: tuple[int, Registered, Template] | None = None
+    best: tuple[int, Registered, Template, list] | None = None
     as_scanned: OCRError | None = None
     for q in (0, 2, 1, 3):
         aspect = w / h if q % 2 == 0 else h / w
@@ -392,26 +409,29 @@ def upright(reg: Registered, choose: Callable[[float], Template]) -> tuple[Regis
         if q % 2 and not 1 / ASPECT_TOLERANCE <= aspect / template.aspect <= ASPECT_TOLERANCE:
             continue  # a named template that this turn does not fit either
         turned = turn(reg, q)
-        found, n = frames_found(turned.image, template)
+        snaps = _snap_fields(turned.image, template)
+        found, n = _found(snaps)
         if best is None and q > 0 and found == 0:
             continue  # no template as scanned, and this turn shows nothing either
         if best is None or found > best[0]:
-            best = (found, turned, template)
+            best = (found, turned, template, snaps)
         if q == 0 and found == n:
             break  # every frame where it belongs (or none to go by): the page is the right way up
     if best is None:
         assert as_scanned is not None
         raise as_scanned
-    return best[1], best[2]
+    _, turned, template, snaps = best
+    return turned, template, _boxes_of(turned.image, snaps)
 
 
-def crop_fields(page: Page, reg: Registered, template: Template, document: str = ""
-                ) -> list[tuple[FieldImage, Box]]:
+def crop_fields(page: Page, reg: Registered, template: Template, document: str = "",
+                boxes: list[tuple[FieldSpec, Box]] | None = None) -> list[tuple[FieldImage, Box]]:
     """The template's fields cut out of a registered page: ``[(FieldImage, box in document pixels)]``
-    (``FieldImage.page_box`` is in page pixels)."""
+    (``FieldImage.page_box`` is in page pixels). ``boxes``: the :func:`field_boxes` already found (by
+    :func:`upright`), else they are found here."""
     H, W = reg.image.shape[:2]
     fields = []
-    for spec, (x0, y0, x1, y1) in field_boxes(reg, template):
+    for spec, (x0, y0, x1, y1) in boxes if boxes is not None else field_boxes(reg, template):
         # Comb fields: keep the printed frame and a little paper around it in the crop: the field reader
         # finds the frame's rules (top and bottom) and only then can tell the cell walls from written ones.
         # Other fields: just inside the frame, so that what is printed around it (micro-print under an

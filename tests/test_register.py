@@ -121,12 +121,13 @@ def test_a_page_scanned_upside_down_is_turned_the_right_way_up(pool, kind, name)
     flat, _, _ = draw_document(kind, rng, pool, 120)
     scanned = scan(flat, rng, 120, angle=3.0)
     template = load_templates()[name]
-    straight, t0 = upright(register_page(Page(image=scanned, source=Path("up.png"))), lambda a: template)
+    straight, t0, _ = upright(register_page(Page(image=scanned, source=Path("up.png"))), lambda a: template)
     assert straight.turned == 0 and t0 is template
     upside_down = np.ascontiguousarray(scanned[::-1, ::-1])
-    reg, t1 = upright(register_page(Page(image=upside_down, source=Path("down.png"))), lambda a: template)
+    reg, t1, boxes = upright(register_page(Page(image=upside_down, source=Path("down.png"))), lambda a: template)
     assert reg.turned == 180 and t1 is template
     assert frames_found(reg.image, template) == frames_found(straight.image, template)
+    assert boxes == field_boxes(reg, template)
     # The fields land where they do on the page scanned the right way up (fractions of the document)...
     for field, box in _boxes(reg, template).items():
         assert np.abs(box - _boxes(straight, template)[field]).max() < 0.01, field
@@ -153,7 +154,7 @@ def test_a_page_scanned_sideways_is_turned_and_matched_by_its_shape(pool, quarte
     reg = register_page(Page(image=sideways, source=Path("side.png")))
     with pytest.raises(OCRError, match="no template fits"):
         templates.match(reg.image.shape[1] / reg.image.shape[0])
-    turned, template = upright(reg, templates.match)
+    turned, template, _ = upright(reg, templates.match)
     assert template.name == "form-sample" and turned.turned == 90 * quarters
     boxes = _boxes(turned, template)
     assert np.abs(boxes["zip"] - np.array(FORM_ZIP)).max() < 0.015
@@ -167,7 +168,7 @@ def test_the_orientation_is_kept_when_nothing_printed_tells(pool):
     upside_down = np.ascontiguousarray(scan(flat, rng, 120, angle=1.0)[::-1, ::-1])
     reg = register_page(Page(image=upside_down, source=Path("down.png")))
     bare = Template("bare", 203 / 92, (FieldSpec(name="amount", type="amount", box=CHEQUE_AMOUNT),))
-    kept, _ = upright(reg, lambda a: bare)
+    kept, _, _ = upright(reg, lambda a: bare)
     assert kept is reg and kept.turned == 0
     noise = np.random.default_rng(1).integers(0, 255, (400, 150)).astype(np.uint8)
     with pytest.raises(OCRError, match="no template fits"):
