@@ -106,7 +106,9 @@ class BatchConfig:
 class Document:
     """One input file. ``id`` is made from its path relative to the input folder: unique in the batch
     and safe as a file name (letters, digits, ``. _ -``). ``error`` is set for a file that must not be
-    read (e.g. a symbolic link pointing outside the input folder); it becomes an errors.csv row."""
+    read (e.g. a symbolic link pointing outside the input folder); it becomes an errors.csv row.
+    ``same_as`` is the relative path of an earlier file of the batch with the very same bytes: the same
+    scan sent twice, which a person must see before anything is paid twice (:func:`sent_twice`)."""
 
     id: str
     path: Path
@@ -114,6 +116,7 @@ class Document:
     size: int
     relative: str = ""
     error: str = ""
+    same_as: str = ""
 
 
 @dataclass(frozen=True)
@@ -268,7 +271,31 @@ def discover(input_dir: str | Path, exclude: Sequence[str | Path] = ()) -> list[
         except OSError as exc:
             docs.append(Document(id=doc_id, path=p, sha256="", size=0, relative=rel,
                                  error=f"cannot read file ({exc.strerror or exc})"))
-    return docs
+    return _mark_copies(docs)
+
+
+def _mark_copies(docs: list[Document]) -> list[Document]:
+    """Set ``same_as`` on every file whose bytes are those of an earlier file (in path order)."""
+    first: dict[str, str] = {}
+    out = []
+    for d in docs:
+        if d.sha256 and not d.error:
+            if d.sha256 in first:
+                log.warning("%s is the same file as %s (identical bytes): its fields go to review",
+                            d.relative, first[d.sha256])
+                d = replace(d, same_as=first[d.sha256])
+            else:
+                first[d.sha256] = d.relative
+        out.append(d)
+    return out
+
+
+def sent_twice(result: FieldResult, same_as: str) -> FieldResult:
+    """A field of a file that is byte for byte an earlier file of the batch (``same_as``): never accepted,
+    whatever was read, with that said first in its reason; an error stays an error."""
+    note = f"sent twice: the same file as {same_as} (identical bytes)"
+    return replace(result, status="review" if result.status == "accepted" else result.status,
+                   reason="; ".join(r for r in (note, result.reason) if r))
 
 
 # --- settings that change results, and the classifier ----------------------------------------------
@@ -339,7 +366,9 @@ def plan_chunks(documents: Sequence[Document], chunk_size: int, config: BatchCon
     chunks = []
     for i, start in enumerate(range(0, len(documents), chunk_size)):
         docs = tuple(documents[start : start + chunk_size])
-        key = _digest({"docs": [(d.id, d.sha256, d.error) for d in docs], "settings": settings})[:24]
+        # A copy's key names what it copies (its fields are read differently); other keys are as they were.
+        key = _digest({"docs": [(d.id, d.sha256, d.error, *((d.same_as,) if d.same_as else ())) for d in docs],
+                       "settings": settings})[:24]
         chunks.append(Chunk(index=i, documents=docs, key=key))
     return chunks
 
@@ -523,7 +552,10 @@ def process_chunk(chunk: Chunk, config: BatchConfig, classifier: Classifier | No
     it = iter(results)
     for pw in work:
         for _, doc_box in pw.fields:
-            _rows_for_field(pw, next(it), doc_box, config, tables)
+            fr = next(it)
+            if pw.document.same_as:
+                fr = sent_twice(fr, pw.document.same_as)
+            _rows_for_field(pw, fr, doc_box, config, tables)
     frames = {name: frame(tables[name], cols) for name, cols in TABLES.items()}
     pdir.mkdir(parents=True, exist_ok=True)
     for name, df in frames.items():
@@ -598,8 +630,8 @@ def merge_outputs(config: BatchConfig, chunks: Sequence[Chunk | ChunkOutput], se
             totals[k] += int(info["counts"][k])
         for k in STAGES:
             timings[k] += float(info.get("timings", {}).get(k, 0.0))
-        documents += [{"id": d.id, "file": d.relative, "sha256": d.sha256, "size": d.size, "error": d.error}
-                      for d in chunk.documents]
+        documents += [{"id": d.id, "file": d.relative, "sha256": d.sha256, "size": d.size, "error": d.error,
+                       **({"same_as": d.same_as} if d.same_as else {})} for d in chunk.documents]
         turned += info.get("turned", [])
     paths = {name: out / f"{name}.csv" for name in TABLES}
     paths["manifest"] = out / "manifest.json"
@@ -654,6 +686,9 @@ def _write_merged(config: BatchConfig, merged: dict[str, list[Path]], staged: di
         "versions": _versions(),
         "counts": totals,
         "turned_pages": turned,
+        # Files that are byte for byte an earlier file of the batch (their fields are in review).
+        "same_files": [{"document": d["id"], "file": d["file"], "same_as": d["same_as"]}
+                       for d in documents if d.get("same_as")],
     }
     write_atomic_bytes(staged["manifest"], json.dumps(manifest, indent=1, sort_keys=True).encode())
 
@@ -758,5 +793,5 @@ def archive_inputs(config: BatchConfig, archive_dir: str | Path) -> list[tuple[P
 
 __all__ = ["BatchConfig", "BatchSummary", "archive_inputs", "check_archive_dir", "Chunk", "ChunkOutput",
            "Document", "discover", "get_classifier",
-           "merge_outputs", "plan_chunks", "process_chunk", "run_batch", "safe_name", "RESULTS_COLUMNS",
+           "merge_outputs", "plan_chunks", "process_chunk", "run_batch", "safe_name", "sent_twice", "RESULTS_COLUMNS",
            "DIGITS_COLUMNS", "REVIEW_COLUMNS", "ERRORS_COLUMNS"]

@@ -117,6 +117,12 @@ EXPECTED: dict[str, tuple[str, object]] = {
 MULTIPAGE = "cheque-multipage.tif"  # page 1: the cheque; page 2: damaged
 
 
+def _copy_distinct(src: Path, dst: Path) -> None:
+    """The JPEG ``src`` with its new name written after its end-of-image marker, where decoders do not look:
+    the same pixels in another file (byte-identical copies are the same scan sent twice, test_batch)."""
+    dst.write_bytes(src.read_bytes() + dst.name.encode())
+
+
 def _build_corpus(folder: Path, outside: Path) -> None:
     folder.mkdir(parents=True)
     shutil.copy(SAMPLES / "batch.yaml", folder / "batch.yaml")
@@ -140,7 +146,7 @@ def _build_corpus(folder: Path, outside: Path) -> None:
     pal = cheque.convert("RGB").quantize(colors=64)
     pal.info["transparency"] = 0  # palette entry 0 is transparent: composited onto white paper
     pal.save(folder / "cheque-palette-alpha.png", transparency=0)
-    shutil.copy(SAMPLES / CHEQUE, folder / "cheque-été ünïcödé №1.jpg")
+    _copy_distinct(SAMPLES / CHEQUE, folder / "cheque-été ünïcödé №1.jpg")
     Image.fromarray(np.full_like(gray, 255)).save(folder / "blank.png")
     Image.fromarray(gray[::-1, ::-1].copy()).save(folder / "cheque-upside-down.png")
     Image.open(SAMPLES / FORM).rotate(180).save(folder / "form-upside-down.png")
@@ -155,7 +161,7 @@ def _build_corpus(folder: Path, outside: Path) -> None:
     for name, (_, like) in EXPECTED.items():
         if like == FORM:
             (folder / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(SAMPLES / FORM, folder / name)
+            _copy_distinct(SAMPLES / FORM, folder / name)
     # A link to a readable scan outside the folder: following it would read (and leak) that file.
     outside.mkdir(parents=True)
     shutil.copy(SAMPLES / CHEQUE, outside / "secret.jpg")

@@ -131,6 +131,49 @@ def test_pages_fed_upside_down_or_sideways_read_as_fed_the_right_way(tmp_path, s
         assert run_batch(_config(tmp_path, inp), progress=False).chunks_reused == 3
 
 
+def test_a_file_sent_twice_is_never_accepted_twice(tmp_path, scans, classifier):
+    """The very same bytes twice in a batch (a scan copied into two folders, a file sent again): the first
+    copy is read as it would be alone; every field of the later one goes to review saying which file it
+    repeats, with the same values to compare; the manifest lists it. A file that differs by one byte is
+    read as usual."""
+    inp = tmp_path / "in"
+    (inp / "night2").mkdir(parents=True)
+    Image.fromarray(scans[0]).save(inp / "a.png")
+    Image.fromarray(scans[1]).save(inp / "form.png")
+    alone = run_batch(_config(tmp_path, inp), progress=False)
+    res_alone = read_csv(tmp_path / "out" / "results.csv")
+    assert alone.accepted > 0  # else "never accepted" below would prove nothing
+    shutil.copyfile(inp / "a.png", inp / "night2" / "a.png")
+    shutil.copyfile(inp / "form.png", inp / "night2" / "form again.png")
+    changed = (inp / "a.png").read_bytes()
+    (inp / "b.png").write_bytes(changed + b"\0")  # one byte more after the PNG: another file, same picture
+    for _ in range(2):  # and again, reusing every finished chunk
+        run_batch(_config(tmp_path, inp), progress=False)
+        out = tmp_path / "out"
+        res = read_csv(out / "results.csv")
+        first = res[res["document"].isin(["a.png", "form.png"])].reset_index(drop=True)
+        cols = ["document", "field", "value", "status", "reason"]
+        assert first[cols].equals(res_alone[cols])
+        for copy, original in (("night2__a.png", "a.png"), ("night2__form_again.png", "form.png")):
+            rows = res[res["document"] == copy].reset_index(drop=True)
+            orig = res[res["document"] == original].reset_index(drop=True)
+            assert len(rows) == len(orig) > 0
+            assert list(rows["value"]) == list(orig["value"])
+            assert set(rows["status"]) == {"review"}
+            said = f"sent twice: the same file as {original} (identical bytes)"
+            assert all(r.startswith(said) for r in rows["reason"])
+            review = read_csv(out / "review.csv")
+            assert set(review[review["kind"] == "field"].query("document == @copy")["field"]) == set(rows["field"])
+        b = res[res["document"] == "b.png"].reset_index(drop=True)
+        a = res[res["document"] == "a.png"].reset_index(drop=True)
+        assert list(b["status"]) == list(a["status"]) and not b["reason"].str.contains("same file").any()
+        assert "sent twice" in (out / "review.html").read_text()  # a filter of the auditors' page
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["same_files"] == [
+            {"document": "night2__a.png", "file": "night2/a.png", "same_as": "a.png"},
+            {"document": "night2__form_again.png", "file": "night2/form again.png", "same_as": "form.png"}]
+
+
 def test_resume_identical_and_redoes_only_missing_part(tmp_path, scans, classifier):
     inp = _batch(tmp_path / "in", scans)
     Image.fromarray(scans[2]).save(inp / "z.png")
