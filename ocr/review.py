@@ -431,6 +431,15 @@ _JS = """
 """
 
 
+def _turned_pages(out_dir: Path) -> dict[tuple[str, str], int]:
+    """``(document, page) -> degrees`` of the pages the batch read turned the right way up (``manifest.json``)."""
+    try:
+        manifest = json.loads((out_dir / "manifest.json").read_text())
+        return {(str(t["document"]), str(t["page"])): int(t["degrees"]) for t in manifest.get("turned_pages", [])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
 def render_review_html(out_dir: str | Path, entries: list[FieldEntry] | None = None,
                        embed_budget: int = EMBED_BUDGET) -> str:
     """The review page of a batch folder as one HTML string (see :func:`write_review_sheet`)."""
@@ -443,6 +452,7 @@ def render_review_html(out_dir: str | Path, entries: list[FieldEntry] | None = N
     if len(results) and "batch" in results:
         batch = unneutralise(str(results["batch"].iloc[0]))
 
+    turned = _turned_pages(out_dir)
     type_counts = Counter(e.type or "(unknown)" for e in entries)
     reason_counts = Counter(k for e in entries for k in reason_kinds(e.reason))
     n_digits_review = sum(1 for e in entries for d in e.digits if d.status == "review")
@@ -469,6 +479,8 @@ def render_review_html(out_dir: str | Path, entries: list[FieldEntry] | None = N
         where = _e(e.file) + (f" (page {_e(e.page)})" if e.page not in ("", "1") else "")
         if e.document != e.file:
             where += f"<br><small>{_e(e.document)}</small>"
+        if (e.document, e.page) in turned:  # the crops stand upright; the scan itself does not
+            where += f'<br><small class="turned">read turned {turned[e.document, e.page]}° clockwise</small>'
         rows_html.append(
             f'<tr class="entry" data-type="{_e(e.type)}" data-reasons="{_e(json.dumps(kinds))}" '
             f'data-confidence="{_fmt(e.confidence, 6)}">'

@@ -70,6 +70,18 @@ def test_names_and_values_show_as_text_never_as_markup(tmp_path):
     assert "no crop" in page and page.count("data:image/png;base64,") == 2 + 2  # field + digit crop + 2 plots
 
 
+def test_a_page_read_turned_says_so(tmp_path):
+    """The crops of a page fed upside down stand upright; the sheet says how the scan itself lies."""
+    out = made_batch(tmp_path / "out")
+    page = write_review_outputs(out)[-1].read_text(encoding="utf-8")
+    assert "read turned" not in page
+    doc = "script_alert_1_script_.png"
+    (out / "manifest.json").write_text(json.dumps({"turned_pages": [{"document": doc, "page": 1, "degrees": 180},
+                                                                    {"document": "other", "page": 1, "degrees": 90}]}))
+    page = write_review_outputs(out)[-1].read_text(encoding="utf-8")
+    assert page.count("read turned 180° clockwise") == 1 and "90°" not in page
+
+
 def test_the_page_lists_fields_lowest_confidence_first_with_every_crop(tmp_path_factory, tmp_path):
     out = copy_batch(tmp_path_factory, tmp_path / "out")
     paths = write_review_outputs(out)
