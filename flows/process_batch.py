@@ -51,7 +51,7 @@ from ocr.batch import (  # noqa: E402
     ChunkOutput,
     Document,
     check_output_dir,
-    discover,
+    find_documents,
     get_classifier,
     merge_outputs,
     plan_chunks,
@@ -99,10 +99,11 @@ def _retry_on_io(task, task_run, state) -> bool:
 
 @task(name="discover", retries=2, retry_delay_seconds=2, retry_condition_fn=_retry_on_io, cache_policy=NO_CACHE)
 def discover_task(config: BatchConfig) -> list[Document]:
-    """Check the output folder and the templates, then list the documents with their sha256 (I/O)."""
+    """Check the output folder and the templates, then list the documents with their sha256, the files sent
+    twice marked (within the batch, and against the ledger of earlier batches when there is one) (I/O)."""
     check_output_dir(config.out_dir)
     template_set(config.input_dir, config.templates_dir, config.template)  # bad templates fail before any work
-    return discover(config.input_dir, exclude=[config.out_dir])
+    return find_documents(config)
 
 
 @task(name="process-chunk", task_run_name="chunk-{chunk.index}", retries=1, retry_delay_seconds=2,
@@ -164,13 +165,15 @@ def process_batch(
     timezone: str = "UTC",
     max_pixels: int | None = None,
     pdf_dpi: float | None = None,
+    ledger: str | None = None,
 ) -> BatchSummary:
     """Read every scan under ``input_dir`` and write the batch's CSVs to ``output_dir``.
 
     ``input_dir`` and ``output_dir`` may hold ``{date}``: the run's scheduled date in ``timezone``
     (or ``date``, ``YYYY-MM-DD``, to redo a given night). ``dask_address`` runs the chunk tasks on an
     existing Dask scheduler; ``dask_workers > 0`` on a local Dask cluster of that many processes;
-    neither: in this process, one chunk after another. ``max_pixels`` and ``pdf_dpi``: see ``ocr batch``.
+    neither: in this process, one chunk after another. ``max_pixels``, ``pdf_dpi`` and ``ledger`` (a CSV of the files
+earlier batches read: one read again is sent to review as sent twice): see ``ocr batch``.
     Returns the library's ``BatchSummary`` (its ``seconds`` and ``pages_per_second`` are the flow's wall time).
     """
     logger = get_run_logger()
@@ -180,7 +183,7 @@ def process_batch(
         input_dir=fill_date(input_dir, day), out_dir=fill_date(output_dir, day), templates_dir=templates,
         template=template, device=device, batch_size=batch_size, chunk_size=chunk_size, target_error=target_error,
         field_error=field_error,
-        weights=weights, max_pixels=max_pixels, pdf_dpi=pdf_dpi))
+        weights=weights, max_pixels=max_pixels, pdf_dpi=pdf_dpi, ledger=ledger))
     documents = discover_task(config)
     chunks = plan_chunks(documents, config.chunk_size, config)
     logger.info("%d documents in %s -> %d chunks of up to %d", len(documents), config.input_dir, len(chunks),
@@ -219,8 +222,8 @@ def publish_artifacts(summary: BatchSummary, config: BatchConfig) -> None:
     each night's version of both under the same artifact."""
     row = {"documents": summary.documents, "pages": summary.pages, "fields": summary.fields,
            "accepted": summary.accepted, "review": summary.review, "errors": summary.errors,
-           "pages/s": round(summary.pages_per_second, 2), "seconds": round(summary.seconds, 1),
-           "chunks (reused)": f"{summary.chunks} ({summary.chunks_reused})"}
+           "sent twice": summary.sent_twice, "pages/s": round(summary.pages_per_second, 2),
+           "seconds": round(summary.seconds, 1), "chunks (reused)": f"{summary.chunks} ({summary.chunks_reused})"}
     create_table_artifact(key="process-batch-summary", table=[row],
                           description=f"Batch {config.input_dir} -> {config.out_dir}")
     links = []
@@ -236,6 +239,8 @@ def publish_artifacts(summary: BatchSummary, config: BatchConfig) -> None:
         f"{summary.documents} documents, {summary.pages} pages, {summary.fields} fields: "
         f"**{summary.accepted} accepted**, **{summary.review} to review**, **{summary.errors} errors**. "
         f"{summary.seconds:.1f} s, {summary.pages_per_second:.2f} pages/s.",
+        *(["", f"**{summary.sent_twice} files sent twice** (the same bytes as a file read before): "
+           "their fields are in the review queue, reason \"sent twice\"."] if summary.sent_twice else []),
         "",
         *links,
         "",
@@ -260,7 +265,8 @@ def run_batch_flow(config: BatchConfig, *, dask_address: str | None = None, dask
         device=config.device, batch_size=config.batch_size, chunk_size=config.chunk_size,
         target_error=config.target_error, field_error=config.field_error,
         weights=str(config.weights) if config.weights else None,
-        dask_address=dask_address, dask_workers=dask_workers, max_pixels=config.max_pixels, pdf_dpi=config.pdf_dpi)
+        dask_address=dask_address, dask_workers=dask_workers, max_pixels=config.max_pixels, pdf_dpi=config.pdf_dpi,
+        ledger=str(config.ledger) if config.ledger else None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -280,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", help="LeNet-5 weights (default: $OCR_WEIGHTS or models/lenet5.pt)")
     parser.add_argument("--dask-address", help="run the chunk tasks on this Dask scheduler (tcp://host:8786)")
     parser.add_argument("--dask-workers", type=int, default=0, help="run them on a local Dask cluster of N workers")
+    parser.add_argument("--ledger", help="CSV of the files earlier batches read; a file read again goes to review")
     parser.add_argument("--date", help="YYYY-MM-DD for {date} (default: today in --timezone)")
     parser.add_argument("--timezone", default="UTC", help="time zone of {date} (default UTC)")
     args = parser.parse_args(argv)

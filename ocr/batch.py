@@ -60,7 +60,7 @@ from ocr.report import (
     write_csv,
     write_png,
 )
-from ocr.review import write_review_outputs
+from ocr.review import unneutralise, write_review_outputs
 from ocr.templates import BATCH_CONFIG_NAME, BUNDLED_DIR, TemplateSet, template_set
 
 log = logging.getLogger("ocr.batch")
@@ -85,10 +85,15 @@ class BatchConfig:
     weights: Path | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
     pdf_dpi: float = DEFAULT_PDF_DPI
+    # A CSV of the files earlier batches read (sha256, file, batch, output, read_at): a file found there, read
+    # into another output folder, is the same scan sent again (its fields go to review); this batch's files are
+    # added once its CSVs are written. None: no such memory between batches.
+    ledger: Path | None = None
 
     def __post_init__(self):
         self.input_dir = Path(self.input_dir)
         self.out_dir = Path(self.out_dir)
+        self.ledger = Path(self.ledger) if self.ledger else None
         self.templates_dir = Path(self.templates_dir) if self.templates_dir else None
         self.weights = Path(self.weights) if self.weights else None
         if self.chunk_size < 1:
@@ -174,11 +179,14 @@ class BatchSummary:
     chunks: int = 0
     chunks_reused: int = 0
     review_files: list[Path] = field(default_factory=list)  # review.html and its plots
+    sent_twice: int = 0  # files whose bytes an earlier file (of this batch, or of the ledger's) already had
 
     def table(self) -> list[tuple[str, str]]:
         """(label, value) rows for a short printed summary."""
         rows = [("documents", str(self.documents)), ("pages", str(self.pages)), ("fields", str(self.fields)),
                 ("accepted", str(self.accepted)), ("review", str(self.review)), ("errors", str(self.errors)),
+                *([("sent twice", f"{self.sent_twice} files (their fields are in review)")] if self.sent_twice
+                  else []),
                 ("chunks (reused)", f"{self.chunks} ({self.chunks_reused})"),
                 ("seconds", f"{self.seconds:.1f}"), ("pages/s", f"{self.pages_per_second:.2f}")]
         rows += [(f"  {k} s", f"{v:.1f}") for k, v in self.timings.items()]
@@ -290,10 +298,84 @@ def _mark_copies(docs: list[Document]) -> list[Document]:
     return out
 
 
+LEDGER_COLUMNS = ["sha256", "file", "batch", "output", "read_at"]
+
+
+def _read_ledger(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        return pd.DataFrame(columns=LEDGER_COLUMNS)
+    try:
+        table = read_csv(path)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise OCRError(f"ledger {path} cannot be read as CSV ({exc})") from None
+    missing = [c for c in LEDGER_COLUMNS if c not in table.columns]
+    if missing:
+        raise OCRError(f"ledger {path} lacks the column(s) {', '.join(missing)} "
+                       f"(a ledger has {', '.join(LEDGER_COLUMNS)})")
+    return table
+
+
+def seen_before(docs: Sequence[Document], config: BatchConfig) -> list[Document]:
+    """Set ``same_as`` on the documents whose bytes were first read by another batch, into another output
+    folder (``config.ledger``). Running a batch again into its own folder (redoing a night) is not sending its
+    files again, even when a later batch has read them since: the first to read a file keeps it."""
+    if config.ledger is None:
+        return list(docs)
+    table = _read_ledger(config.ledger)
+    here = str(config.out_dir.resolve())
+    first: dict[str, dict] = {}
+    for row in table.sort_values("read_at", kind="stable").to_dict("records"):
+        first.setdefault(row["sha256"], row)
+    out = []
+    for d in docs:
+        row = first.get(d.sha256) if d.sha256 and not d.error and not d.same_as else None
+        if row is not None and unneutralise(row["output"]) != here:
+            earlier = (f"{unneutralise(row['file'])} of batch {unneutralise(row['batch'])} "
+                       f"(read {row['read_at'][:10]} into {unneutralise(row['output'])})")
+            log.warning("%s was read before: %s; its fields go to review", d.relative, earlier)
+            d = replace(d, same_as=earlier)
+        out.append(d)
+    return out
+
+
+def find_documents(config: BatchConfig) -> list[Document]:
+    """:func:`discover` the batch's documents (its output folder left out), with the files sent twice marked:
+    within the batch, and against the ledger of earlier batches when there is one."""
+    return seen_before(discover(config.input_dir, exclude=[config.out_dir]), config)
+
+
+def record_in_ledger(config: BatchConfig) -> int:
+    """Add the files this batch read (a row in ``results.csv``) to ``config.ledger``, replacing the rows an
+    earlier run into the same output folder left (a file keeps the time it was first read there); under a lock,
+    written whole and renamed. Returns the rows written for this batch."""
+    if config.ledger is None:
+        return 0
+    import fcntl
+    from datetime import UTC, datetime
+
+    manifest = json.loads((config.out_dir / "manifest.json").read_text())
+    read = set(read_csv(config.out_dir / "results.csv")["document"])  # ids never start like a formula
+    here = str(config.out_dir.resolve())
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    config.ledger.parent.mkdir(parents=True, exist_ok=True)
+    with open(config.ledger.with_name(config.ledger.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two batches finishing at once must not lose each other's rows
+        table = _read_ledger(config.ledger)
+        ours = table["output"].map(unneutralise) == here
+        since = dict(zip(table["sha256"][ours], table["read_at"][ours], strict=True))
+        rows = [{"sha256": d["sha256"], "file": d["file"], "batch": manifest["batch"], "output": here,
+                 "read_at": since.get(d["sha256"], now)}
+                for d in manifest["documents"] if d["sha256"] and not d["error"] and d["id"] in read]
+        kept = table[~ours]
+        write_csv(pd.concat([kept[LEDGER_COLUMNS], frame(rows, LEDGER_COLUMNS)], ignore_index=True),
+                  config.ledger)
+    return len(rows)
+
+
 def sent_twice(result: FieldResult, same_as: str) -> FieldResult:
     """A field of a file that is byte for byte an earlier file of the batch (``same_as``): never accepted,
     whatever was read, with that said first in its reason; an error stays an error."""
-    note = f"sent twice: the same file as {same_as} (identical bytes)"
+    note = f"sent twice: identical bytes to {same_as}"
     return replace(result, status="review" if result.status == "accepted" else result.status,
                    reason="; ".join(r for r in (note, result.reason) if r))
 
@@ -652,12 +734,14 @@ def merge_outputs(config: BatchConfig, chunks: Sequence[Chunk | ChunkOutput], se
     manifest_path = paths["manifest"]
     # The auditors' page and plots, from the CSVs just written (both runners come through here).
     review_files = write_review_outputs(out)
+    record_in_ledger(config)  # last: only a batch whose outputs are all written counts as read
     secs = float(seconds) if seconds is not None else sum(timings.values())
     return BatchSummary(**totals, seconds=secs, pages_per_second=totals["pages"] / secs if secs > 0 else 0.0,
                         out_dir=out, results_csv=paths["results"], digits_csv=paths["digits"],
                         review_csv=paths["review"], errors_csv=paths["errors"], manifest=manifest_path,
                         timings={k: round(v, 3) for k, v in timings.items()}, chunks=len(chunk_list),
-                        chunks_reused=reused, review_files=review_files)
+                        chunks_reused=reused, review_files=review_files,
+                        sent_twice=sum(1 for d in documents if d.get("same_as")))
 
 
 def _write_merged(config: BatchConfig, merged: dict[str, list[Path]], staged: dict[str, Path],
@@ -716,7 +800,7 @@ def run_batch(config: BatchConfig, progress: bool = True) -> BatchSummary:
     start = time.perf_counter()
     check_output_dir(config.out_dir)
     template_set(config.input_dir, config.templates_dir, config.template)  # bad templates fail up front
-    docs = discover(config.input_dir, exclude=[config.out_dir])
+    docs = find_documents(config)
     chunks = plan_chunks(docs, config.chunk_size, config)
     classifier = get_classifier(config) if chunks else None
     outputs = []
@@ -792,6 +876,6 @@ def archive_inputs(config: BatchConfig, archive_dir: str | Path) -> list[tuple[P
 
 
 __all__ = ["BatchConfig", "BatchSummary", "archive_inputs", "check_archive_dir", "Chunk", "ChunkOutput",
-           "Document", "discover", "get_classifier",
-           "merge_outputs", "plan_chunks", "process_chunk", "run_batch", "safe_name", "sent_twice", "RESULTS_COLUMNS",
-           "DIGITS_COLUMNS", "REVIEW_COLUMNS", "ERRORS_COLUMNS"]
+           "Document", "discover", "find_documents", "get_classifier", "merge_outputs", "plan_chunks",
+           "process_chunk", "record_in_ledger", "run_batch", "safe_name", "seen_before", "sent_twice",
+           "RESULTS_COLUMNS", "DIGITS_COLUMNS", "REVIEW_COLUMNS", "ERRORS_COLUMNS"]

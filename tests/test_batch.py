@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -160,7 +161,7 @@ def test_a_file_sent_twice_is_never_accepted_twice(tmp_path, scans, classifier):
             assert len(rows) == len(orig) > 0
             assert list(rows["value"]) == list(orig["value"])
             assert set(rows["status"]) == {"review"}
-            said = f"sent twice: the same file as {original} (identical bytes)"
+            said = f"sent twice: identical bytes to {original}"
             assert all(r.startswith(said) for r in rows["reason"])
             review = read_csv(out / "review.csv")
             assert set(review[review["kind"] == "field"].query("document == @copy")["field"]) == set(rows["field"])
@@ -172,6 +173,51 @@ def test_a_file_sent_twice_is_never_accepted_twice(tmp_path, scans, classifier):
         assert manifest["same_files"] == [
             {"document": "night2__a.png", "file": "night2/a.png", "same_as": "a.png"},
             {"document": "night2__form_again.png", "file": "night2/form again.png", "same_as": "form.png"}]
+
+
+def test_the_ledger_remembers_what_earlier_batches_read(tmp_path, scans, classifier):
+    """Night 1 reads a cheque; on night 2 the same file arrives again beside a new one: with the ledger, its
+    fields go to review naming night 1, the new one reads as usual. Running night 1 again into its own folder
+    is not sending it again, and leaves one row per file in the ledger. A ledger that is not one is a clear
+    error before any work."""
+    ledger = tmp_path / "ledger.csv"
+    night1, night2 = tmp_path / "in1", tmp_path / "in2"
+    night1.mkdir()
+    night2.mkdir()
+    Image.fromarray(scans[0]).save(night1 / "c1.png")
+    shutil.copyfile(night1 / "c1.png", night2 / "again.png")
+    Image.fromarray(scans[2]).save(night2 / "c2.png")
+
+    def night(inp, out):
+        cfg = BatchConfig(input_dir=inp, out_dir=tmp_path / out, device="cpu", ledger=ledger)
+        run_batch(cfg, progress=False)
+        return read_csv(tmp_path / out / "results.csv")
+
+    first = night(night1, "out1")
+    assert first["status"].eq("accepted").any()  # else "never accepted again" would prove nothing
+    assert not first["reason"].str.contains("sent twice").any()
+    second = night(night2, "out2")
+    again = second[second["document"] == "again.png"]
+    assert list(again["value"]) == list(first["value"]) and set(again["status"]) == {"review"}
+    said = f"sent twice: identical bytes to c1.png of batch in1 (read {date.today().isoformat()} into"
+    assert all(r.startswith(said) and str((tmp_path / "out1").resolve()) in r for r in again["reason"])
+    assert not second[second["document"] == "c2.png"]["reason"].str.contains("sent twice").any()
+    assert [d["file"] for d in json.loads((tmp_path / "out2" / "manifest.json").read_text())["same_files"]] == [
+        "again.png"]
+    # Night 1 again, into its own folder: read as the first time.
+    cols = ["document", "field", "value", "status", "reason"]
+    assert night(night1, "out1")[cols].equals(first[cols])
+    table = read_csv(ledger)
+    assert list(table.columns) == ["sha256", "file", "batch", "output", "read_at"]
+    assert sorted(zip(table["file"], table["batch"], strict=True)) == [
+        ("again.png", "in2"), ("c1.png", "in1"), ("c2.png", "in2")]
+    # Without the ledger, night 2 knows nothing of night 1.
+    run_batch(BatchConfig(input_dir=night2, out_dir=tmp_path / "out3", device="cpu"), progress=False)
+    assert not read_csv(tmp_path / "out3" / "results.csv")["reason"].str.contains("sent twice").any()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("hash,name\n1,2\n")
+    with pytest.raises(OCRError, match=r"ledger .*bad.csv lacks the column\(s\) sha256, file"):
+        run_batch(BatchConfig(input_dir=night2, out_dir=tmp_path / "out4", device="cpu", ledger=bad), progress=False)
 
 
 def test_resume_identical_and_redoes_only_missing_part(tmp_path, scans, classifier):

@@ -127,6 +127,7 @@ def test_deploy_run_adhoc_with_a_process_worker(prefect_server, tmp_path):
     deployments = {d["name"]: d for d in _api(api, "/deployments/filter", {})}
     assert set(deployments) == {"nightly", "adhoc", "manual"}
     assert deployments["nightly"]["parameters"]["input_dir"] == "incoming/{date}"
+    assert deployments["nightly"]["parameters"]["ledger"] == "out/nightly/ledger.csv"
 
     out = tmp_path / "out-deployed"
     created = _cli(env, "deployment", "run", "process-batch/adhoc", "-p", f"input_dir={batch}",

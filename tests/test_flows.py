@@ -74,10 +74,22 @@ def assert_same_rows(got: Path, want: Path) -> None:
 
 def test_flow_gives_the_library_csvs_and_publishes_artifacts(harness, batch, direct, tmp_path):
     out = tmp_path / "out"
-    state = process_batch(input_dir=str(batch), output_dir=str(out), chunk_size=2, device="cpu", return_state=True)
+    ledger = tmp_path / "ledger.csv"
+    state = process_batch(input_dir=str(batch), output_dir=str(out), chunk_size=2, device="cpu", return_state=True,
+                          ledger=str(ledger))
     assert state.is_completed()
     summary = state.result()
     assert_same_csvs(out, direct)
+    # The ledger names every file read; the same files read again into another folder are all sent twice.
+    read = pd.read_csv(out / "results.csv", dtype=str)["file"].unique()
+    assert sorted(pd.read_csv(ledger, dtype=str)["file"]) == sorted(read)
+    assert summary.sent_twice == 0
+    twice = process_batch(input_dir=str(batch), output_dir=str(tmp_path / "again"), chunk_size=2, device="cpu",
+                          ledger=str(ledger))
+    assert twice.sent_twice == len(read) and ("sent twice", f"{len(read)} files (their fields are in review)") in (
+        twice.table())
+    again = pd.read_csv(tmp_path / "again" / "results.csv", dtype=str, keep_default_na=False)
+    assert set(again["status"]) <= {"review", "error"} and again["reason"].str.startswith("sent twice").all()
     assert (summary.documents, summary.chunks) == (6, 3)
     assert summary.errors >= 1  # broken.png is one errors.csv row, the batch went on
     assert "broken.png" in (out / "errors.csv").read_text()

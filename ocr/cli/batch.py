@@ -40,6 +40,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--archive", type=Path, default=None, metavar="DIR",
                    help="after the CSVs are written, move the files that were read into DIR (same sub-folders; "
                         "never overwrites: a taken name gets -1, -2...); files with only errors stay")
+    p.add_argument("--ledger", type=Path, default=None, metavar="FILE",
+                   help="a CSV of the files earlier batches read (created if missing): a file read again, into "
+                        "another output folder, is read but its fields go to review as sent twice; this batch's "
+                        "files are added once its CSVs are written")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_batch)
 
@@ -98,7 +102,7 @@ def cmd_batch(args) -> int:
                          template=args.template, device=args.device, batch_size=args.batch_size,
                          chunk_size=args.chunk_size, target_error=args.target_error,
                          field_error=args.field_error, weights=args.weights,
-                         max_pixels=args.max_pixels)
+                         max_pixels=args.max_pixels, ledger=args.ledger)
     run, used = resolve_runner(args.runner)
     if args.archive is not None:
         check_archive_dir(config, args.archive)
