@@ -112,8 +112,9 @@ class Document:
     """One input file. ``id`` is made from its path relative to the input folder: unique in the batch
     and safe as a file name (letters, digits, ``. _ -``). ``error`` is set for a file that must not be
     read (e.g. a symbolic link pointing outside the input folder); it becomes an errors.csv row.
-    ``same_as`` is the relative path of an earlier file of the batch with the very same bytes: the same
-    scan sent twice, which a person must see before anything is paid twice (:func:`sent_twice`)."""
+    ``same_as`` names an earlier file with the very same bytes (of this batch: its relative path; of an
+    earlier batch, from the ledger: that file, batch and output folder): the same scan sent twice, which a
+    person must see before anything is paid twice (:func:`sent_twice`)."""
 
     id: str
     path: Path
@@ -373,8 +374,8 @@ def record_in_ledger(config: BatchConfig) -> int:
 
 
 def sent_twice(result: FieldResult, same_as: str) -> FieldResult:
-    """A field of a file that is byte for byte an earlier file of the batch (``same_as``): never accepted,
-    whatever was read, with that said first in its reason; an error stays an error."""
+    """A field of a file that is byte for byte an earlier file (``same_as``, :class:`Document`): never
+    accepted, whatever was read, with that said first in its reason; an error stays an error."""
     note = f"sent twice: identical bytes to {same_as}"
     return replace(result, status="review" if result.status == "accepted" else result.status,
                    reason="; ".join(r for r in (note, result.reason) if r))
@@ -770,7 +771,7 @@ def _write_merged(config: BatchConfig, merged: dict[str, list[Path]], staged: di
         "versions": _versions(),
         "counts": totals,
         "turned_pages": turned,
-        # Files that are byte for byte an earlier file of the batch (their fields are in review).
+        # Files that are byte for byte an earlier file, of this batch or of the ledger's (their fields are in review).
         "same_files": [{"document": d["id"], "file": d["file"], "same_as": d["same_as"]}
                        for d in documents if d.get("same_as")],
     }
