@@ -4,10 +4,10 @@
 
 1. validates every row of the sheet against the batch (``results.csv``, ``digits.csv``): rows that name no
    field or digit of the batch, values that do not fit the field type (:func:`ocr.assemble.form_problem`),
-   ``not_a_digit`` on a field row, ``illegible`` on a digit row, contradicting rows. Any bad row: a
+   ``not_a_digit`` on a field row, ``illegible`` or ``duplicate`` on a digit row, contradicting rows. Any bad row: a
    :class:`ReviewSheetError` listing every bad row, and nothing is written;
-2. writes ``final.csv``: ``results.csv`` with the corrections applied (status ``corrected`` or
-   ``illegible``, the original value, the reviewer and when), atomically;
+2. writes ``final.csv``: ``results.csv`` with the corrections applied (status ``corrected``, ``illegible``
+   or ``duplicate``, the original value, the reviewer and when), atomically;
 3. exports the digits of the corrected fields with their labels under ``OUT_DIR/corrections/``:
    ``digits.npz`` (``inputs`` ``float32 [N, 32, 32]`` exactly as the network saw them, ``labels``
    ``uint8 [N]``) and ``digits.csv`` (where each came from). :func:`load_digit_set` reads it back for
@@ -15,7 +15,9 @@
 
 What the sheet's ``corrected_value`` may hold:
 
-- field row: the right value (``1250.50``, ``411001``, ``07082023`` or ``07/08/2023``), or ``illegible``;
+- field row: the right value (``1250.50``, ``411001``, ``07082023`` or ``07/08/2023``), ``illegible``, or
+  ``duplicate`` (the document was already read: a scan sent twice, the reason says "sent twice", or a second
+  scan of the same cheque; its value must not be used again);
 - digit row: the right digit (``0``-``9``), or ``not_a_digit`` (a speck, a comma, half a digit);
 - empty: no correction (the field stays ``review`` in ``final.csv``).
 
@@ -50,6 +52,8 @@ DIGITS_NPZ = "digits.npz"
 FINAL_COLUMNS = RESULTS_COLUMNS + ["original_value", "reviewer", "reviewed_at"]
 EXPORT_COLUMNS = ["document", "page", "field", "type", "position", "label", "predicted", "field_crop"]
 ILLEGIBLE = "illegible"
+DUPLICATE = "duplicate"
+FIELD_VERDICTS = (ILLEGIBLE, DUPLICATE)  # what a field row may say instead of a value (final.csv's status)
 NOT_A_DIGIT = "not_a_digit"
 SHEET_COLUMNS = ("kind", "document", "page", "field", "position", "corrected_value")
 MAX_LISTED = 50  # problems spelled out in the exception's one line (all are in .problems)
@@ -75,6 +79,7 @@ class ApplyResult:
     digits_npz: Path
     fields_corrected: int = 0
     fields_illegible: int = 0
+    fields_duplicate: int = 0  # already read elsewhere: not to be used again
     fields_unchanged: int = 0  # corrected to the value the machine had read (confirmed)
     digits_exported: int = 0
     not_exported: list[str] = field(default_factory=list)  # one line per field left out of the export
@@ -250,7 +255,7 @@ def _collect(sheet: Path, results: pd.DataFrame, digits: pd.DataFrame) -> tuple[
             if text.lower() == NOT_A_DIGIT:
                 problems.append(f"row {n} ({where}): 'not_a_digit' marks a digit row, not a field row "
                                 f"(use 'illegible' for a field nobody can read)")
-            elif text.lower() != ILLEGIBLE:
+            elif text.lower() not in FIELD_VERDICTS:
                 try:
                     parse_value(work.type, text)
                 except ValueError as exc:
@@ -272,9 +277,9 @@ def _collect(sheet: Path, results: pd.DataFrame, digits: pd.DataFrame) -> tuple[
             continue
         if not text:
             continue
-        if text.lower() == ILLEGIBLE:
-            problems.append(f"row {n} ({where}): 'illegible' marks a field row, not a digit (use 'not_a_digit' "
-                            "for a mark that is no digit)")
+        if text.lower() in FIELD_VERDICTS:
+            problems.append(f"row {n} ({where}): {text.lower()!r} marks a field row, not a digit (use "
+                            "'not_a_digit' for a mark that is no digit)")
         elif text.lower() != NOT_A_DIGIT and not re.fullmatch(r"\d", text):
             problems.append(f"row {n} ({where}): {text!r} is not one digit (0-9) or 'not_a_digit'")
         else:
@@ -286,7 +291,7 @@ def _collect(sheet: Path, results: pd.DataFrame, digits: pd.DataFrame) -> tuple[
 
 @dataclass
 class _Decision:
-    status: str  # "corrected" or "illegible"
+    status: str  # "corrected", "illegible" or "duplicate"
     value: str
     export: list[tuple[int, int]]  # (position, label) of digits to export
     not_exported: str = ""
@@ -301,12 +306,12 @@ def _decide(work: _FieldWork, problems: list[str]) -> _Decision | None:
     from_digits = [int(work.digit_rows[p][1]) if p in work.digit_rows else work.digit_labels[p] for p in kept]
     digit_row_nos = ", ".join(str(work.digit_rows[p][0]) for p in sorted(work.digit_rows))
     text = work.field_text
-    if text.lower() == ILLEGIBLE:
+    if text.lower() in FIELD_VERDICTS:
         if work.digit_rows:
-            problems.append(f"row {work.field_row} ({where}): the field is marked illegible but row"
+            problems.append(f"row {work.field_row} ({where}): the field is marked {text.lower()} but row"
                             f"{'s' if len(work.digit_rows) > 1 else ''} {digit_row_nos} correct its digits")
             return None
-        return _Decision("illegible", "", [])
+        return _Decision(text.lower(), "", [])
     if text:
         value, labels, _ = parse_value(work.type, text)
         if work.digit_rows and labels != from_digits:
@@ -431,7 +436,7 @@ def apply_review(sheet: str | Path, reviewer: str | None = None, out_dir: str | 
     final = results.copy()
     for col in ("original_value", "reviewer", "reviewed_at"):
         final[col] = ""
-    counts = {"corrected": 0, "illegible": 0, "unchanged": 0}
+    counts = {"corrected": 0, "illegible": 0, "duplicate": 0, "unchanged": 0}
     for key, d in decisions.items():
         i = fields[key].result_index
         original = final.at[i, "value"]
@@ -440,8 +445,8 @@ def apply_review(sheet: str | Path, reviewer: str | None = None, out_dir: str | 
         final.at[i, "status"] = d.status
         final.at[i, "reviewer"] = reviewer or ""
         final.at[i, "reviewed_at"] = when
-        if d.status == "illegible":
-            counts["illegible"] += 1
+        if d.status in FIELD_VERDICTS:
+            counts[d.status] += 1
         else:
             counts["corrected"] += 1
             counts["unchanged"] += int(unneutralise(str(original)) == d.value)
@@ -477,7 +482,8 @@ def apply_review(sheet: str | Path, reviewer: str | None = None, out_dir: str | 
     final_path = out / FINAL_NAME
     write_csv(final, final_path)  # write_csv neutralises formula-like cells
     return ApplyResult(final_csv=final_path, digits_npz=npz, fields_corrected=counts["corrected"],
-                       fields_illegible=counts["illegible"], fields_unchanged=counts["unchanged"],
+                       fields_illegible=counts["illegible"], fields_duplicate=counts["duplicate"],
+                       fields_unchanged=counts["unchanged"],
                        digits_exported=len(y), not_exported=not_exported)
 
 

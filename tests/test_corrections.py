@@ -103,6 +103,31 @@ def test_digit_corrections_change_the_field_value(tmp_path):
     assert x.shape == (0, 32, 32) and y.shape == (0,)
 
 
+def test_a_field_already_read_is_marked_duplicate_and_never_used(tmp_path, capsys):
+    """A scan sent twice (or a second scan of a cheque already paid): the person says 'duplicate' on its field
+    rows; final.csv keeps what was read as the original value and no value, status duplicate. The word marks
+    fields only, and not beside digit corrections."""
+    from ocr.cli import main
+
+    out = _made_batch(tmp_path / "out")
+    _fill(out / "review.csv", {("field", "a.png", "date", ""): "Duplicate",
+                               ("field", "a.png", "amount", ""): "duplicate"})
+    assert main(["review", "apply", str(out / "review.csv"), "--reviewer", "Ana"]) == 0
+    assert "2 duplicates" in capsys.readouterr().out
+    final = _read(out / "final.csv").set_index(["document", "field"])
+    assert final.loc[[("a.png", "date"), ("a.png", "amount")], ["status", "value", "original_value"]].values.tolist() \
+        == [["duplicate", "", "19112026"], ["duplicate", "", "712.50"]]
+    assert final.loc[("b.png", "zip"), "status"] == "review"  # untouched
+    out2 = _made_batch(tmp_path / "out2")
+    _fill(out2 / "review.csv", {("field", "a.png", "date", ""): "duplicate", ("digit", "a.png", "date", "7"): "4",
+                                ("digit", "a.png", "amount", "0"): "duplicate"})
+    with pytest.raises(ReviewSheetError) as info:
+        apply_review(out2 / "review.csv")
+    assert "'duplicate' marks a field row" in info.value.problems[0] and "row 5" in info.value.problems[0]
+    assert "marked duplicate but row 3 correct" in info.value.problems[1]
+    assert not (out2 / "final.csv").exists()
+
+
 def test_a_bad_sheet_lists_every_bad_row_and_writes_nothing(tmp_path):
     out = _made_batch(tmp_path / "out")
     (out / "final.csv").write_text("old\n")

@@ -48,7 +48,7 @@ def cmd_apply(args) -> int:
             print(f"  {problem}", file=sys.stderr)
         return 2
     print(f"{result.final_csv}: {result.fields_corrected} fields corrected ({result.fields_unchanged} confirmed "
-          f"as read), {result.fields_illegible} illegible")
+          f"as read), {result.fields_illegible} illegible, {result.fields_duplicate} duplicates")
     print(f"{result.digits_npz}: {result.digits_exported} labelled digits (train with: ocr train --extra "
           f"{result.digits_npz.parent})")
     for line in result.not_exported:
