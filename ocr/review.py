@@ -516,8 +516,8 @@ style-src 'unsafe-inline'; script-src 'unsafe-inline'">
 <h1>Review sheet: batch {_e(batch)}</h1>
 <p>Fields a person must check, lowest confidence first. Correct them in <code>review.csv</code>
 (column <code>corrected_value</code>; <code>illegible</code> or <code>duplicate</code> (read before: sent twice)
-on a field row, <code>not_a_digit</code> on a digit row), then run <code>ocr review apply review.csv</code>. Under each digit: predicted label, best and second-best
-RBF penalty, confidence.</p>
+on a field row, <code>not_a_digit</code> on a digit row), then run <code>ocr review apply review.csv</code>.
+Under each digit: predicted label, best and second-best RBF penalty, confidence.</p>
 <div class="counts">{counts_html}<div class="count">images loaded: <b id="images-loaded">?</b></div></div>
 <p>By field type: {by_type}. By reason: {by_reason}.</p>
 <div class="plots">{"".join(plots)}</div>
