@@ -771,7 +771,9 @@ def _write_merged(config: BatchConfig, merged: dict[str, list[Path]], staged: di
         "versions": _versions(),
         "counts": totals,
         "turned_pages": turned,
-        # Files that are byte for byte an earlier file, of this batch or of the ledger's (their fields are in review).
+        # The ledger of earlier batches consulted (None: none), and the files that are byte for byte an earlier
+        # file, of this batch or of the ledger's (their fields are in review).
+        "ledger": str(config.ledger.resolve()) if config.ledger else None,
         "same_files": [{"document": d["id"], "file": d["file"], "same_as": d["same_as"]}
                        for d in documents if d.get("same_as")],
     }

@@ -202,8 +202,8 @@ def test_the_ledger_remembers_what_earlier_batches_read(tmp_path, scans, classif
     said = f"sent twice: identical bytes to c1.png of batch in1 (read {date.today().isoformat()} into"
     assert all(r.startswith(said) and str((tmp_path / "out1").resolve()) in r for r in again["reason"])
     assert not second[second["document"] == "c2.png"]["reason"].str.contains("sent twice").any()
-    assert [d["file"] for d in json.loads((tmp_path / "out2" / "manifest.json").read_text())["same_files"]] == [
-        "again.png"]
+    manifest = json.loads((tmp_path / "out2" / "manifest.json").read_text())
+    assert [d["file"] for d in manifest["same_files"]] == ["again.png"] and manifest["ledger"] == str(ledger.resolve())
     # Night 1 again, into its own folder: read as the first time.
     cols = ["document", "field", "value", "status", "reason"]
     assert night(night1, "out1")[cols].equals(first[cols])
@@ -214,6 +214,7 @@ def test_the_ledger_remembers_what_earlier_batches_read(tmp_path, scans, classif
     # Without the ledger, night 2 knows nothing of night 1.
     run_batch(BatchConfig(input_dir=night2, out_dir=tmp_path / "out3", device="cpu"), progress=False)
     assert not read_csv(tmp_path / "out3" / "results.csv")["reason"].str.contains("sent twice").any()
+    assert json.loads((tmp_path / "out3" / "manifest.json").read_text())["ledger"] is None
     bad = tmp_path / "bad.csv"
     bad.write_text("hash,name\n1,2\n")
     with pytest.raises(OCRError, match=r"ledger .*bad.csv lacks the column\(s\) sha256, file"):
