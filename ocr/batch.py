@@ -345,32 +345,60 @@ def find_documents(config: BatchConfig) -> list[Document]:
     return seen_before(discover(config.input_dir, exclude=[config.out_dir]), config)
 
 
+def _update_ledger(path: Path, change) -> None:
+    """``change(table) -> table`` applied to the ledger at ``path`` under an exclusive lock (two batches
+    finishing at once must not lose each other's rows), written whole and renamed."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        write_csv(change(_read_ledger(path))[LEDGER_COLUMNS], path)
+
+
 def record_in_ledger(config: BatchConfig) -> int:
     """Add the files this batch read (a row in ``results.csv``) to ``config.ledger``, replacing the rows an
     earlier run into the same output folder left (a file keeps the time it was first read there); under a lock,
     written whole and renamed. Returns the rows written for this batch."""
     if config.ledger is None:
         return 0
-    import fcntl
     from datetime import UTC, datetime
 
     manifest = json.loads((config.out_dir / "manifest.json").read_text())
     read = set(read_csv(config.out_dir / "results.csv")["document"])  # ids never start like a formula
     here = str(config.out_dir.resolve())
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    config.ledger.parent.mkdir(parents=True, exist_ok=True)
-    with open(config.ledger.with_name(config.ledger.name + ".lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # two batches finishing at once must not lose each other's rows
-        table = _read_ledger(config.ledger)
+    rows: list[dict] = []
+
+    def add(table: pd.DataFrame) -> pd.DataFrame:
         ours = table["output"].map(unneutralise) == here
         since = dict(zip(table["sha256"][ours], table["read_at"][ours], strict=True))
-        rows = [{"sha256": d["sha256"], "file": d["file"], "batch": manifest["batch"], "output": here,
-                 "read_at": since.get(d["sha256"], now)}
-                for d in manifest["documents"] if d["sha256"] and not d["error"] and d["id"] in read]
-        kept = table[~ours]
-        write_csv(pd.concat([kept[LEDGER_COLUMNS], frame(rows, LEDGER_COLUMNS)], ignore_index=True),
-                  config.ledger)
+        rows.extend({"sha256": d["sha256"], "file": d["file"], "batch": manifest["batch"], "output": here,
+                     "read_at": since.get(d["sha256"], now)}
+                    for d in manifest["documents"] if d["sha256"] and not d["error"] and d["id"] in read)
+        return pd.concat([table[~ours], frame(rows, LEDGER_COLUMNS)], ignore_index=True)
+
+    _update_ledger(config.ledger, add)
     return len(rows)
+
+
+def forget_in_ledger(ledger: str | Path, out_dir: str | Path) -> int:
+    """Take the files of the batch written to ``out_dir`` out of ``ledger`` (a run into the wrong folder, a
+    test run), so that they no longer count as read. Returns the rows removed; the ledger must exist."""
+    ledger = Path(ledger)
+    if not ledger.is_file():
+        raise OCRError(f"ledger {ledger} not found")
+    here = str(Path(out_dir).resolve())
+    removed = 0
+
+    def drop(table: pd.DataFrame) -> pd.DataFrame:
+        nonlocal removed
+        ours = table["output"].map(unneutralise) == here
+        removed = int(ours.sum())
+        return table[~ours]
+
+    _update_ledger(ledger, drop)
+    return removed
 
 
 def sent_twice(result: FieldResult, same_as: str) -> FieldResult:
@@ -879,6 +907,6 @@ def archive_inputs(config: BatchConfig, archive_dir: str | Path) -> list[tuple[P
 
 
 __all__ = ["BatchConfig", "BatchSummary", "archive_inputs", "check_archive_dir", "Chunk", "ChunkOutput",
-           "Document", "discover", "find_documents", "get_classifier", "merge_outputs", "plan_chunks",
-           "process_chunk", "record_in_ledger", "run_batch", "safe_name", "seen_before", "sent_twice",
+           "Document", "discover", "find_documents", "get_classifier", "forget_in_ledger", "merge_outputs",
+           "plan_chunks", "process_chunk", "record_in_ledger", "run_batch", "safe_name", "seen_before", "sent_twice",
            "RESULTS_COLUMNS", "DIGITS_COLUMNS", "REVIEW_COLUMNS", "ERRORS_COLUMNS"]

@@ -215,6 +215,13 @@ def test_the_ledger_remembers_what_earlier_batches_read(tmp_path, scans, classif
     run_batch(BatchConfig(input_dir=night2, out_dir=tmp_path / "out3", device="cpu"), progress=False)
     assert not read_csv(tmp_path / "out3" / "results.csv")["reason"].str.contains("sent twice").any()
     assert json.loads((tmp_path / "out3" / "manifest.json").read_text())["ledger"] is None
+    # A run into the wrong folder, forgotten: the file read there is new again (`ocr ledger forget`).
+    from ocr.cli import main
+
+    assert main(["ledger", "forget", str(tmp_path / "out1"), "--ledger", str(ledger)]) == 0
+    assert sorted(read_csv(ledger)["file"]) == ["again.png", "c2.png"]
+    assert not night(night2, "out2")["reason"].str.contains("sent twice").any()
+    assert main(["ledger", "forget", str(tmp_path / "out1"), "--ledger", str(tmp_path / "none.csv")]) == 2
     bad = tmp_path / "bad.csv"
     bad.write_text("hash,name\n1,2\n")
     with pytest.raises(OCRError, match=r"ledger .*bad.csv lacks the column\(s\) sha256, file"):

@@ -47,6 +47,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_batch)
 
+    p = sub.add_parser("ledger", help="the ledger of files read by earlier batches (ocr batch --ledger)")
+    lsub = p.add_subparsers(dest="ledger_command", required=True, metavar="ACTION")
+    f = lsub.add_parser("forget", help="take the files of the batch written to OUT_DIR out of the ledger (a run "
+                                       "into the wrong folder, a test run), so they no longer count as read")
+    f.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="the output folder of that batch")
+    f.add_argument("--ledger", type=Path, required=True, metavar="FILE")
+    f.set_defaults(func=cmd_ledger_forget)
+
     p = sub.add_parser("synth", help="write synthetic scans (cheques or forms) with their truth.csv")
     p.add_argument("--kind", required=True, choices=("cheque", "form", "both"))
     p.add_argument("--n", type=int, required=True, help="number of documents")
@@ -123,6 +131,14 @@ def cmd_batch(args) -> int:
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         print(f"{k:<{width}}  {v}")
+    return 0
+
+
+def cmd_ledger_forget(args) -> int:
+    from ocr.batch import forget_in_ledger
+
+    removed = forget_in_ledger(args.ledger, args.out_dir)
+    print(f"{args.ledger}: {removed} files of {args.out_dir} forgotten")
     return 0
 
 
