@@ -16,7 +16,7 @@ import numpy as np
 
 from ocr.errors import OCRError
 from ocr.records import Box, FieldImage, Page
-from ocr.templates import ASPECT_TOLERANCE, FieldSpec, Template
+from ocr.templates import FieldSpec, Template
 
 WORK_SIDE = 1000  # the long side (px) the angle and extent are measured at: enough for 0.1 degree
 INSET = 0.03  # how far inside a snapped frame a non-comb field is cut, as a fraction of its height
@@ -406,7 +406,7 @@ def upright(reg: Registered, choose: Callable[[float], Template]
         except OCRError as exc:
             as_scanned = as_scanned or exc
             continue
-        if q % 2 and not 1 / ASPECT_TOLERANCE <= aspect / template.aspect <= ASPECT_TOLERANCE:
+        if q % 2 and not template.fits(aspect):
             continue  # a named template that this turn does not fit either
         turned = turn(reg, q)
         snaps = _snap_fields(turned.image, template)

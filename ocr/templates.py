@@ -23,6 +23,7 @@ Every problem raises :class:`OCRError` naming the file and the key.
 from __future__ import annotations
 
 import fnmatch
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,6 +65,10 @@ class Template:
     @property
     def portrait(self) -> bool:
         return self.aspect < 1.0
+
+    def fits(self, aspect: float) -> bool:
+        """Whether a page of this width / height has this kind's shape (within :data:`ASPECT_TOLERANCE`)."""
+        return abs(math.log(aspect / self.aspect)) <= math.log(ASPECT_TOLERANCE)
 
 
 def _fail(path: Path, key: str, why: str) -> OCRError:
@@ -185,11 +190,9 @@ class TemplateSet:
 
     def match(self, aspect: float) -> Template:
         """The template whose aspect ratio (width / height, log scale) is closest to the page's."""
-        import math
-
         candidates = [t for t in self.templates.values() if t.match_aspect] or list(self.templates.values())
         best = min(candidates, key=lambda t: (abs(math.log(aspect / t.aspect)), t.name))
-        if abs(math.log(aspect / best.aspect)) > math.log(ASPECT_TOLERANCE):
+        if not best.fits(aspect):
             raise OCRError(f"no template fits a page of aspect {aspect:.2f} (closest: {best.name}, "
                            f"{best.aspect:.2f}); name one with --template or in batch.yaml")
         return best
