@@ -323,14 +323,15 @@ def seen_before(docs: Sequence[Document], config: BatchConfig) -> list[Document]
     if config.ledger is None:
         return list(docs)
     table = _read_ledger(config.ledger)
-    here = str(config.out_dir.resolve())
-    first: dict[str, dict] = {}
-    for row in table.sort_values("read_at", kind="stable").to_dict("records"):
-        first.setdefault(row["sha256"], row)
+    asked = {d.sha256 for d in docs if d.sha256 and not d.error and not d.same_as}
+    # Of this batch's files only: each one's first reading, unless that was into this very folder.
+    firsts = table[table["sha256"].isin(asked)].sort_values("read_at", kind="stable").drop_duplicates("sha256")
+    firsts = firsts[~_of_output(firsts, str(config.out_dir.resolve()))]
+    earlier_by_sha = {row["sha256"]: row for row in firsts.to_dict("records")}
     out = []
     for d in docs:
-        row = first.get(d.sha256) if d.sha256 and not d.error and not d.same_as else None
-        if row is not None and unneutralise(row["output"]) != here:
+        row = earlier_by_sha.get(d.sha256) if not d.same_as else None  # a copy within the batch says so already
+        if row is not None:
             earlier = (f"{unneutralise(row['file'])} of batch {unneutralise(row['batch'])} "
                        f"(read {row['read_at'][:10]} into {unneutralise(row['output'])})")
             log.warning("%s was read before: %s; its fields go to review", d.relative, earlier)
@@ -343,6 +344,20 @@ def find_documents(config: BatchConfig) -> list[Document]:
     """:func:`discover` the batch's documents (its output folder left out), with the files sent twice marked:
     within the batch, and against the ledger of earlier batches when there is one."""
     return seen_before(discover(config.input_dir, exclude=[config.out_dir]), config)
+
+
+def documents_read(out_dir: Path) -> tuple[dict, list[dict]]:
+    """A finished batch's ``manifest.json`` and its entries of the documents that were read: at least one row
+    in ``results.csv`` (a file with only error rows, or one never read, is not)."""
+    manifest = json.loads((out_dir / "manifest.json").read_text())
+    read = set(pd.read_csv(out_dir / "results.csv", usecols=["document"], dtype=str,
+                           keep_default_na=False)["document"])  # ids never start like a formula
+    return manifest, [d for d in manifest["documents"] if not d["error"] and d["id"] in read]
+
+
+def _of_output(table: pd.DataFrame, here: str) -> pd.Series:
+    """The ledger rows of the batch written to the output folder ``here`` (resolved)."""
+    return table["output"].map(unneutralise) == here
 
 
 def _update_ledger(path: Path, change) -> None:
@@ -364,18 +379,16 @@ def record_in_ledger(config: BatchConfig) -> int:
         return 0
     from datetime import UTC, datetime
 
-    manifest = json.loads((config.out_dir / "manifest.json").read_text())
-    read = set(read_csv(config.out_dir / "results.csv")["document"])  # ids never start like a formula
+    manifest, read = documents_read(config.out_dir)
     here = str(config.out_dir.resolve())
     now = datetime.now(UTC).isoformat(timespec="seconds")
     rows: list[dict] = []
 
     def add(table: pd.DataFrame) -> pd.DataFrame:
-        ours = table["output"].map(unneutralise) == here
+        ours = _of_output(table, here)
         since = dict(zip(table["sha256"][ours], table["read_at"][ours], strict=True))
         rows.extend({"sha256": d["sha256"], "file": d["file"], "batch": manifest["batch"], "output": here,
-                     "read_at": since.get(d["sha256"], now)}
-                    for d in manifest["documents"] if d["sha256"] and not d["error"] and d["id"] in read)
+                     "read_at": since.get(d["sha256"], now)} for d in read)
         return pd.concat([table[~ours], frame(rows, LEDGER_COLUMNS)], ignore_index=True)
 
     _update_ledger(config.ledger, add)
@@ -393,7 +406,7 @@ def forget_in_ledger(ledger: str | Path, out_dir: str | Path) -> int:
 
     def drop(table: pd.DataFrame) -> pd.DataFrame:
         nonlocal removed
-        ours = table["output"].map(unneutralise) == here
+        ours = _of_output(table, here)
         removed = int(ours.sum())
         return table[~ours]
 
@@ -891,13 +904,10 @@ def archive_inputs(config: BatchConfig, archive_dir: str | Path) -> list[tuple[P
     look at; symbolic links stay; a file whose content changed since it was read stays. Never overwrites a
     file in ``archive_dir``. Returns ``(from, to)`` pairs."""
     archive = Path(archive_dir)
-    manifest = json.loads((config.out_dir / "manifest.json").read_text())
-    read = set(pd.read_csv(config.out_dir / "results.csv", usecols=["document"], dtype=str,
-                           keep_default_na=False)["document"])
     moved = []
-    for d in manifest["documents"]:
+    for d in documents_read(config.out_dir)[1]:
         src = config.input_dir / d["file"]
-        if d["error"] or d["id"] not in read or src.is_symlink() or not src.is_file():
+        if src.is_symlink() or not src.is_file():
             continue
         if sha256_of(src) != d["sha256"]:
             log.warning("not archiving %s: it changed after it was read", d["file"])
@@ -907,6 +917,6 @@ def archive_inputs(config: BatchConfig, archive_dir: str | Path) -> list[tuple[P
 
 
 __all__ = ["BatchConfig", "BatchSummary", "archive_inputs", "check_archive_dir", "Chunk", "ChunkOutput",
-           "Document", "discover", "find_documents", "get_classifier", "forget_in_ledger", "merge_outputs",
-           "plan_chunks", "process_chunk", "record_in_ledger", "run_batch", "safe_name", "seen_before", "sent_twice",
-           "RESULTS_COLUMNS", "DIGITS_COLUMNS", "REVIEW_COLUMNS", "ERRORS_COLUMNS"]
+           "Document", "discover", "documents_read", "find_documents", "forget_in_ledger", "get_classifier",
+           "merge_outputs", "plan_chunks", "process_chunk", "record_in_ledger", "run_batch", "safe_name",
+           "seen_before", "sent_twice", "RESULTS_COLUMNS", "DIGITS_COLUMNS", "REVIEW_COLUMNS", "ERRORS_COLUMNS"]
