@@ -508,6 +508,24 @@ def into_cells(blobs: list[Blob], comb: Comb, H: float) -> tuple[list[Blob], lis
 LEFT_OUT = ("speck", "comma", "dash", "raised mark", "point", "star", "half mark")
 
 
+STROKE_OVER_DIGIT = "a stroke left out just above a digit (a 5's bar written apart?)"
+
+
+def _stroke_over_digit(blobs: list[Blob], kinds: list[str], H: float) -> bool:
+    """Whether a mark left out above the writing (a raised mark, a star) stands over a digit's
+    columns close above it: the bar of a '5' written apart, too long to merge (:func:`merge_broken`),
+    leaves a body read confidently as a '6'. A '*' before or after an amount stands beside the digits."""
+    digits = [b for b, k in zip(blobs, kinds, strict=True) if k == "digit"]
+    for b, k in zip(blobs, kinds, strict=True):
+        if k not in ("raised mark", "star"):
+            continue
+        for d in digits:
+            if _x_overlap(b.bbox, d.bbox) >= 0.3 * min(b.width, d.width) \
+                    and b.bbox[3] <= d.bbox[1] + 0.35 * d.height and d.bbox[1] - b.bbox[3] <= 0.3 * H:
+                return True
+    return False
+
+
 def _broken_digit(blobs: list[Blob], kinds: list[str], H: float) -> str:
     """A doubt when marks left out one by one lie close together and, together, are as tall as a
     digit: a faint digit broken into dots and strokes by binarisation would otherwise vanish from
@@ -658,6 +676,8 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
     broken = _broken_digit(blobs, kinds, H)
     if broken:
         seg.doubts.append(broken)
+    if comb is None and _stroke_over_digit(blobs, kinds, H):
+        seg.doubts.append(STROKE_OVER_DIGIT)
     for b, k in zip(blobs, kinds, strict=True):
         if k == "digit":
             seg.groups.append(build_group(b, H, ink, drift, split=comb is None))

@@ -11,6 +11,7 @@ from ocr.records import FieldImage
 from ocr.segment import (
     HALF_MARK_DOUBT,
     SMALL_MARK,
+    STROKE_OVER_DIGIT,
     TRAIN_DRIFT,
     components,
     cut_paths,
@@ -174,6 +175,44 @@ def test_a_digit_broken_into_specks_and_dashes_is_not_lost_silently(pool, classi
     assert any("broken digit" in d for d in seg.doubts)
     [result] = read_fields([FieldImage("amt", "amount", gray)], classifier)
     assert result.status == "review" and "broken digit" in result.reason
+
+
+def _digits_and_a_five(pool, bar_to: int, star: bool = False) -> np.ndarray:
+    """'1234' in MNIST digits, then a '5' drawn with its bar lifted off and running to column
+    ``bar_to``; with ``star``, a '*' written before the '1' at the height of the digits' tops."""
+    ink, _ = render_text("1234", pool, np.random.default_rng(7), height=40, touching_p=0.0)
+    five = np.zeros((ink.shape[0], 70), np.uint8)
+    cv2.line(five, (22, 8), (bar_to, 8), 255, 4, cv2.LINE_AA)
+    cv2.line(five, (22, 17), (20, 29), 255, 4, cv2.LINE_AA)
+    cv2.ellipse(five, (29, 38), (12, 11), 0, -150, 150, 255, 4, cv2.LINE_AA)
+    parts = [ink, five]
+    if star:
+        mark = np.zeros((ink.shape[0], 24), np.uint8)
+        for dx, dy in ((7, 0), (6, 4), (6, -4)):
+            cv2.line(mark, (11 - dx, 10 - dy), (11 + dx, 10 + dy), 255, 2, cv2.LINE_AA)
+        parts.insert(0, mark)
+    return np.pad(255 - np.hstack(parts), 12, constant_values=255)
+
+
+def test_a_five_whose_long_bar_is_left_out_goes_to_a_person(pool, classifier):
+    """A '5' whose bar, written apart, runs on too far to be merged into its body: the bar is left
+    out, and the body alone looks like a '6' the network may be sure of. A person is asked."""
+    gray = _digits_and_a_five(pool, bar_to=62)
+    clean = clean_field(gray)
+    seg = segment(clean.ink, clean.mask, "zip")
+    assert len(seg.groups) == 5 and [k for k, _ in seg.dropped] == ["star"]
+    assert STROKE_OVER_DIGIT in seg.doubts
+    [result] = read_fields([FieldImage("zip", "zip", gray)], classifier)
+    assert result.status == "review" and STROKE_OVER_DIGIT in result.reason
+    # A '*' written before the digits, at their height, stands over none of them: no doubt.
+    clean = clean_field(_digits_and_a_five(pool, bar_to=62, star=True))
+    seg = segment(clean.ink, clean.mask, "amount")
+    assert [k for k, _ in seg.dropped][0] in ("star", "raised mark") and len(seg.dropped) == 2
+    assert seg.doubts.count(STROKE_OVER_DIGIT) == 1  # the bar's, not the star's
+    clean = clean_field(_digits_and_a_five(pool, bar_to=40, star=True))  # a bar short enough to merge
+    seg = segment(clean.ink, clean.mask, "amount")
+    assert [k for k, _ in seg.dropped] in (["star"], ["raised mark"]) and len(seg.groups) == 5
+    assert STROKE_OVER_DIGIT not in seg.doubts
 
 
 def test_a_tall_mark_wider_than_a_sign_is_not_dropped_as_a_currency_sign():
