@@ -508,6 +508,7 @@ def into_cells(blobs: list[Blob], comb: Comb, H: float) -> tuple[list[Blob], lis
 LEFT_OUT = ("speck", "comma", "dash", "raised mark", "point", "star", "half mark")
 
 
+CRUMBS_AT_POINT = "marks left out beside the decimal point (a faint digit broken up?)"
 STROKE_OVER_DIGIT = "a stroke left out just above a digit (a 5's bar written apart?)"
 
 
@@ -678,6 +679,12 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
         seg.doubts.append(broken)
     if comb is None and _stroke_over_digit(blobs, kinds, H):
         seg.doubts.append(STROKE_OVER_DIGIT)
+    # A decimal point with other marks left out right beside it may be a crumb of a digit written too
+    # faintly to survive binarisation ('7404' read 7.04): no sure point.
+    if seg.point_box is not None and any(
+            k in LEFT_OUT and b.bbox != seg.point_box and _x_overlap(b.bbox, seg.point_box) > -0.25 * H
+            for b, k in zip(blobs, kinds, strict=True)):
+        seg.doubts.append(CRUMBS_AT_POINT)
     for b, k in zip(blobs, kinds, strict=True):
         if k == "digit":
             seg.groups.append(build_group(b, H, ink, drift, split=comb is None))

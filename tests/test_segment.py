@@ -9,6 +9,7 @@ from ocr.handwriting import DigitPool, make_field, render_text
 from ocr.reader import comb_of, read_fields
 from ocr.records import FieldImage
 from ocr.segment import (
+    CRUMBS_AT_POINT,
     HALF_MARK_DOUBT,
     SMALL_MARK,
     STROKE_OVER_DIGIT,
@@ -249,6 +250,29 @@ def test_a_faint_decimal_point_too_small_for_a_point_goes_to_a_person(pool):
     ink[base - 2 : base, x : x + 2] = 0
     clean = clean_field(np.pad(255 - ink, 12, constant_values=255))
     assert not segment(clean.ink, clean.mask, "amount").doubts
+
+
+def test_crumbs_of_a_faint_digit_beside_a_decimal_point_go_to_a_person(pool, classifier):
+    """'7404' with its first '4' written so faintly that two crumbs of it are left after
+    binarisation, one round like a point: read as it stands the amount is 7.04, a thousand times
+    too little. A point with other marks left out right beside it is no sure point; a person decides."""
+    ink, chars = render_text("704", pool, np.random.default_rng(4), height=40, touching_p=0.0, spacing=0.9)
+    (_, first), (_, second) = chars[0], chars[1]
+    base = max(b[3] for _, b in chars)
+    x = (first[2] + second[0]) // 2
+    dot = ink.copy()
+    cv2.circle(dot, (x + 3, base - 4), 3, 255, -1)  # round, on the baseline: a decimal point
+    crumbs = dot.copy()
+    crumbs[base - 12 : base - 3, x - 5 : x - 2] = 255  # and a short stroke just left of it
+    for picture, doubt in ((dot, False), (crumbs, True)):
+        gray = np.pad(255 - picture, 12, constant_values=255)
+        clean = clean_field(gray)
+        seg = segment(clean.ink, clean.mask, "amount")
+        assert seg.point_after == 1 and len(seg.groups) == 3
+        assert (CRUMBS_AT_POINT in seg.doubts) == doubt
+        [result] = read_fields([FieldImage("amt", "amount", gray)], classifier)
+        assert result.value == "7.04"
+        assert (CRUMBS_AT_POINT in result.reason and result.status == "review") == doubt
 
 
 def _rupee(ink: np.ndarray, x: int, top: int, w: int, h: int, pen: int = 5) -> None:
