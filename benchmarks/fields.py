@@ -9,6 +9,13 @@ strips go through ocr.reader.read_fields and the table gives accepted %, error a
 overall accuracy, segmentation accuracy (as many digits read as written, each where a digit was
 written; "digit count %" only counts them), fields/s and the split of time between cleaning,
 segmentation, normalisation and classification; a second table sweeps the digit threshold.
+
+    .venv/bin/python benchmarks/fields.py --n 1000 --seed 2 --types zip,date --cells
+
+With --cells the zips and dates are written in printed cells, one digit in each, as the forms and
+cheques of the templates have them (nothing touches across a cell wall), and read as comb fields
+(FieldImage.cells); the strips are those benchmarks/thresholds.py checks as "zip/cells" and
+"date/cells" for the same seed.
 """
 
 from __future__ import annotations
@@ -35,12 +42,14 @@ from ocr.reader import Timings, read_fields
 from ocr.records import FieldImage
 
 
-def make_strips(field_type: str, n: int, seed: int, pool: DigitPool, touching: float):
-    rng = np.random.default_rng([seed, zlib.crc32(field_type.encode())])
+def make_strips(field_type: str, n: int, seed: int, pool: DigitPool, touching: float, cells: bool = False):
+    name = f"{field_type}/cells" if cells else field_type  # as ocr.fieldset.field_margins names them
+    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
     strips = []
     for _ in range(n):
         value = random_value(field_type, rng)
-        strips.append(make_field(field_type, value, rng, pool=pool, touching_p=touching))
+        strips.append(make_field(field_type, value, rng, pool=pool, touching_p=touching,
+                                 **({"boxes": "cells"} if cells else {})))
     return strips
 
 
@@ -61,19 +70,26 @@ def main(argv=None) -> int:
     p.add_argument("--target-error", type=float, default=DEFAULT_TARGET)
     p.add_argument("--field-error", type=field_error_option, default=DEFAULT_FIELD_TARGET, help=FIELD_ERROR_HELP)
     p.add_argument("--failures", default=None, help="folder to write misread/rejected strips into (PNG)")
+    p.add_argument("--cells", action="store_true",
+                   help="write the digits in printed cells, one in each, and read them as comb fields (zip, date)")
     args = p.parse_args(argv)
+    if args.cells and "amount" in args.types.split(","):
+        p.error("amounts are not written in cells: give --types zip,date with --cells")
 
     clf = Classifier.load(args.weights, args.device, args.batch_size, args.target_error, args.field_error)
     pool = DigitPool()
     print(f"weights {clf.weights}; device {clf.device}; target digit error {args.target_error:g}; "
           f"field error {args.field_error} (thresholds alone/joined: " + ", ".join(
               f"{k} {v['alone']:.1f}/{v['joined']:.1f}" for k, v in clf.field_thresholds.items()) + "); "
-          f"{args.n} fields per type; seed {args.seed}; touching {args.touching:g}")
+          f"{args.n} fields per type; seed {args.seed}; touching {args.touching:g}"
+          + ("; written in printed cells" if args.cells else ""))
     rows = []
     sweeps: dict[str, list] = {}
     for ft in args.types.split(","):
-        strips = make_strips(ft, args.n, args.seed, pool, args.touching)
-        fields = [FieldImage(name=f"{ft}{i}", type=ft, crop=s.image) for i, s in enumerate(strips)]
+        strips = make_strips(ft, args.n, args.seed, pool, args.touching, args.cells)
+        fields = [FieldImage(name=f"{ft}{i}", type=ft, crop=s.image,
+                             cells=sum(c.isdigit() for c in s.value) if args.cells else 0)
+                  for i, s in enumerate(strips)]
         tm = Timings()
         passes0 = clf.forward_passes
         t0 = time.perf_counter()
