@@ -30,10 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fields import make_strips  # noqa: E402
 
-from ocr.classify import Classifier, source_kind  # noqa: E402
-from ocr.fieldset import choose_pair, strip_truth, threshold_grid  # noqa: E402
+from ocr.classify import Classifier  # noqa: E402
+from ocr.fieldset import accepted_margins, choose_pair, read_with_digit_threshold, threshold_grid  # noqa: E402
 from ocr.handwriting import DigitPool  # noqa: E402
-from ocr.reader import decide_fields, prepare_fields  # noqa: E402
 from ocr.records import FieldImage  # noqa: E402
 
 
@@ -71,25 +70,14 @@ def main(argv=None) -> int:
     rows = []
     for ft in args.types.split(","):
         strips = make_strips(ft, args.n, args.seed, pool, args.touching)
-        loose = {ft: {"alone": -np.inf, "joined": -np.inf}}
         results = []
         for k in range(0, len(strips), args.chunk):
             fields = [FieldImage(name=f"{ft}{i}", type=ft, crop=s.image)
                       for i, s in enumerate(strips[k : k + args.chunk], k)]
-            prep = prepare_fields(fields)
-            penalties = clf.penalties(prep.stack) if len(prep.stack) else np.zeros((0, 10), np.float32)
-            results += decide_fields(prep, penalties, clf, loose)
-        right, alone, joined, judged = [], [], [], []
-        for r, s in zip(results, strips, strict=True):
-            if r.status != "accepted":
-                continue
-            m = np.array([d.margin for d in r.digits], np.float64)
-            kinds = np.array([source_kind(d.source, ft) for d in r.digits])
-            alone.append(m[kinds == "alone"].min() if (kinds == "alone").any() else np.inf)
-            joined.append(m[kinds == "joined"].min() if (kinds == "joined").any() else np.inf)
-            right.append(r.value == strip_truth(ft, s.value))
-            judged.append(cut_right(r.digits, s.owner, args.cover))
-        ok, a, j, cut = (np.asarray(v) for v in (right, alone, joined, judged))
+            results += read_with_digit_threshold(clf, fields, ft)
+        ok, a, j = accepted_margins(results, strips, ft)
+        cut = np.array([cut_right(r.digits, s.owner, args.cover)
+                        for r, s in zip(results, strips, strict=True) if r.status == "accepted"], bool)
         n = len(strips)
         print(f"{ft}: accepted at the digit threshold alone {len(ok)} ({100 * len(ok) / n:.1f}%), "
               f"{int((~ok).sum())} wrong; cut wrong {int((~cut).sum())} ({int((~cut & ~ok).sum())} of them wrong); "

@@ -234,8 +234,6 @@ def field_margins(classifier, pool: DigitPool, name: str, n: int, seed: int,
     among its digits read alone and among its joined digits (``inf`` when it has none of a kind):
     it is accepted at field thresholds ``(alone, joined)`` exactly when both reach them.
     """
-    from ocr.classify import source_kind
-    from ocr.reader import decide_fields, prepare_fields  # the reader imports the classifier
     field_type, _, style = name.partition("/")
     rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
     strips = [make_field(field_type, random_value(field_type, rng), rng, pool=pool, touching_p=touching,
@@ -243,21 +241,43 @@ def field_margins(classifier, pool: DigitPool, name: str, n: int, seed: int,
     fields = [FieldImage(name=f"{field_type}{i}", type=field_type, crop=s.image,
                          cells=sum(c.isdigit() for c in s.value) if style == "cells" else 0)
               for i, s in enumerate(strips)]
+    return accepted_margins(read_with_digit_threshold(classifier, fields, name), strips, name)
+
+
+def read_with_digit_threshold(classifier, fields: Sequence[FieldImage], name: str) -> list:
+    """Read ``fields`` once through the reader with the digit threshold alone (no field thresholds
+    for :func:`ocr.classify.threshold_key` ``name``): one forward pass for all of them."""
+    from ocr.reader import decide_fields, prepare_fields  # the reader imports the classifier
     prep = prepare_fields(fields)
     penalties = classifier.penalties(prep.stack) if len(prep.stack) else np.zeros((0, 10), np.float32)
-    loose = {"alone": -np.inf, "joined": -np.inf}
-    results = decide_fields(prep, penalties, classifier, {name: loose})
+    return decide_fields(prep, penalties, classifier, {name: {"alone": -np.inf, "joined": -np.inf}})
+
+
+def accepted_margins(results: Sequence, strips: Sequence, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each accepted result (in order) of strips of ``name``: whether its value is the strip's, and
+    its :func:`weakest_margins`."""
+    field_type = name.partition("/")[0]
     right, alone, joined = [], [], []
     for r, s in zip(results, strips, strict=True):
         if r.status != "accepted":
             continue
-        # The margins the reader judged each digit by (a date's against the readings its grammar allows).
-        m = np.array([d.margin for d in r.digits], np.float64)
-        kinds = np.array([source_kind(d.source, name) for d in r.digits])
-        alone.append(m[kinds == "alone"].min() if (kinds == "alone").any() else np.inf)
-        joined.append(m[kinds == "joined"].min() if (kinds == "joined").any() else np.inf)
+        a, j = weakest_margins(r, name)
+        alone.append(a)
+        joined.append(j)
         right.append(r.value == strip_truth(field_type, s.value))
     return np.asarray(right, bool), np.asarray(alone, float), np.asarray(joined, float)
+
+
+def weakest_margins(result, name: str) -> tuple[float, float]:
+    """The lowest margin among a field result's digits read alone and among its joined digits
+    (``inf`` when it has none of a kind), for :func:`ocr.classify.threshold_key` ``name``: the margins
+    the reader judged each digit by (a date's against the readings its grammar allows)."""
+    from ocr.classify import source_kind
+    m = np.array([d.margin for d in result.digits], np.float64)
+    kinds = np.array([source_kind(d.source, name) for d in result.digits])
+    alone = float(m[kinds == "alone"].min()) if (kinds == "alone").any() else np.inf
+    joined = float(m[kinds == "joined"].min()) if (kinds == "joined").any() else np.inf
+    return alone, joined
 
 
 def choose_pair(ok: np.ndarray, alone: np.ndarray, joined: np.ndarray, n: int, target: float,
