@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import collections
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -36,21 +35,14 @@ from ocr.classify import (
     Classifier,
     field_error_option,
 )
-from ocr.fieldset import strip_truth
-from ocr.handwriting import DigitPool, make_field, random_value
+from ocr.fieldset import strip_fields, strip_truth, write_strips
+from ocr.handwriting import DigitPool
 from ocr.reader import Timings, read_fields
-from ocr.records import FieldImage
 
 
 def make_strips(field_type: str, n: int, seed: int, pool: DigitPool, touching: float, cells: bool = False):
-    name = f"{field_type}/cells" if cells else field_type  # as ocr.fieldset.field_margins names them
-    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
-    strips = []
-    for _ in range(n):
-        value = random_value(field_type, rng)
-        strips.append(make_field(field_type, value, rng, pool=pool, touching_p=touching,
-                                 **({"boxes": "cells"} if cells else {})))
-    return strips
+    """The strips the field calibration and benchmarks/thresholds.py write for this type and seed."""
+    return write_strips(f"{field_type}/cells" if cells else field_type, n, seed, pool, touching)
 
 
 def truth_of(field_type: str, value: str) -> tuple[str, int]:
@@ -87,9 +79,7 @@ def main(argv=None) -> int:
     sweeps: dict[str, list] = {}
     for ft in args.types.split(","):
         strips = make_strips(ft, args.n, args.seed, pool, args.touching, args.cells)
-        fields = [FieldImage(name=f"{ft}{i}", type=ft, crop=s.image,
-                             cells=sum(c.isdigit() for c in s.value) if args.cells else 0)
-                  for i, s in enumerate(strips)]
+        fields = strip_fields(f"{ft}/cells" if args.cells else ft, strips)
         tm = Timings()
         passes0 = clf.forward_passes
         t0 = time.perf_counter()

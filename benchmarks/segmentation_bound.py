@@ -31,9 +31,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from fields import make_strips  # noqa: E402
 
 from ocr.classify import Classifier  # noqa: E402
-from ocr.fieldset import accepted_margins, choose_pair, read_with_digit_threshold, threshold_grid  # noqa: E402
+from ocr.fieldset import (  # noqa: E402
+    accepted_margins,
+    choose_pair,
+    read_with_digit_threshold,
+    strip_fields,
+    threshold_grid,
+)
 from ocr.handwriting import DigitPool  # noqa: E402
-from ocr.records import FieldImage  # noqa: E402
 
 
 def cut_right(digits, owner: np.ndarray, cover: float) -> bool:
@@ -72,9 +77,7 @@ def main(argv=None) -> int:
         strips = make_strips(ft, args.n, args.seed, pool, args.touching)
         results = []
         for k in range(0, len(strips), args.chunk):
-            fields = [FieldImage(name=f"{ft}{i}", type=ft, crop=s.image)
-                      for i, s in enumerate(strips[k : k + args.chunk], k)]
-            results += read_with_digit_threshold(clf, fields, ft)
+            results += read_with_digit_threshold(clf, strip_fields(ft, strips[k : k + args.chunk], k), ft)
         ok, a, j = accepted_margins(results, strips, ft)
         cut = np.array([cut_right(r.digits, s.owner, args.cover)
                         for r, s in zip(results, strips, strict=True) if r.status == "accepted"], bool)

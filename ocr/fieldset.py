@@ -234,14 +234,28 @@ def field_margins(classifier, pool: DigitPool, name: str, n: int, seed: int,
     among its digits read alone and among its joined digits (``inf`` when it has none of a kind):
     it is accepted at field thresholds ``(alone, joined)`` exactly when both reach them.
     """
+    strips = write_strips(name, n, seed, pool, touching)
+    return accepted_margins(read_with_digit_threshold(classifier, strip_fields(name, strips), name), strips, name)
+
+
+def write_strips(name: str, n: int, seed: int, pool: DigitPool, touching: float = 0.1) -> list:
+    """``n`` synthetic strips of :func:`ocr.classify.threshold_key` ``name`` (``"zip"``,
+    ``"date/cells"``: written in printed cells, one digit in each) with ``pool``'s digits, a
+    ``touching`` share of them touching the one before. The same ``name`` and ``seed`` give the same
+    strips wherever they are written (the calibration, the benchmarks)."""
     field_type, _, style = name.partition("/")
     rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
-    strips = [make_field(field_type, random_value(field_type, rng), rng, pool=pool, touching_p=touching,
-                         **({"boxes": "cells"} if style == "cells" else {})) for _ in range(n)]
-    fields = [FieldImage(name=f"{field_type}{i}", type=field_type, crop=s.image,
-                         cells=sum(c.isdigit() for c in s.value) if style == "cells" else 0)
-              for i, s in enumerate(strips)]
-    return accepted_margins(read_with_digit_threshold(classifier, fields, name), strips, name)
+    return [make_field(field_type, random_value(field_type, rng), rng, pool=pool, touching_p=touching,
+                       **({"boxes": "cells"} if style == "cells" else {})) for _ in range(n)]
+
+
+def strip_fields(name: str, strips: Sequence, start: int = 0) -> list[FieldImage]:
+    """The :class:`FieldImage` s the reader reads ``strips`` of ``name`` as (cells counted from the
+    strip's digits when it is written in printed cells); ``start`` numbers the first one."""
+    field_type, _, style = name.partition("/")
+    return [FieldImage(name=f"{field_type}{i}", type=field_type, crop=s.image,
+                       cells=sum(c.isdigit() for c in s.value) if style == "cells" else 0)
+            for i, s in enumerate(strips, start)]
 
 
 def read_with_digit_threshold(classifier, fields: Sequence[FieldImage], name: str) -> list:
