@@ -46,16 +46,23 @@ def train_lenet5(
     fields: int = 0,
     workers: int = 1,
     init_seed: int | None = None,
+    init: str | None = None,
+    graph_fields: int = 0,
+    graph_epochs: int = 0,
 ) -> dict:
     """Train LeNet-5 on the MNIST training set in ``data_dir`` (else ``$OCR_MNIST_DIR``) and publish the card.
 
     ``limit`` trains on the first N digits only (smoke runs). ``fields`` and ``workers`` as ``ocr train
     --fields N --workers N`` (the shipped recipe: ``epochs=40, fields=10000, workers=2``); ``init_seed``
-    as ``--init-seed`` (another network on the same data, for ``ocr committee``). Returns the model card.
+    as ``--init-seed`` (another network on the same data, for ``ocr committee``); ``init``, ``graph_fields``
+    and ``graph_epochs`` as ``--init``, ``--graph-fields`` and ``--graph-epochs`` (field-level training on
+    segmentation graphs, from trained weights: ``init=<weights>, epochs=0, graph_fields=15000,
+    graph_epochs=10``; measured and not adopted for the shipped weights, see the README). Returns the model card.
     """
     config = TrainConfig(data_dir=data_dir, out=out, epochs=epochs, seed=seed, device=device, batch_size=batch_size,
                          limit=limit, val_size=val_size, checkpoint_dir=checkpoint_dir, resume=resume,
-                         fields=fields, workers=workers, init_seed=init_seed)
+                         fields=fields, workers=workers, init_seed=init_seed, init=init,
+                         graph_fields=graph_fields, graph_epochs=graph_epochs)
     card = train_task(config)
     test = card["test"]
     create_table_artifact(key="lenet5-test-figures", table=[{
@@ -80,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fields", type=int, default=0, help="as `ocr train --fields` (shipped recipe: 10000)")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--init-seed", type=int, default=None)
+    parser.add_argument("--init", default=None, help="as `ocr train --init` (weights to start from)")
+    parser.add_argument("--graph-fields", type=int, default=0, help="as `ocr train --graph-fields`")
+    parser.add_argument("--graph-epochs", type=int, default=0, help="as `ocr train --graph-epochs`")
     args = parser.parse_args(argv)
     card = train_lenet5(**vars(args))
     print(f"test error {100 * card['test']['error']:.2f}%  weights {args.out}")

@@ -76,6 +76,13 @@ class TrainConfig:
     workers: int = 1  # processes writing and cutting those strips
     cut_drift: float = TRAIN_DRIFT  # how freely the cut paths of the training strips wander (ocr.segment)
     extra: list[str] = field(default_factory=list)  # extra labelled digit sets (npz), see ocr.corrections
+    # Start from these weights instead of random ones (``--epochs 0``: no digit-level epochs, graphs only).
+    init: str | None = None
+    # Field-level training after the digit epochs (ocr.graphtrain): the segmentation graphs of this many
+    # strips written with training digits, for ``graph_epochs`` epochs at ``graph_lr``.
+    graph_fields: int = 0
+    graph_epochs: int = 0
+    graph_lr: float = 1e-4
 
 
 # --- distortions ---------------------------------------------------------------------------------
@@ -286,7 +293,7 @@ def _examples(cfg: TrainConfig, raw: np.ndarray, labels: np.ndarray, train_idx: 
     digits (what the reader classifies), else on the MNIST validation digits.
     """
     rng = np.random.default_rng(cfg.seed + 1)
-    train_digits = train_idx[train_idx < n_mnist]
+    train_digits = train_digits_of(train_idx, n_mnist)
     n_rubbish = int(round(cfg.rubbish * len(train_idx)))
     rubbish_train = make_rubbish(raw[train_digits], n_rubbish, rng)
     rubbish_val = make_rubbish(raw[val_idx], min(2000, n_rubbish), rng)
@@ -334,7 +341,7 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
     n_mnist = len(inputs) - sum(e["n"] for e in extra_sets)
     train_idx, val_idx = _split(n_mnist, len(inputs), cfg.val_size, cfg.seed)
     # Rubbish and field examples from training-split digits only; held-out sets from validation digits.
-    x_more, y_more, held = _examples(cfg, raw, labels, train_idx, val_idx, n_mnist, log)
+    x_more, y_more, held = _examples(cfg, raw, labels, train_idx, val_idx, n_mnist, log, training=cfg.epochs > 0)
     x_train = torch.from_numpy(np.concatenate([inputs[train_idx], x_more])).unsqueeze(1)
     y_train = torch.from_numpy(np.concatenate([labels[train_idx], y_more]))
     x_val, y_val = inputs[val_idx], labels[val_idx]
@@ -345,12 +352,15 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
         generator = _seed_everything(cfg.init_seed)  # the same data, another network
     model = LeNet5()
     model.reset_parameters(generator)
+    init = _load_init(cfg.init) if cfg.init else None
+    if init is not None:
+        model.load_state_dict(init.pop("state_dict"))
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(x_train) / cfg.batch_size)
     # Full rate from the start (a slow warm-up leaves the RBF penalties stuck near their initial ~84),
     # cosine decay to 1% of it by the last epoch.
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs * steps_per_epoch,
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(cfg.epochs * steps_per_epoch, 1),
                                                            eta_min=cfg.lr * 0.01)
     history: list[dict] = []
     start_epoch = 0
@@ -410,6 +420,18 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
                     "config": asdict(cfg)}, tmp)
         tmp.replace(ckpt_path)
 
+    graph_history = []
+    if cfg.graph_epochs and cfg.graph_fields:
+        from ocr.graphtrain import graph_examples, train_on_graphs
+
+        t0 = time.time()
+        graphs = graph_examples(raw[train_digits_of(train_idx, n_mnist)], labels[train_digits_of(train_idx, n_mnist)],
+                                cfg.graph_fields, cfg.seed, workers=cfg.workers)
+        log(f"graph examples: {graphs.n_blobs} blobs with {len(graphs.inputs)} candidates from {cfg.graph_fields} "
+            f"strips, {time.time() - t0:.0f}s")
+        graph_history = train_on_graphs(model, graphs, x_train, y_train, epochs=cfg.graph_epochs, lr=cfg.graph_lr,
+                                        j=cfg.j, generator=generator, device=device,
+                                        distort=distort if cfg.distort else None, progress=progress, log=log)
     calibration = calibrate_on_validation(model, held.x if cfg.fields else x_val, held.y if cfg.fields else y_val,
                                           cfg.j, device, description=held.description,
                                           views=VIEWS if cfg.views else AS_IS)
@@ -423,8 +445,38 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
     out = Path(cfg.out)
     save_weights(model, out, j=cfg.j, calibration=calibration, meta=meta)
     card = build_card(cfg, model, history, calibration, extra_sets, meta, device)
+    if init is not None:
+        card["training"]["init"] = init
+    if graph_history:
+        card["training"]["graph_history"] = graph_history
     write_card(card, out)
     return card
+
+
+def train_digits_of(train_idx: np.ndarray, n_mnist: int) -> np.ndarray:
+    """The MNIST training digits of the training split (not the extra sets)."""
+    return train_idx[train_idx < n_mnist]
+
+
+def _load_init(path: str) -> dict:
+    """The single network of a weights file to start from, and what its card says of how it was made
+    (``state_dict``, ``weights``, ``sha256``, ``command``, ``epochs``, ``seconds``)."""
+    import hashlib
+
+    from ocr.lenet5 import Committee
+
+    weights = Path(path)
+    model, _ = load_weights(weights, "cpu")
+    if isinstance(model, Committee):
+        raise OCRError(f"--init {weights}: a committee of networks; start from a single network")
+    out = {"state_dict": model.state_dict(), "weights": weights.name,
+           "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(), "command": None, "epochs": None, "seconds": None}
+    card = weights.with_suffix(".json")
+    if card.is_file():
+        tr = json.loads(card.read_text()).get("training", {})
+        out.update(command=tr.get("command"), epochs=len(tr.get("history", [])), seconds=tr.get("seconds"),
+                   history=tr.get("history", []))
+    return out
 
 
 def calibrate_on_validation(model, x_val: np.ndarray, y_val: np.ndarray, j: float, device,
@@ -613,7 +665,8 @@ def _plots(card: dict, folder: Path, stem: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    hist = card["training"]["history"]
+    # Weights trained from others (--init) with no digit epochs of their own: the curve of those.
+    hist = card["training"]["history"] or card["training"].get("init", {}).get("history", [])
     if hist:
         fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
         ep = [h["epoch"] for h in hist]
@@ -722,8 +775,18 @@ def card_markdown(card: dict, stem: str) -> str:
         made = ("Each member: " + "; ".join(f"{m['epochs']} epochs, {m['seconds'] or 0:.0f} s" for m in members)
                 + f", on {tr['device']}, data seed {tr['config']['seed']}. The training curve is the first member's.")
     else:
-        commands = [tr["command"]]
-        made = f"{len(tr['history'])} epochs on {tr['device']}, {tr['seconds']:.0f} s, seed {tr['config']['seed']}."
+        init = tr.get("init")
+        commands = ([init["command"] or f"(weights {init['weights']})"] if init else []) + [tr["command"]]
+        made = (f"First {init['epochs']} epochs, {init['seconds'] or 0:.0f} s (`{init['weights']}`, sha256 "
+                f"{init['sha256'][:12]}...); then " if init else "")
+        made += (f"{len(tr['history'])} epochs on " if tr["history"] or not init else "on ") + \
+            f"{tr['device']}, {tr['seconds']:.0f} s, seed {tr['config']['seed']}."
+        graph = tr.get("graph_history")
+        if graph:
+            spent = sum(h["seconds"] for h in graph)
+            made += (f" Of those seconds, {spent:.0f} went to {len(graph)} epochs of field-level training on the "
+                     f"segmentation graphs of {tr['config']['graph_fields']} strips (`ocr/graphtrain.py`; graph loss "
+                     f"{graph[0]['graph_loss']:.3f} -> {graph[-1]['graph_loss']:.3f} per blob).")
     lines += ["", "## How it was made", "", "```", *commands, "```", "", made, "Data (sha256):", ""]
     for split in ("train_sha256", "test_sha256"):
         for name, sha in card["data"][split].items():

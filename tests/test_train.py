@@ -164,3 +164,28 @@ def test_committee_of_networks_trained_on_the_same_data(tmp_path, mnist_test, ca
         make_committee([tmp_path / "m0" / "w.pt", tmp_path / "m2" / "w.pt"], tmp_path / "bad.pt", str(data), "cpu")
     with pytest.raises(OCRError, match="at least two"):
         make_committee([tmp_path / "m0" / "w.pt"], tmp_path / "bad.pt", str(data), "cpu")
+
+
+def test_field_level_training_from_trained_weights(tmp_path, mnist_test):
+    """--init WEIGHTS --epochs 0 --graph-fields N --graph-epochs E: the network starts from the given
+    weights, trains on segmentation graphs only, is calibrated afresh, and its card names both steps."""
+    data = _tiny_mnist(tmp_path, mnist_test)
+    first = TrainConfig(data_dir=str(data), out=str(tmp_path / "a" / "w.pt"), epochs=1, val_size=200, seed=1,
+                        checkpoint_dir=str(tmp_path / "ck"), device="cpu")
+    train(first, progress=False, log=lambda s: None)
+    logs = []
+    cfg = TrainConfig(**{**first.__dict__, "out": str(tmp_path / "b" / "w.pt"), "epochs": 0,
+                         "init": str(tmp_path / "a" / "w.pt"), "graph_fields": 12, "graph_epochs": 2})
+    card = train(cfg, progress=False, log=logs.append)
+    assert any(line.startswith("graph examples: ") for line in logs)
+    graph = card["training"]["graph_history"]
+    assert [h["epoch"] for h in graph] == [1, 2] and all(h["graph_loss"] > 0 for h in graph)
+    assert card["training"]["history"] == []
+    init = card["training"]["init"]
+    assert init["weights"] == "w.pt" and init["epochs"] == 1 and len(init["sha256"]) == 64
+    before, _ = load_weights(tmp_path / "a" / "w.pt")
+    after, _ = load_weights(tmp_path / "b" / "w.pt")
+    assert not torch.equal(before.c1.weight, after.c1.weight)  # trained further, not copied
+    text = (tmp_path / "b" / "README.md").read_text()
+    assert "field-level training on the segmentation graphs of 12 strips" in text
+    assert init["command"] in text  # the command that made the starting weights, then this one

@@ -36,6 +36,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="how freely the cut paths of those strips may wander (ocr.segment.DRIFT; default "
                         "TRAIN_DRIFT = 1.0, the wandering cuts the shipped network was trained on; the reader "
                         "cuts with 32, nearly straight)")
+    p.add_argument("--init", default=None, metavar="WEIGHTS",
+                   help="start from these weights (one network) instead of random ones; with --epochs 0 and "
+                        "--graph-epochs, field-level training only")
+    p.add_argument("--graph-fields", type=int, default=0, metavar="N",
+                   help="after the digit epochs, train on the segmentation graphs of N synthetic field strips written "
+                        "with training digits (ocr/graphtrain.py: the reader's path costs, the right reading against "
+                        "every other)")
+    p.add_argument("--graph-epochs", type=int, default=0, metavar="E", help="epochs of that field-level training")
+    p.add_argument("--graph-lr", type=float, default=1e-4, help="its learning rate (cosine decay to 1%%)")
     p.add_argument("--no-views", action="store_true",
                    help="calibrate (and so classify) without the test-time views of ocr/views.py")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
@@ -93,7 +102,10 @@ def cmd_train(args) -> int:
                       rubbish=args.rubbish, fields=args.fields, workers=args.workers, views=not args.no_views,
                       **({} if args.cut_drift is None else {"cut_drift": args.cut_drift}),
                       device=args.device, checkpoint_dir=args.checkpoint_dir, resume=args.resume,
-                      limit=args.limit, extra=[str(e) for e in args.extra])
+                      limit=args.limit, extra=[str(e) for e in args.extra], init=args.init,
+                      graph_fields=args.graph_fields, graph_epochs=args.graph_epochs, graph_lr=args.graph_lr)
+    if bool(args.graph_fields) != bool(args.graph_epochs):
+        raise OCRError("--graph-fields and --graph-epochs go together (strips to train on, and for how long)")
     card = train(cfg, log=lambda s: print(s, file=sys.stderr))
     t = card["test"]
     print(f"wrote {args.out}: MNIST test error {100 * t['error']:.2f}%, rejection for 0.5% error "
