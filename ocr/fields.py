@@ -232,6 +232,32 @@ def find_lines(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[tuple[int
     return lines, walls, sorted(rows), sorted(xs)
 
 
+MICROPRINT_GAP = 0.03  # gaps up to this * the crop's height between printed characters close into a rule
+DOTTED = 0.8  # a rule found only with those gaps closed, and inked in less than this share of its closed band
+
+
+def _add_printed_dots(mask: np.ndarray, lines: np.ndarray, rules: list[tuple[int, int]]):
+    """Add the rules printed as rows of tiny characters or dots (the microprinted borders of CTS-2010
+    cheque boxes, dotted baselines) to the solid ones: rows found as a rule once the short gaps
+    along each row are closed (``MICROPRINT_GAP``), that no solid rule already holds, and whose ink
+    fills less than ``DOTTED`` of the closed band (a solid line fills it all). Their ink is taken
+    out like a solid rule's, and strokes crossing them are given back the same way."""
+    k = max(3, int(round(MICROPRINT_GAP * mask.shape[0])))
+    closed = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((1, k), np.uint8)).astype(bool)
+    found, _, more, _ = find_lines(closed)
+    out = list(rules)
+    for y0, y1 in more:
+        if any(a < y1 + 1 and y0 < b + 1 for a, b in rules):
+            continue
+        band = found[max(0, y0 - 1) : y1 + 1]
+        if band.sum() == 0 or (band & mask[max(0, y0 - 1) : y1 + 1]).sum() >= DOTTED * band.sum():
+            continue
+        lines = lines.copy()
+        lines[max(0, y0 - 1) : y1 + 1] |= band
+        out.append((y0, y1))
+    return lines, sorted(out)
+
+
 def _restore_crossings(mask: np.ndarray, lines: np.ndarray, walls: np.ndarray) -> np.ndarray:
     """Line pixels to give back to the strokes crossing them: those with ink directly above and
     below (horizontal lines) or left and right (vertical lines) within the line's thickness. (Only
@@ -277,7 +303,9 @@ def clean_field(crop: np.ndarray, *, min_speck: int = 4, level: bool = True) -> 
     else:
         angle, to_crop = 0.0, np.array([[1.0, 0, 0], [0, 1.0, 0]])
     mask = _binary(gray)
-    lines, walls, rules, wall_xs = find_lines(_binary(gray, sensitive=True))
+    sensitive = _binary(gray, sensitive=True)
+    lines, walls, rules, wall_xs = find_lines(sensitive)
+    lines, rules = _add_printed_dots(sensitive, lines, rules)
     if lines.any():
         lines &= mask
         mask = mask & ~((lines | walls) & ~_restore_crossings(mask, lines, walls))

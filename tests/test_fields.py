@@ -99,3 +99,55 @@ def test_a_stroke_filling_a_comb_cell_is_not_taken_for_a_cell_wall():
     assert clean.mask[top + 5 : bottom - 5, one - 1 : one + 2].all()  # the '1' survives whole
     for k in range(6):  # every wall is gone
         assert not clean.mask[top + 5 : bottom - 5, x0 + k * pitch - 1 : x0 + k * pitch + 2].any()
+
+
+def test_a_microprinted_rule_is_removed_and_the_stroke_crossing_it_stays(mnist_test, classifier):
+    """CTS-2010 cheques print their box borders as rows of tiny characters (the account number over
+    and over): not a solid line, but a printed rule all the same, with a stroke written across it."""
+    images, labels = mnist_test
+    digit = mnist_digit(images, labels, 7, 0)
+    rows, cols = np.flatnonzero(digit.max(1)), np.flatnonzero(digit.max(0))
+    d = digit[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    d = cv2.resize(d, (max(1, round(d.shape[1] * 50 / d.shape[0])), 50), interpolation=cv2.INTER_LINEAR)
+    paper = np.full((100, 300), 235, np.uint8)
+    # The rule: tiny digits, a few pixels tall, along rows 72-78, across the whole field.
+    cv2.putText(paper, "91101004900154591101004900154591101004900154", (2, 78), cv2.FONT_HERSHEY_PLAIN, 0.55, 60, 1)
+    gray = paper.astype(np.float32)
+    band = (gray[60:90] < 200).any(axis=1)
+    top, bottom = 60 + int(np.flatnonzero(band)[0]), 60 + int(np.flatnonzero(band)[-1])
+    x0, y0 = 120, 34  # the 7's foot runs down through the rule
+    a = d.astype(np.float32) / 255
+    gray[y0 : y0 + 50, x0 : x0 + d.shape[1]] = gray[y0 : y0 + 50, x0 : x0 + d.shape[1]] * (1 - a) + 30 * a
+    crop = np.clip(gray, 0, 255).astype(np.uint8)
+    clean = clean_field(crop)
+    assert any(y0_ <= top + 2 and y1_ >= bottom - 2 for y0_, y1_ in clean.rules)  # found as a printed rule
+    # The rule is gone on both sides of the digit: at most a few specks of a glyph's foot stay, none
+    # bigger than a speck the segmenter drops ...
+    for side in (clean.mask[top - 1 : bottom + 2, : x0 - 4], clean.mask[top - 1 : bottom + 2, x0 + d.shape[1] + 4 :]):
+        assert side.sum() <= 0.03 * (paper[top : bottom + 1] < 200).sum()
+        n, _, stats, _ = cv2.connectedComponentsWithStats(side.astype(np.uint8), connectivity=8)
+        assert (stats[1:, cv2.CC_STAT_AREA] < 12).all()
+    # ... and the 7 is one piece down to its foot, still read as a 7.
+    n, lab = cv2.connectedComponents(clean.mask.astype(np.uint8), connectivity=8)
+    biggest = 1 + int(np.argmax(np.bincount(lab.ravel())[1:]))
+    ys, _ = np.nonzero(lab == biggest)
+    assert ys.max() - ys.min() >= 0.9 * 50
+    assert int(classifier.classify(normalize_digit(np.where(lab == biggest, clean.ink, 0))[None]).labels[0]) == 7
+
+
+def test_a_solid_rule_is_not_taken_again_as_a_dotted_one():
+    """The dotted-rule search adds nothing where the solid rules were found: same rules, same ink."""
+    import ocr.fields as fields
+
+    gray = np.full((80, 240), 235, np.uint8)
+    cv2.rectangle(gray, (3, 10), (236, 70), 90, 2)
+    cv2.putText(gray, "1234", (40, 60), cv2.FONT_HERSHEY_SIMPLEX, 1.4, 30, 3)
+    with_dots = clean_field(gray)
+    plain = fields._add_printed_dots
+    try:
+        fields._add_printed_dots = lambda mask, lines, rules: (lines, rules)
+        without = clean_field(gray)
+    finally:
+        fields._add_printed_dots = plain
+    assert with_dots.rules == without.rules and len(with_dots.rules) == 2
+    assert np.array_equal(with_dots.mask, without.mask)
