@@ -254,6 +254,8 @@ def train_on_graphs(model: torch.nn.Module, graphs: Graphs, digits: torch.Tensor
 
     from ocr.lenet5 import map_loss
 
+    if graphs.n_blobs == 0:
+        raise OCRError("no blob of the field strips has a right path to train on (too few strips? --graph-fields)")
     x = torch.from_numpy(graphs.inputs).unsqueeze(1)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     steps = -(-graphs.n_blobs // blobs_per_step)

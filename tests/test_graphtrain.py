@@ -95,3 +95,18 @@ def test_graph_examples_hold_right_paths_of_touching_digits(mnist_test):
     assert batch["paths"].max() < len(used) and len(batch["wide"]) == len(used)
     loss = graph_loss(torch.full((len(used), 10), 30.0), batch, J)
     assert torch.isfinite(loss) and loss > 0
+
+
+def test_training_on_no_graphs_is_a_clear_error():
+    import pytest
+
+    from ocr.errors import OCRError
+    from ocr.graphtrain import Graphs, train_on_graphs
+    from ocr.lenet5 import LeNet5
+
+    empty = Graphs(np.zeros((0, 32, 32), np.float32), np.zeros(0, np.float32), np.zeros((0, 10), np.float32),
+                   np.zeros((0, 1), np.int64), np.zeros(0, np.int64), np.zeros(0, bool), np.zeros((0, 1), np.int64),
+                   np.zeros(1, np.int64))
+    with pytest.raises(OCRError, match="right path"):
+        train_on_graphs(LeNet5(), empty, torch.zeros(4, 1, 32, 32), torch.zeros(4, dtype=torch.int64), epochs=1,
+                        lr=1e-4, j=J, generator=torch.Generator().manual_seed(0), device=torch.device("cpu"))
