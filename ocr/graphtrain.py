@@ -34,7 +34,7 @@ import torch
 from ocr.errors import OCRError
 from ocr.fieldset import FIELD_TYPES
 from ocr.handwriting import DigitPool, make_field, random_value
-from ocr.reader import ASPECT_COST, ASPECT_P1, ASPECT_P99, ASPECT_SD, PIECE_COST, WIDE, WIDE_COST, prepare_fields
+from ocr.reader import PIECE_COST, prepare_fields, shape_costs
 from ocr.records import FieldImage
 
 PATH_PURITY = 0.75  # a right path's piece: at least this share of its ink is one digit's ...
@@ -65,15 +65,6 @@ class Graphs:
     @property
     def n_blobs(self) -> int:
         return len(self.blob_paths) - 1
-
-
-def _geometry_costs(box: tuple[int, int, int, int], height: float) -> tuple[float, np.ndarray]:
-    """The reader's width cost and per-label aspect costs of a candidate (as in ``decide_fields``)."""
-    w, h = box[2] - box[0], box[3] - box[1]
-    wide = WIDE_COST * max(w / max(height, 1.0) - WIDE, 0.0)
-    aspect = w / max(h, 1.0)
-    outside = np.maximum(ASPECT_P1 - aspect, 0.0) + np.maximum(aspect - ASPECT_P99, 0.0)
-    return wide, (ASPECT_COST * outside / ASPECT_SD).astype(np.float32)
 
 
 def _graphs_of_strips(pool: DigitPool, seed: int, n_fields: int, touching: float) -> dict:
@@ -123,11 +114,10 @@ def _graphs_of_strips(pool: DigitPool, seed: int, n_fields: int, touching: float
             if not any(blob_rights):
                 continue
             base = n_kept
-            for r in rows:
-                keep.append(r)
-                wd, asp = _geometry_costs(prep.boxes[r], prep.heights[r])
-                wide.append(wd)
-                aspect.append(asp)
+            keep += rows
+            wd, asp = shape_costs([prep.boxes[r] for r in rows], [prep.heights[r] for r in rows])
+            wide += list(wd)
+            aspect += list(asp)
             for p, ok in zip(g.paths, blob_rights, strict=True):
                 paths.append([base + k for k in p])
                 truth.append([value[who[k]] if ok else 0 for k in p])

@@ -75,6 +75,20 @@ def _softplus(x: np.ndarray) -> np.ndarray:
     return np.logaddexp(0.0, x)
 
 
+def shape_costs(boxes: Sequence[tuple[int, int, int, int]], heights: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """What a candidate's shape adds to the cost of reading it as one digit: ``WIDE_COST`` per H
+    beyond ``WIDE`` (``float [N]``), and per digit ``ASPECT_COST`` per standard deviation its
+    width/height falls outside that digit's [P1, P99] (``float [N, 10]``). ``boxes`` are the
+    candidates' boxes, ``heights`` their fields' digit heights H. The reader's path costs and the
+    field-level training (ocr.graphtrain) both use it."""
+    box = np.asarray(boxes, float).reshape(-1, 4)
+    w, h = box[:, 2] - box[:, 0], box[:, 3] - box[:, 1]
+    wide = WIDE_COST * np.maximum(w / np.maximum(np.asarray(heights, float), 1.0) - WIDE, 0.0)
+    aspect = (w / np.maximum(h, 1.0))[:, None]
+    outside = np.maximum(ASPECT_P1[None] - aspect, 0.0) + np.maximum(aspect - ASPECT_P99[None], 0.0)
+    return wide, ASPECT_COST * outside / ASPECT_SD[None]
+
+
 def _error_result(field: FieldImage, reason: str) -> FieldResult:
     return FieldResult(field=field, value="", status="error", confidence=0.0, reason=reason, digits=[])
 
@@ -305,12 +319,8 @@ def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
     labels = np.argmin(penalties, axis=1) if len(penalties) else np.zeros(0, np.int64)
     costs = _softplus(-margin) + PIECE_COST
     if len(costs):
-        box = np.array(prep.boxes, float)
-        w, h = box[:, 2] - box[:, 0], box[:, 3] - box[:, 1]
-        costs = costs + WIDE_COST * np.maximum(w / np.maximum(np.array(prep.heights), 1.0) - WIDE, 0.0)
-        aspect = w / np.maximum(h, 1.0)
-        outside = np.maximum(ASPECT_P1[labels] - aspect, 0.0) + np.maximum(aspect - ASPECT_P99[labels], 0.0)
-        costs = costs + ASPECT_COST * outside / ASPECT_SD[labels]
+        wide, aspect = shape_costs(prep.boxes, prep.heights)
+        costs = costs + wide + aspect[np.arange(len(labels)), labels]
     costs[~np.asarray(prep.valid, bool)] = np.inf
     accepted = margin >= rej.threshold
     loose = classifier.info.get("calibration", {}).get("thresholds", {}).get(LOOSE_TARGET, {}).get("threshold")
