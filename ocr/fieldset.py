@@ -52,13 +52,14 @@ CALIBRATED = ("zip", "amount", "date", "zip/cells", "date/cells")
 
 
 def label_candidates(masks: Sequence[np.ndarray], boxes: Sequence[Box], owner: np.ndarray,
-                     ink: np.ndarray) -> np.ndarray:
+                     ink: np.ndarray, *, purity: float = DIGIT_PURITY, cover: float = DIGIT_COVER) -> np.ndarray:
     """Label candidates by who wrote their ink.
 
     ``masks[k]`` ``bool`` is candidate k's ink inside ``boxes[k]``; ``owner`` ``int [h, w]`` the
     writer of each pixel (digit index, -2 a mark, -1 paper); ``ink`` ``bool [h, w]`` everything the
-    segmenter saw as ink (a digit's total). Returns ``int64 [len(masks)]``: the digit's index in
-    the field (0, 1, ...), ``-1`` for rubbish, ``-2`` for left out.
+    segmenter saw as ink (a digit's total). ``purity`` and ``cover`` are what a digit's candidate must
+    reach (``DIGIT_PURITY``, ``DIGIT_COVER`` by default). Returns ``int64 [len(masks)]``: the digit's
+    index in the field (0, 1, ...), ``-1`` for rubbish, ``-2`` for left out.
     """
     n_digits = int(owner.max()) + 1 if owner.size else 0
     totals = np.bincount(owner[ink & (owner >= 0)], minlength=n_digits)
@@ -70,11 +71,11 @@ def label_candidates(masks: Sequence[np.ndarray], boxes: Sequence[Box], owner: n
             out[k] = -1
             continue
         best = int(np.argmax(counts))
-        purity = counts[best] / who.size
-        cover = counts[best] / max(totals[best], 1)
-        if purity >= DIGIT_PURITY and cover >= DIGIT_COVER:
+        own = counts[best] / who.size
+        held = counts[best] / max(totals[best], 1)
+        if own >= purity and held >= cover:
             out[k] = best
-        elif purity < RUBBISH_PURITY or cover < RUBBISH_COVER:
+        elif own < RUBBISH_PURITY or held < RUBBISH_COVER:
             out[k] = -1
     return out
 
@@ -95,10 +96,7 @@ def _examples_of_fields(pool: DigitPool, seed: int, n_fields: int, touching: flo
         comps = [c for g in seg.groups for c in g.candidates]
         if not comps:
             continue
-        h, w = clean.mask.shape
-        # The writer of each pixel, carried into the cleaned (levelled) field's pixels.
-        owner = cv2.warpAffine(strip.owner.astype(np.float32), clean.to_crop, (w, h),
-                               flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, borderValue=-1).astype(np.int64)
+        owner = owner_in_clean(strip, clean)
         which = label_candidates([c.ink > 0 for c in comps], [c.bbox for c in comps], owner, clean.mask)
         digits = [int(ch) for ch in strip.value if ch.isdigit()]
         for c, k in zip(comps, which, strict=True):
@@ -113,6 +111,14 @@ def _examples_of_fields(pool: DigitPool, seed: int, n_fields: int, touching: flo
     return x, np.asarray(targets, np.int64)
 
 
+def owner_in_clean(strip, clean) -> np.ndarray:
+    """The writer of each pixel of a strip (``FieldStrip.owner``) carried into its cleaned (levelled)
+    field's pixels (``CleanField``): ``int64 [h, w]``, digit index, -2 a mark, -1 paper."""
+    h, w = clean.mask.shape
+    return cv2.warpAffine(strip.owner.astype(np.float32), clean.to_crop, (w, h),
+                          flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, borderValue=-1).astype(np.int64)
+
+
 _WORKER_POOL: DigitPool | None = None
 
 
@@ -121,9 +127,21 @@ def _init_worker(images: np.ndarray, labels: np.ndarray) -> None:
     _WORKER_POOL = DigitPool(images, labels)
 
 
-def _work(args: tuple[int, int, float, float]) -> tuple[np.ndarray, np.ndarray]:
+def _work(job: tuple) -> object:
+    func, args = job
     assert _WORKER_POOL is not None
-    return _examples_of_fields(_WORKER_POOL, *args)
+    return func(_WORKER_POOL, *args)
+
+
+def map_over_digits(func, jobs: Sequence[tuple], images: np.ndarray, labels: np.ndarray, workers: int = 1) -> list:
+    """``[func(pool, *job) for job in jobs]`` with ``pool`` a :class:`DigitPool` of ``images`` and
+    ``labels``, spread over ``workers`` processes (``func`` a module-level function, so it can be sent
+    to them); the results in the jobs' order."""
+    if workers <= 1:
+        pool = DigitPool(images, labels)
+        return [func(pool, *job) for job in jobs]
+    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(images, labels)) as ex:
+        return list(ex.map(_work, [(func, job) for job in jobs]))
 
 
 def field_examples(images: np.ndarray, labels: np.ndarray, n_fields: int, seed: int, *, touching: float = 0.15,
@@ -152,12 +170,7 @@ def field_examples(images: np.ndarray, labels: np.ndarray, n_fields: int, seed: 
     """
     jobs = [(int(zlib.crc32(f"{seed}:{k}".encode())), min(chunk, n_fields - k), touching, drift)
             for k in range(0, n_fields, chunk)]
-    if workers <= 1:
-        pool = DigitPool(images, labels)
-        parts = [_examples_of_fields(pool, *job) for job in jobs]
-    else:
-        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(images, labels)) as ex:
-            parts = list(ex.map(_work, jobs))
+    parts = map_over_digits(_examples_of_fields, jobs, images, labels, workers)
     if not parts:
         return np.zeros((0, SIZE, SIZE), np.float32), np.zeros(0, np.int64)
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])

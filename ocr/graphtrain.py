@@ -24,15 +24,13 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import torch
 
 from ocr.errors import OCRError
-from ocr.fieldset import FIELD_TYPES
+from ocr.fieldset import FIELD_TYPES, label_candidates, map_over_digits, owner_in_clean
 from ocr.handwriting import DigitPool, make_field, random_value
 from ocr.reader import PIECE_COST, prepare_fields, shape_costs
 from ocr.records import FieldImage
@@ -80,9 +78,7 @@ def _graphs_of_strips(pool: DigitPool, seed: int, n_fields: int, touching: float
     offset, n_blobs, n_kept = 0, 0, 0
     for i, clean, seg in prep.cleaned:
         strip = strips[i]
-        h, w = clean.mask.shape
-        owner = cv2.warpAffine(strip.owner.astype(np.float32), clean.to_crop, (w, h),
-                               flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, borderValue=-1).astype(np.int64)
+        owner = owner_in_clean(strip, clean)
         n_digits = int(owner.max()) + 1
         ink = clean.mask & (owner >= 0)
         totals = np.bincount(owner[ink], minlength=max(n_digits, 1))
@@ -98,14 +94,8 @@ def _graphs_of_strips(pool: DigitPool, seed: int, n_fields: int, touching: float
             digits = [int(k) for k in np.flatnonzero(held >= BLOB_SHARE)]
             if not digits or not all(prep.valid[r] for r in rows):
                 continue
-            who = []
-            for c in g.candidates:
-                cx0, cy0, cx1, cy1 = c.bbox
-                o = owner[cy0:cy1, cx0:cx1][c.ink > 0]
-                counts = np.bincount(o[o >= 0], minlength=n_digits)
-                best = int(np.argmax(counts))
-                ok = o.size and counts[best] >= PATH_PURITY * o.size and counts[best] >= PATH_COVER * totals[best]
-                who.append(best if ok else -1)
+            who = [int(k) for k in label_candidates([c.ink > 0 for c in g.candidates], [c.bbox for c in g.candidates],
+                                                     owner, clean.mask, purity=PATH_PURITY, cover=PATH_COVER)]
             value = [int(ch) for ch in strip.value if ch.isdigit()]
             blob_rights = []
             for p in g.paths:
@@ -133,19 +123,6 @@ def _graphs_of_strips(pool: DigitPool, seed: int, n_fields: int, touching: float
             "path_blob": np.asarray(path_blob, np.int64)}
 
 
-_POOL: DigitPool | None = None
-
-
-def _init(images: np.ndarray, labels: np.ndarray) -> None:
-    global _POOL
-    _POOL = DigitPool(images, labels)
-
-
-def _work(args: tuple[int, int, float]) -> dict:
-    assert _POOL is not None
-    return _graphs_of_strips(_POOL, *args)
-
-
 def graph_examples(images: np.ndarray, labels: np.ndarray, n_fields: int, seed: int, *, touching: float = 0.15,
                    workers: int = 1, chunk: int = 250) -> Graphs:
     """The segmentation graphs of the blobs of ``n_fields`` synthetic zip, amount and date strips
@@ -153,12 +130,7 @@ def graph_examples(images: np.ndarray, labels: np.ndarray, n_fields: int, seed: 
     segmenter; the same seed and chunk give the same graphs whatever ``workers`` is."""
     jobs = [(int(zlib.crc32(f"graph:{seed}:{k}".encode())), min(chunk, n_fields - k), touching)
             for k in range(0, n_fields, chunk)]
-    if workers <= 1:
-        _init(images, labels)
-        parts = [_work(j) for j in jobs]
-    else:
-        with ProcessPoolExecutor(workers, initializer=_init, initargs=(images, labels)) as ex:
-            parts = list(ex.map(_work, jobs))
+    parts = map_over_digits(_graphs_of_strips, jobs, images, labels, workers)
     if not parts:
         raise OCRError("no field strips to train on")
     width = max(p["paths"].shape[1] for p in parts)
