@@ -332,6 +332,8 @@ def _split(n_mnist: int, n_total: int, val_size: int, seed: int):
 
 def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
     """Train, calibrate, evaluate on the MNIST test set, and write weights + model card. Returns the card."""
+    if bool(cfg.graph_fields) != bool(cfg.graph_epochs):
+        raise OCRError("--graph-fields and --graph-epochs go together (strips to train on, and for how long)")
     device = resolve_device(cfg.device)
     if device.type == "cpu":
         torch.set_num_threads(os.cpu_count() or 1)
@@ -425,8 +427,8 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
         from ocr.graphtrain import graph_examples, train_on_graphs
 
         t0 = time.time()
-        graphs = graph_examples(raw[train_digits_of(train_idx, n_mnist)], labels[train_digits_of(train_idx, n_mnist)],
-                                cfg.graph_fields, cfg.seed, workers=cfg.workers)
+        writers = train_digits_of(train_idx, n_mnist)
+        graphs = graph_examples(raw[writers], labels[writers], cfg.graph_fields, cfg.seed, workers=cfg.workers)
         log(f"graph examples: {graphs.n_blobs} blobs with {len(graphs.inputs)} candidates from {cfg.graph_fields} "
             f"strips, {time.time() - t0:.0f}s")
         graph_history = train_on_graphs(model, graphs, x_train, y_train, epochs=cfg.graph_epochs, lr=cfg.graph_lr,
@@ -461,8 +463,7 @@ def train_digits_of(train_idx: np.ndarray, n_mnist: int) -> np.ndarray:
 def _load_init(path: str) -> dict:
     """The single network of a weights file to start from, and what its card says of how it was made
     (``state_dict``, ``weights``, ``sha256``, ``command``, ``epochs``, ``seconds``)."""
-    import hashlib
-
+    from ocr.checksums import sha256_of
     from ocr.lenet5 import Committee
 
     weights = Path(path)
@@ -470,7 +471,7 @@ def _load_init(path: str) -> dict:
     if isinstance(model, Committee):
         raise OCRError(f"--init {weights}: a committee of networks; start from a single network")
     out = {"state_dict": model.state_dict(), "weights": weights.name,
-           "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(), "command": None, "epochs": None, "seconds": None}
+           "sha256": sha256_of(weights), "command": None, "epochs": None, "seconds": None}
     card = weights.with_suffix(".json")
     if card.is_file():
         tr = json.loads(card.read_text()).get("training", {})

@@ -189,3 +189,10 @@ def test_field_level_training_from_trained_weights(tmp_path, mnist_test):
     text = (tmp_path / "b" / "README.md").read_text()
     assert "field-level training on the segmentation graphs of 12 strips" in text
     assert init["command"] in text  # the command that made the starting weights, then this one
+
+
+def test_graph_strips_and_graph_epochs_go_together(tmp_path):
+    for extra in ({"graph_fields": 10}, {"graph_epochs": 2}):
+        with pytest.raises(OCRError, match="--graph-fields and --graph-epochs go together"):
+            train(TrainConfig(out=str(tmp_path / "w.pt"), epochs=0, device="cpu", **extra), progress=False,
+                  log=lambda s: None)
