@@ -168,14 +168,16 @@ def _off_the_comb(found: list[tuple[float, np.ndarray]]) -> list[tuple[float, np
     return found
 
 
-def find_lines(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]], list[float]]:
+def find_lines(mask: np.ndarray, vertical: bool = True) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]],
+                                                                 list[float]]:
     """Printed lines of a levelled field -> (``bool`` masks of the horizontal and of the vertical
     lines, the rows ``(y0, y1)`` of each horizontal line top to bottom, the centre column of each
     vertical one left to right).
 
     Horizontal lines: straight runs longer than half the field's width and than its height. Vertical lines
     (box sides, cell walls): straight runs that reach from the top line to the bottom line, so a
-    written '1' (which rarely touches both) is not taken for a cell wall.
+    written '1' (which rarely touches both) is not taken for a cell wall. ``vertical=False`` looks for
+    the horizontal lines only (no walls).
     """
     h, w = mask.shape
     lines = np.zeros_like(mask)
@@ -203,7 +205,7 @@ def find_lines(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[tuple[int
             rows.append((y0, y1))
     xs: list[float] = []
     found: list[tuple[float, np.ndarray]] = []  # (centre column, pixels) of each wall candidate
-    if len(rows) >= 2:
+    if vertical and len(rows) >= 2:
         top = min(r[1] for r in rows)
         bottom = max(r[0] for r in rows)
         if bottom - top > 8:
@@ -244,15 +246,14 @@ def _add_printed_dots(mask: np.ndarray, lines: np.ndarray, rules: list[tuple[int
     out like a solid rule's, and strokes crossing them are given back the same way."""
     k = max(3, int(round(MICROPRINT_GAP * mask.shape[0])))
     closed = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((1, k), np.uint8)).astype(bool)
-    found, _, more, _ = find_lines(closed)
-    out = list(rules)
+    found, _, more, _ = find_lines(closed, vertical=False)
+    lines, out = lines.copy(), list(rules)
     for y0, y1 in more:
         if any(a < y1 + 1 and y0 < b + 1 for a, b in rules):
             continue
         band = found[max(0, y0 - 1) : y1 + 1]
         if band.sum() == 0 or (band & mask[max(0, y0 - 1) : y1 + 1]).sum() >= DOTTED * band.sum():
             continue
-        lines = lines.copy()
         lines[max(0, y0 - 1) : y1 + 1] |= band
         out.append((y0, y1))
     return lines, sorted(out)
