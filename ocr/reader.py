@@ -99,6 +99,12 @@ def _error_result(field: FieldImage, reason: str) -> FieldResult:
 GRAMMAR_ASPECT = 1.0
 
 
+def grouped_after_comma(n: int) -> bool:
+    """Can ``n`` digits of an amount's whole part follow a grouping comma? Western grouping leaves
+    a multiple of three after each comma (1,234,567), Indian grouping three plus pairs (1,68,900)."""
+    return n >= 3 and (n % 3 == 0 or n % 2 == 1)
+
+
 def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels: np.ndarray,
                   accepted: np.ndarray, digit_like: np.ndarray) -> tuple[list[int], list[str], int | None]:
     """Choose one path through every group's segmentation graph.
@@ -207,12 +213,23 @@ def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels:
     chosen: list[int] = []
     point_after = None
     comma_after = None
+    starts = []  # digits chosen before each group
     for gi, (opts, k) in enumerate(zip(options, picks, strict=True)):
+        starts.append(len(chosen))
         if gi == seg.point_after:
             point_after = len(chosen)
         if gi == seg.comma_after:
             comma_after = len(chosen)
         chosen.extend(opts[k][1])
+    starts.append(len(chosen))
+    whole = point_after if point_after is not None else len(chosen)
+    for gi in seg.long_commas:
+        n = whole - starts[gi]
+        if not grouped_after_comma(n):
+            # A long stroke hanging below the line was left out as a comma: where the digits after
+            # it cannot follow a grouping comma, it may be a '1' written low.
+            follow = f"{n} digit{'s follow' if n != 1 else ' follows'} it"
+            doubts = [*doubts, f"a long stroke left out as a comma, but {follow} (a '1' written low?)"]
     if comma_after is not None and len(chosen) - comma_after != 3:
         # Every grouping style ends on a group of three (1,234 and 1,68,900): a comma before one
         # or two digits is a decimal point written low, or a grouping comma before a touching

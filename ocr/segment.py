@@ -39,6 +39,15 @@ MAX_CUTS = 4  # cut candidates per component (2^4 = 16 paths at most)
 TALL = 1.22  # taller than this * H: a currency sign's bar, not a digit
 SMALL = 0.42  # point, comma, speck: both sides smaller than this * H
 COMMA_WIDTH = 0.5  # an amount's comma (hanging below the baseline) may be this * H wide, written thick
+# An amount's comma written as a long stroke: from the lower part of the writing (its top at least
+# LONG_COMMA_TOP * H below the top line) to well below the baseline (LONG_COMMA_DROP * H), up to
+# LONG_COMMA * H long. A '1' stands between the top line and the baseline.
+# It is one stroke (no loop: a small '0' written low is not a comma), slanted, so up to
+# LONG_COMMA_WIDTH * H wide, and has digits after it.
+LONG_COMMA = 1.1
+LONG_COMMA_TOP = 0.35
+LONG_COMMA_DROP = 0.2
+LONG_COMMA_WIDTH = 0.75
 TRAILING_DASH = 0.4  # the '-' of a trailing '/-' may be this * H tall (a dash elsewhere: 0.3 H)
 # A cut path's cost per row for straying H columns from its anchor (cut_paths): 0.8 per column per
 # row at H = 40, nearly an ink pixel, so a path moves a column only to save as much ink, and stays
@@ -113,6 +122,8 @@ class Segmentation:
     ``point_after`` is the number of *groups* before the decimal point (``None``: no point; a
     group may be read as several digits); ``comma_after``, the number of groups before a comma
     with only one or two marks after it (a grouping comma only if they are read as three digits);
+    ``long_commas``, the number of groups before each comma written as a long stroke (a grouping
+    comma only if the digits read after it group as after a comma: 3, 5, 6, 7, ...);
     ``dropped`` names every mark left out and why; ``doubts`` are geometric reasons for a person
     to check (e.g. a mark half a digit high that is neither a digit nor punctuation).
     """
@@ -122,6 +133,7 @@ class Segmentation:
     point_after: int | None = None
     point_box: Box | None = None
     comma_after: int | None = None
+    long_commas: list[int] = field(default_factory=list)
     dropped: list[tuple[str, Box]] = field(default_factory=list)
     doubts: list[str] = field(default_factory=list)
 
@@ -428,6 +440,28 @@ def build_group(blob: Blob, H: float, ink: np.ndarray, drift: float = DRIFT, spl
     return Group(blob.bbox, candidates, paths)
 
 
+def _long_comma(b: Blob, left: list[Blob], main: list[Blob], kinds: list[str], blobs: list[Blob],
+                H: float) -> bool:
+    """An amount's grouping comma written as a long stroke (``LONG_COMMA``): measured against the
+    digit it follows (a comma hangs from its baseline), with a digit before it that is not a
+    currency sign, and digits after it."""
+    if not left or b.height >= LONG_COMMA * H or b.width >= LONG_COMMA_WIDTH * H:
+        return False
+    prev = max(left, key=lambda m: m.bbox[2])
+    x0, y0, x1, y1 = b.bbox
+    if not (y1 > prev.bbox[3] + LONG_COMMA_DROP * H and y0 > prev.bbox[1] + LONG_COMMA_TOP * H):
+        return False
+    before = [o for o, k in zip(blobs[: len(kinds)], kinds, strict=True)
+              if k == "digit" and not (o.height >= TALL * H or _two_bars(o, H))]
+    return bool(before) and any(m.bbox[0] >= x1 for m in main) and not _has_loop(b)
+
+
+def _has_loop(b: Blob) -> bool:
+    """Does the blob's ink close round a hole (a '0', '6', '8', '9'; not a stroke)?"""
+    _, hierarchy = cv2.findContours(b.mask.astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    return hierarchy is not None and bool((hierarchy[0][:, 3] >= 0).any())
+
+
 def _small(b: Blob, H: float) -> bool:
     """A point, comma, speck or star: smaller than ``SMALL * H`` both ways."""
     return b.height < SMALL * H and b.width < SMALL * H
@@ -505,7 +539,7 @@ def into_cells(blobs: list[Blob], comb: Comb, H: float) -> tuple[list[Blob], lis
 
 
 # Kinds of marks the segmenter leaves out without asking anyone (each on its own).
-LEFT_OUT = ("speck", "comma", "dash", "raised mark", "point", "star", "half mark")
+LEFT_OUT = ("speck", "comma", "long comma", "dash", "raised mark", "point", "star", "half mark")
 
 
 CRUMBS_AT_POINT = "marks left out beside the decimal point (a faint digit broken up?)"
@@ -604,6 +638,8 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
         elif b.height < 0.65 * H and b.width < (COMMA_WIDTH if field_type == "amount" else SMALL) * H \
                 and y1 > base + 0.12 * H and y0 > top + 0.45 * H:
             kinds.append("comma")  # hangs below the baseline
+        elif field_type == "amount" and _long_comma(b, left, main, kinds, blobs, H):
+            kinds.append("long comma")  # a long comma, written from low in the line down past the baseline
         elif _small(b, H):
             if y1 < top + 0.55 * H:
                 kinds.append("raised mark")  # '*' or a stray mark above the writing
@@ -696,6 +732,9 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
             g = build_group(b, H, ink, drift)  # a digit written small? the classifier decides
             g.optional = SMALL_MARK
             seg.groups.append(g)
+        elif k == "long comma":
+            seg.long_commas.append(len(seg.groups))
+            seg.dropped.append(("comma", b.bbox))
         elif k != "decimal point":
             seg.dropped.append(("separator" if k == "point" else k, b.bbox))
             if k == "half mark":

@@ -371,6 +371,62 @@ def test_a_thick_comma_and_a_thick_trailing_dash_are_punctuation_in_an_amount():
     assert len(seg.groups) == 4 and not seg.doubts and seg.comma_after is None
 
 
+def _amount_with_a_low_stroke(where: str) -> tuple[np.ndarray, int]:
+    """Digits as blocks 1 H tall on one baseline (H = 40) and a stroke written low: from 0.5 H
+    under the top line to 0.35 H below the baseline, slanted, as a long grouping comma is written.
+    ``where``: after two digits ("42,020"), or first ("1" written low), or a small '0' written low
+    (a ring) instead of the stroke. Returns the mask and the stroke's left column."""
+    top, base = 20, 60
+    mask = np.zeros((100, 330), np.uint8)
+    xs = [10, 45] + [115, 150, 185] if where != "first" else [115, 150, 185]
+    for x in xs:
+        mask[top:base, x : x + 26] = 1
+    x = 80
+    if where == "loop":
+        cv2.ellipse(mask, (x + 10, base), (10, 14), 0, 0, 360, 1, 3)  # a small '0', 0.7 H, written low
+    else:
+        cv2.line(mask, (x + 14, top + 20), (x + 2, base + 14), 1, 4)
+    return mask.astype(bool), x
+
+
+@pytest.mark.parametrize("where", ["comma", "first", "loop"])
+def test_a_long_comma_hanging_below_the_line_is_left_out_but_not_a_low_digit(where):
+    """Real cheques' grouping commas are often long strokes, from low in the line to well below the
+    baseline ("42,020"; 0.85 H long, taller than the short comma rule allows): read, they were '1's.
+    A stroke with no digit before it is not a comma (a '1' written low at the start), nor is a mark
+    with a loop (a small '0' written low)."""
+    mask, x = _amount_with_a_low_stroke(where)
+    seg = segment(mask.astype(np.uint8) * 255, mask, "amount")
+    commas = [b for k, b in seg.dropped if k == "comma"]
+    if where == "comma":
+        assert len(seg.groups) == 5 and seg.long_commas == [2] and commas and commas[0][0] >= x
+    else:
+        assert not commas and not seg.long_commas and len(seg.groups) == (6 if where == "loop" else 4)
+        assert any(g.bbox[0] <= x + 4 < g.bbox[2] for g in seg.groups)  # the mark is read
+
+
+@pytest.mark.parametrize("after, doubt", [("020", False), ("0201", True)])
+def test_a_long_comma_needs_digits_after_it_that_group_as_after_a_comma(pool, classifier, after, doubt):
+    """Left out as a comma, a long low stroke must be followed by digits that group as after a
+    comma (3, or 3 plus pairs, or multiples of 3). Four digits after it cannot: the stroke may be a
+    '1' written low, so the field goes to a person, with the reading as punctuation shown."""
+    rng = np.random.default_rng(6)
+    ink, chars = render_text("42 " + after, pool, rng, height=40, touching_p=0.0, spacing=0.3)
+    ink = np.pad(ink, ((0, 20), (0, 0)))  # room below the baseline
+    boxes = [b for _, b in chars]
+    top, base = min(b[1] for b in boxes), max(b[3] for b in boxes)
+    x = (boxes[1][2] + boxes[2][0]) // 2
+    cv2.line(ink, (x + 5, top + 20), (x - 5, base + 14), 255, 3, cv2.LINE_AA)
+    gray = np.pad(255 - ink, 12, constant_values=255)
+    clean = clean_field(gray)
+    seg = segment(clean.ink, clean.mask, "amount")
+    assert len(seg.long_commas) == 1 and len(seg.groups) == 2 + len(after)
+    [result] = read_fields([FieldImage("amt", "amount", gray)], classifier)
+    assert result.value == "42" + after
+    reason = f"a long stroke left out as a comma, but {len(after)} digits follow it (a '1' written low?)"
+    assert (reason in result.reason) == doubt and (result.status == "review" or not doubt)
+
+
 # --- comb fields: printed cells, one digit in each -------------------------------------------------
 
 CELL = 44  # cell width (px) of the combs below; digits are 34 px tall
