@@ -49,6 +49,8 @@ LONG_COMMA_TOP = 0.35
 LONG_COMMA_DROP = 0.2
 LONG_COMMA_WIDTH = 0.75
 TRAILING_DASH = 0.4  # the '-' of a trailing '/-' may be this * H tall (a dash elsewhere: 0.3 H)
+FLOURISH = 1.5  # ... or, written as a flourish, up to 1 H tall but this many times as wide, one thin stroke
+RUPEE_WIDTH = 1.2  # a printed or written rupee sign taller than the digits may be this * H wide
 # A cut path's cost per row for straying H columns from its anchor (cut_paths): 0.8 per column per
 # row at H = 40, nearly an ink pixel, so a path moves a column only to save as much ink, and stays
 # almost straight. Looser paths (1.0: 0.025 per column per row) wander round digits' ends into the
@@ -456,6 +458,27 @@ def _long_comma(b: Blob, left: list[Blob], main: list[Blob], kinds: list[str], b
     return bool(before) and any(m.bbox[0] >= x1 for m in main) and not _has_loop(b)
 
 
+def _thin_stroke(b: Blob, fill: float = 0.25) -> bool:
+    """One stroke: no loop, and ink in at most ``fill`` of its box."""
+    return b.area <= fill * b.width * b.height and not _has_loop(b)
+
+
+def _flourish(b: Blob, H: float) -> bool:
+    """The '-' of '/-' drawn as a long rising or curved stroke: at most 1 H tall, ``FLOURISH``
+    times as wide as tall, one thin stroke."""
+    return b.height <= H and b.width >= FLOURISH * b.height and _thin_stroke(b)
+
+
+def _slash(b: Blob, H: float) -> bool:
+    """The '/' of '/-' written wide: a thin stroke, taller than wide, leaning right (its top half's
+    ink right of its bottom half's)."""
+    if b.width >= H or b.height < 1.2 * b.width or not _thin_stroke(b, 0.3):
+        return False
+    ys, xs = np.nonzero(b.mask)
+    upper = ys < b.height / 2
+    return bool(upper.any() and (~upper).any() and xs[upper].mean() - xs[~upper].mean() >= 0.3 * b.width)
+
+
 def _has_loop(b: Blob) -> bool:
     """Does the blob's ink close round a hole (a '0', '6', '8', '9'; not a stroke)?"""
     _, hierarchy = cv2.findContours(b.mask.astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
@@ -669,18 +692,24 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
                 if kinds[i] == "half mark" and blobs[i].height <= TRAILING_DASH * H \
                         and blobs[i].width >= 1.5 * blobs[i].height:
                     kinds[i] = "dash"
+            # The '-' of '/-' written as a flourish, rising or curved: the last mark, one thin stroke
+            # much wider than tall (no digit is).
+            if len(digits_at) > 1 and _flourish(blobs[digits_at[-1]], H):
+                kinds[digits_at[-1]] = "dash"
+                digits_at = digits_at[:-1]
             first = digits_at[0]
             b = blobs[first]
             # A tall '1' is narrow; a '$' is S-wide, and narrower than two digits (or a box line).
             if b.height >= TALL * H and 0.35 * H <= b.width <= 0.9 * H:
                 kinds[first] = "currency sign"
-            elif b.width <= 0.95 * H and _two_bars(b, H):  # a rupee sign is narrower than a pair
+            elif (b.width <= 0.95 * H or (b.height >= TALL * H and b.width <= RUPEE_WIDTH * H)) and _two_bars(b, H):
+                # a rupee sign is narrower than a pair, unless it is taller than the digits (a pair is not)
                 kinds[first] = "rupee?"
             # '/-' after the amount: the digit-sized mark just before a trailing dash is the '/'.
             last = max((i for i, k in enumerate(kinds) if k in ("digit", "dash")), default=-1)
             if last >= 0 and kinds[last] == "dash":
                 before = [i for i in range(last) if kinds[i] == "digit"]
-                if before and blobs[before[-1]].width < 0.75 * H:
+                if before and (blobs[before[-1]].width < 0.75 * H or _slash(blobs[before[-1]], H)):
                     kinds[before[-1]] = "slash"
         marks = [i for i, k in enumerate(kinds) if k in ("point", "comma")]
         # The last mark with digits after it: a crumb broken off the last digit (a faint '8') may

@@ -303,6 +303,46 @@ def test_a_rupee_sign_written_wide_is_still_a_sign_but_a_wide_pair_is_not():
         assert (seg.groups[0].optional == "a rupee sign") is sign, width
 
 
+def test_a_rupee_sign_taller_than_the_digits_may_be_wider_than_one():
+    """A rupee sign written 1.55 H tall may be 1.1 H wide (a cheque's '₹' in a broad hand). No
+    touching pair is taller than the digits, so its bars still tell it from one; read as a digit it
+    put a '3' in front of the amount."""
+    ink = np.zeros((100, 260), np.uint8)
+    _rupee(ink, 6, 8, 38, 56)  # with the pen 1.1 H wide, 1.55 H tall, standing on the baseline
+    for x in (110, 150, 190):
+        ink[26:66, x : x + 24] = 255
+    seg = segment(ink, ink > 60, "amount")
+    assert seg.digit_height == pytest.approx(40, abs=1)
+    assert len(seg.groups) == 4 and seg.groups[0].optional == "a rupee sign"
+
+
+@pytest.mark.parametrize("ending", ["flourish", "wide slash", "flat zero"])
+def test_a_slash_dash_written_wide_or_as_a_flourish_is_left_out(ending):
+    """'/-' as real cheques have it: the '-' a long rising stroke (2.5 times as wide as tall, 0.7 H),
+    or the '/' a broad lean (0.9 H wide, 1.4 H tall). Read, they were digits ("329,000/-" read with
+    two more '1's). A flat '0' at the end is wider than tall too, but it has a loop: a digit."""
+    top, base = 20, 60
+    mask = np.zeros((90, 300), np.uint8)
+    for x in (10, 50, 90):  # three digits, 1 H tall
+        mask[top:base, x : x + 24] = 1
+    if ending == "flourish":
+        cv2.line(mask, (140, base - 1), (150, top), 1, 4)  # '/'
+        cv2.polylines(mask, [np.array([(165, top + 30), (190, top + 22), (215, top + 14), (235, top + 4)])],
+                      False, 1, 4)
+    elif ending == "wide slash":
+        cv2.line(mask, (140, base + 2), (172, top - 10), 1, 4)
+        mask[top + 14 : top + 24, 185:215] = 1  # '-'
+    else:
+        cv2.ellipse(mask, (175, top + 26), (36, 13), 0, 0, 360, 1, 3)
+    m = mask.astype(bool)
+    seg = segment(mask * 255, m, "amount")
+    kinds = sorted(k for k, _ in seg.dropped)
+    if ending == "flat zero":
+        assert len(seg.groups) == 4 and "dash" not in kinds
+    else:
+        assert len(seg.groups) == 3 and kinds == ["dash", "slash"]
+
+
 def test_a_crumb_after_the_last_digit_does_not_hide_the_decimal_point(pool, classifier):
     """'7.98' with a stray dot after the 8 (a crumb of a faint digit, or a full stop): the decimal
     point is the last mark with digits after it, not the last mark. Read as 798 the amount would be
