@@ -28,7 +28,7 @@ from ocr.normalize import normalize_digit
 from ocr.records import DigitResult, FieldImage, FieldResult
 from ocr.reject import confidence as confidence_of
 from ocr.reject import margins
-from ocr.segment import HALF_MARK_DOUBT, SMALL_MARK, Comb, Segmentation, find_comb, segment
+from ocr.segment import HALF_MARK_DOUBT, SMALL_DIGIT_DOUBT, SMALL_MARK, Comb, Segmentation, find_comb, segment
 
 # Cost of reading a candidate as one digit (paper VIII: the path with the smallest total penalty).
 # The RBF penalties are turned into -log P(best digit | candidate) with the rubbish class of the
@@ -137,6 +137,8 @@ def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels:
                 # Cut, it reads as confident digits: two touching digits (a '15') with a sign's bars.
                 sign_doubts.append(f"a mark that may be {g.optional} or digits")
         else:
+            if g.optional == SMALL_MARK and field_type == "amount":
+                sign_doubts.append(SMALL_DIGIT_DOUBT)
             for p in g.paths:
                 idx = tuple(offset + c for c in p)
                 opts.append((float(sum(costs[k] for k in idx)), idx, tuple(int(labels[k]) for k in idx),

@@ -69,6 +69,8 @@ MAY_BE_DIGIT = {"rupee?": "a rupee sign"}
 # only when the classifier is sure it is a digit; otherwise it is left out and a person asked.
 SMALL_MARK = "a mark half a digit high"
 HALF_MARK_DOUBT = "a mark half a digit high that is neither a digit nor punctuation"
+# ... and in an amount, read as a digit all the same: no digit count checks it, so a person does.
+SMALL_DIGIT_DOUBT = "a digit half as high as the others, read (a zero written small?)"
 SMALL_DIGIT = 0.3  # ... at least this * H tall
 # Comb fields (printed cells, one digit in each): a found wall may stray this much of a cell's width
 # from the even division between the outer walls; a sliver this narrow hugging a wall is what is
@@ -757,8 +759,11 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
             g = build_group(b, H, ink, drift)
             g.optional = MAY_BE_DIGIT[k]
             seg.groups.append(g)
-        elif k == "half mark" and field_type != "amount" and b.height >= SMALL_DIGIT * H:
-            g = build_group(b, H, ink, drift)  # a digit written small? the classifier decides
+        elif k == "half mark" and b.height >= SMALL_DIGIT * H and (field_type != "amount" or _has_loop(b)):
+            # A digit written small? The classifier decides. In amounts only a mark with a loop (the
+            # trailing zeros of "1,50,000" are often written small): their dashes, slashes and commas
+            # have none, and a classifier reads a '/' as a sure '1'.
+            g = build_group(b, H, ink, drift)
             g.optional = SMALL_MARK
             seg.groups.append(g)
         elif k == "long comma":

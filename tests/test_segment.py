@@ -11,6 +11,7 @@ from ocr.records import FieldImage
 from ocr.segment import (
     CRUMBS_AT_POINT,
     HALF_MARK_DOUBT,
+    SMALL_DIGIT_DOUBT,
     SMALL_MARK,
     STROKE_OVER_DIGIT,
     TRAIN_DRIFT,
@@ -341,6 +342,33 @@ def test_a_slash_dash_written_wide_or_as_a_flourish_is_left_out(ending):
         assert len(seg.groups) == 4 and "dash" not in kinds
     else:
         assert len(seg.groups) == 3 and kinds == ["dash", "slash"]
+
+
+def test_zeros_written_small_at_the_end_of_an_amount_are_read_but_checked(pool, classifier):
+    """'15000' with its last two zeros written half as high, as the trailing zeros of Indian amounts
+    often are: they are read (left out, the amount would be a hundred times too small), and a person
+    checks, since no digit count does. A slash as small is still left out, with its doubt."""
+    rng = np.random.default_rng(1)
+    big, _ = render_text("150", pool, rng, height=40, touching_p=0.0, spacing=0.3)
+    small, _ = render_text("00", pool, rng, height=20, touching_p=0.0, spacing=0.4)
+    ink = np.zeros((big.shape[0], big.shape[1] + small.shape[1] + 10), np.uint8)
+    ink[:, : big.shape[1]] = big
+    ink[big.shape[0] - small.shape[0] :, big.shape[1] + 10 :] = small  # on the same baseline
+    slash = ink.copy()
+    slash[:, big.shape[1] :] = 0
+    cv2.line(slash, (big.shape[1] + 14, big.shape[0] - 6), (big.shape[1] + 20, big.shape[0] - 22), 255, 3)
+    results = []
+    for img in (ink, slash):
+        gray = np.pad(255 - img, 12, constant_values=255)
+        clean = clean_field(gray)
+        seg = segment(clean.ink, clean.mask, "amount")
+        assert len(seg.groups) == (5 if img is ink else 3)
+        assert [g.optional for g in seg.groups[3:]] == ([SMALL_MARK] * 2 if img is ink else [])
+        [result] = read_fields([FieldImage("amt", "amount", gray)], classifier)
+        results.append(result)
+    assert results[0].value == "15000" and results[0].status == "review"
+    assert SMALL_DIGIT_DOUBT in results[0].reason
+    assert results[1].value == "150" and HALF_MARK_DOUBT in results[1].reason
 
 
 def test_a_crumb_after_the_last_digit_does_not_hide_the_decimal_point(pool, classifier):
