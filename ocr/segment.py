@@ -63,7 +63,7 @@ TRAIN_DRIFT = 1.0
 # classified like digits; the reader leaves them out only when they are not even digit-like. (A '$'
 # taller than the digits and the '/' of a trailing '/-' are told by where they stand and left out:
 # the classifier cannot tell a '$' from an '8', or a '/' from a '1'.)
-MAY_BE_DIGIT = {"rupee?": "a rupee sign"}
+MAY_BE_DIGIT = {"rupee?": "a rupee sign", "slash-dash?": "a '/-' written in one stroke"}
 # A mark half a digit high (not a dash, point, comma or raised star) in a zip, date or digit string:
 # a digit written small (a flat '0', a '2' like a tilde) more often than anything else. It is read
 # only when the classifier is sure it is a digit; otherwise it is left out and a person asked.
@@ -481,6 +481,12 @@ def _slash(b: Blob, H: float) -> bool:
     return bool(upper.any() and (~upper).any() and xs[upper].mean() - xs[~upper].mean() >= 0.3 * b.width)
 
 
+def _slash_dash(b: Blob, H: float) -> bool:
+    """'/-' written without lifting the pen: taller than the digits (``TALL``), at least 0.6 H wide,
+    one sparse stroke (no loop, ink in at most 15% of its box; a run of joined digits has more)."""
+    return b.height >= TALL * H and b.width >= 0.6 * H and _thin_stroke(b, 0.15)
+
+
 def _has_loop(b: Blob) -> bool:
     """Does the blob's ink close round a hole (a '0', '6', '8', '9'; not a stroke)?"""
     _, hierarchy = cv2.findContours(b.mask.astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
@@ -713,6 +719,12 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
                 before = [i for i in range(last) if kinds[i] == "digit"]
                 if before and (blobs[before[-1]].width < 0.75 * H or _slash(blobs[before[-1]], H)):
                     kinds[before[-1]] = "slash"
+            else:
+                # '/-' in one stroke, the dash drawn on from the foot of the '/': the last mark,
+                # taller than the digits, sparse, with no loop.
+                digits_at = [i for i, k in enumerate(kinds) if k == "digit"]
+                if len(digits_at) > 1 and _slash_dash(blobs[digits_at[-1]], H):
+                    kinds[digits_at[-1]] = "slash-dash?"
         marks = [i for i, k in enumerate(kinds) if k in ("point", "comma")]
         # The last mark with digits after it: a crumb broken off the last digit (a faint '8') may
         # sort after the real decimal point, and would hide it (722.98 read as 72298).

@@ -344,6 +344,34 @@ def test_a_slash_dash_written_wide_or_as_a_flourish_is_left_out(ending):
         assert len(seg.groups) == 3 and kinds == ["dash", "slash"]
 
 
+@pytest.mark.parametrize("stroke", ["slash-dash", "tall one"])
+def test_a_slash_dash_in_one_stroke_is_a_mark_the_classifier_must_claim(pool, classifier, stroke):
+    """'150/-' with the '-' drawn on from the foot of the '/' without lifting the pen: one blob,
+    taller than the digits and sparse. It was read as a digit ('1500' with a '6' or a '4' after it).
+    Now it is read only if the classifier is sure it is a digit; a tall narrow '1' at the end is
+    still an ordinary digit."""
+    rng = np.random.default_rng(0)
+    ink, chars = render_text("150", pool, rng, height=40, touching_p=0.0, spacing=0.3)
+    top, base, right = min(b[1] for _, b in chars), max(b[3] for _, b in chars), chars[-1][1][2]
+    ink = np.pad(ink, ((16, 8), (0, 80)))
+    top, base = top + 16, base + 16
+    if stroke == "slash-dash":
+        cv2.polylines(ink, [np.array([(right + 32, top - 14), (right + 10, base + 2), (right + 70, base - 16)])],
+                      False, 255, 2, cv2.LINE_AA)
+    else:
+        cv2.line(ink, (right + 24, top - 14), (right + 18, base + 2), 255, 4, cv2.LINE_AA)
+    gray = np.pad(255 - ink, 12, constant_values=255)
+    clean = clean_field(gray)
+    seg = segment(clean.ink, clean.mask, "amount")
+    assert len(seg.groups) == 4
+    assert (seg.groups[-1].optional == "a '/-' written in one stroke") == (stroke == "slash-dash")
+    [result] = read_fields([FieldImage("amt", "amount", gray)], classifier)
+    if stroke == "slash-dash":
+        assert result.value == "150"
+    else:
+        assert len(result.digits) == 4
+
+
 def test_zeros_written_small_at_the_end_of_an_amount_are_read_but_checked(pool, classifier):
     """'15000' with its last two zeros written half as high, as the trailing zeros of Indian amounts
     often are: they are read (left out, the amount would be a hundred times too small), and a person
@@ -414,9 +442,12 @@ def test_a_digit_written_small_is_read_when_the_classifier_is_sure_and_asked_abo
     # Another hand's small '0' that the classifier doubts: not read, and a person is asked.
     [result] = read_fields([FieldImage("date", "date", _date_with_a_small_zero(pool, seed=7))], classifier)
     assert result.value == "2512016" and result.status == "review" and HALF_MARK_DOUBT in result.reason
-    # In an amount a half-high mark is never read as a digit (signs and dashes live there).
+    # In an amount a half-high mark goes to the classifier only when it has a loop, as this '0'
+    # has (signs, dashes and commas have none), and read it sends the field to a person.
     seg = segment(clean.ink, clean.mask, "amount")
-    assert len(seg.groups) == 7 and HALF_MARK_DOUBT in seg.doubts
+    assert len(seg.groups) == 8 and seg.groups[3].optional == SMALL_MARK and HALF_MARK_DOUBT not in seg.doubts
+    [result] = read_fields([FieldImage("amt", "amount", gray)], classifier)
+    assert result.value == "25102016" and SMALL_DIGIT_DOUBT in result.reason
 
 
 def test_a_thick_comma_and_a_thick_trailing_dash_are_punctuation_in_an_amount():
