@@ -16,6 +16,13 @@ With --cells the zips and dates are written in printed cells, one digit in each,
 cheques of the templates have them (nothing touches across a cell wall), and read as comb fields
 (FieldImage.cells); the strips are those benchmarks/thresholds.py checks as "zip/cells" and
 "date/cells" for the same seed.
+
+    .venv/bin/python benchmarks/fields.py --n 1000 --seed 2 --types amount --cts
+
+With --cts the amounts are written as on Indian CTS cheques, with the marks MNIST writers never make
+(ocr.handwriting.make_field cts_hand): a rupee sign, long slanted commas hanging below the line, '/-'
+as a rising flourish or in one stroke, the zeros after the last comma often half as high; half the
+values are whole thousands.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from __future__ import annotations
 import argparse
 import collections
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -36,13 +44,25 @@ from ocr.classify import (
     field_error_option,
 )
 from ocr.fieldset import strip_fields, strip_truth, write_strips
-from ocr.handwriting import DigitPool
+from ocr.handwriting import DigitPool, make_field, random_value
 from ocr.reader import Timings, read_fields
 
 
-def make_strips(field_type: str, n: int, seed: int, pool: DigitPool, touching: float, cells: bool = False):
-    """The strips the field calibration and benchmarks/thresholds.py write for this type and seed."""
-    return write_strips(f"{field_type}/cells" if cells else field_type, n, seed, pool, touching)
+def make_strips(field_type: str, n: int, seed: int, pool: DigitPool, touching: float, cells: bool = False,
+                cts: bool = False):
+    """The strips the field calibration and benchmarks/thresholds.py write for this type and seed;
+    with ``cts``, amounts written as on Indian CTS cheques instead (their own strips)."""
+    if not cts:
+        return write_strips(f"{field_type}/cells" if cells else field_type, n, seed, pool, touching)
+    rng = np.random.default_rng([seed, zlib.crc32(b"amount/cts")])
+    strips = []
+    for _ in range(n):
+        value = random_value("amount", rng)
+        whole = value.split(".")[0]
+        if len(whole) > 3 and rng.random() < 0.5:  # cheques are often written for whole thousands
+            value = whole[:-3] + "000"
+        strips.append(make_field("amount", value, rng, pool=pool, touching_p=touching, cts_hand=True))
+    return strips
 
 
 def truth_of(field_type: str, value: str) -> tuple[str, int]:
@@ -64,9 +84,15 @@ def main(argv=None) -> int:
     p.add_argument("--failures", default=None, help="folder to write misread/rejected strips into (PNG)")
     p.add_argument("--cells", action="store_true",
                    help="write the digits in printed cells, one in each, and read them as comb fields (zip, date)")
+    p.add_argument("--cts", action="store_true",
+                   help="write the amounts as on Indian CTS cheques (ocr.handwriting.make_field cts_hand: rupee "
+                        "sign, long commas, '/-' as a flourish or in one stroke, small trailing zeros; half the "
+                        "values whole thousands)")
     args = p.parse_args(argv)
     if args.cells and "amount" in args.types.split(","):
         p.error("amounts are not written in cells: give --types zip,date with --cells")
+    if args.cts and args.types != "amount":
+        p.error("--cts writes amounts: give --types amount with it")
 
     clf = Classifier.load(args.weights, args.device, args.batch_size, args.target_error, args.field_error)
     pool = DigitPool()
@@ -74,11 +100,11 @@ def main(argv=None) -> int:
           f"field error {args.field_error} (thresholds alone/joined: " + ", ".join(
               f"{k} {v['alone']:.1f}/{v['joined']:.1f}" for k, v in clf.field_thresholds.items()) + "); "
           f"{args.n} fields per type; seed {args.seed}; touching {args.touching:g}"
-          + ("; written in printed cells" if args.cells else ""))
+          + ("; written in printed cells" if args.cells else "") + ("; written as on CTS cheques" if args.cts else ""))
     rows = []
     sweeps: dict[str, list] = {}
     for ft in args.types.split(","):
-        strips = make_strips(ft, args.n, args.seed, pool, args.touching, args.cells)
+        strips = make_strips(ft, args.n, args.seed, pool, args.touching, args.cells, args.cts)
         fields = strip_fields(f"{ft}/cells" if args.cells else ft, strips)
         tm = Timings()
         passes0 = clf.forward_passes

@@ -23,6 +23,9 @@ import numpy as np
 from ocr.records import Box
 
 MARKS = ".,/-$₹*"
+# Marks as writers of Indian CTS cheques make them (``make_field(..., cts_hand=True)``): a grouping
+# comma written as a long slanted stroke, the '-' of '/-' as a rising flourish, and '/-' in one stroke.
+LONG_COMMA, FLOURISH, SLASH_DASH = "\u201a", "~", "\u2044"
 BOX_STYLES = ("box", "cells", "baseline", "none")
 
 
@@ -135,6 +138,32 @@ def _draw_mark(ch: str, height: int, pen: int, rng: np.random.Generator) -> tupl
         cv2.line(img, (pad, join[1]), join, 255, pen, cv2.LINE_AA)
         cv2.line(img, join, (w + pad, hh + pad), 255, pen, cv2.LINE_AA)
         return img, h - hh - pad
+    if ch == LONG_COMMA:
+        # From low in the line (0.45-0.65 H under the top line) to well below the baseline (0.15-0.45 H), slanted.
+        start, drop = rng.uniform(0.45, 0.65), rng.uniform(0.15, 0.45)
+        length, lean = int(round(h * (1 - start + drop))), int(round(h * rng.uniform(0.25, 0.5)))
+        img = np.zeros((length + 2 * pad, lean + 2 * pad), np.uint8)
+        cv2.line(img, (lean + pad, pad), (pad, length + pad), 255, pen, cv2.LINE_AA)
+        return img, int(round(h * start)) - pad
+    if ch == FLOURISH:
+        # A stroke rising to the right, bowed: 1.2-2 H long, 0.3-0.8 H of rise.
+        w, rise = int(round(h * rng.uniform(1.2, 2.0))), int(round(h * rng.uniform(0.3, 0.8)))
+        t = np.linspace(0, 1, 24)
+        bow = rng.uniform(-0.25, 0.25)
+        pts = np.stack([t * w, rise * (1 - t) - bow * rise * np.sin(np.pi * t)], axis=1) + pad
+        img = np.zeros((rise + int(abs(bow) * rise) + 2 * pad + 2, w + 2 * pad), np.uint8)
+        pts[:, 1] += int(abs(bow) * rise) if bow > 0 else 0
+        cv2.polylines(img, [np.round(pts).astype(np.int32)], False, 255, pen, cv2.LINE_AA)
+        return img, int(round(h * 0.55)) - rise - pad
+    if ch == SLASH_DASH:
+        # '/' from above the top line down to the baseline, then on to the right, rising: one stroke.
+        tall, lean = int(round(h * rng.uniform(1.25, 1.5))), int(round(h * rng.uniform(0.3, 0.5)))
+        w, rise = int(round(h * rng.uniform(0.8, 1.4))), int(round(h * rng.uniform(0.2, 0.5)))
+        img = np.zeros((tall + 2 * pad, lean + w + 2 * pad), np.uint8)
+        foot = (pad, tall + pad)
+        cv2.line(img, (lean + pad, pad), foot, 255, pen, cv2.LINE_AA)
+        cv2.line(img, foot, (lean + w + pad, tall - rise + pad), 255, pen, cv2.LINE_AA)
+        return img, h - tall - pad
     raise ValueError(f"cannot draw {ch!r}: render_text knows the digits and {MARKS!r}")
 
 
@@ -216,16 +245,18 @@ def _owned_by_pen(ink: np.ndarray, owner: np.ndarray) -> np.ndarray:
 
 
 def _render(text: str, pool: DigitPool, rng: np.random.Generator, *, height: int, pen_scale: float,
-            touching_p: float, spacing: float = 0.2, margin: int = 4):
+            touching_p: float, spacing: float = 0.2, margin: int = 4, small_from: int | None = None):
     """:func:`render_text`, and who wrote each pixel: ``owner`` ``int32 [H, W]``, the index in
-    ``chars`` of the character whose solid ink (> 64) is darkest there, -1 on paper."""
+    ``chars`` of the character whose solid ink (> 64) is darkest there, -1 on paper. Digits from
+    ``text[small_from]`` on are written half as high (0.5-0.65), on the same baseline."""
     pen = _pen(height, pen_scale)
     glyphs: list[tuple[str, np.ndarray, int]] = []  # (char, ink, top offset from the digits' top line)
-    for ch in text:
+    for i, ch in enumerate(text):
         if ch == " ":
             glyphs.append((ch, np.zeros((1, int(0.5 * height)), np.uint8), 0))
         elif ch.isdigit():
-            g = _digit_glyph(int(ch), pool, rng, height)
+            small = small_from is not None and i >= small_from
+            g = _digit_glyph(int(ch), pool, rng, int(round(height * rng.uniform(0.5, 0.65))) if small else height)
             dy = int(round(rng.normal(0, 0.04) * height))
             glyphs.append((ch, g, height - g.shape[0] + dy))  # bottom-aligned on a wavy baseline
         else:
@@ -337,7 +368,7 @@ def make_field(field_type: str, value: str, rng: np.random.Generator, *, pool: D
                boxes: bool | str = True, height: int | None = None, touching_p: float = 0.1,
                currency: str | None = None, grouping: str | None = None, suffix: str | None = None,
                noise: float | None = None, blur: float | None = None, angle: float | None = None,
-               jpeg_quality: int | None = None) -> FieldStrip:
+               jpeg_quality: int | None = None, cts_hand: bool = False) -> FieldStrip:
     """A realistic scanned field strip showing ``value`` written by hand.
 
     Parameters
@@ -352,6 +383,11 @@ def make_field(field_type: str, value: str, rng: np.random.Generator, *, pool: D
     noise, blur, angle, jpeg_quality :
         ``None`` picks at random: Gaussian noise sigma 2-8 grey levels, blur sigma 0-0.8 px,
         rotation -3..3 degrees, JPEG quality 50-90 (0 = no JPEG).
+    cts_hand : bool
+        Amounts only: write them as on Indian CTS cheques, the marks no MNIST writer makes. Rupee
+        sign and Indian grouping unless given; most commas long slanted strokes hanging below the
+        line; mostly a trailing '/-', often as a rising flourish or in one stroke; the zeros after
+        the last comma often written half as high. ``written`` still spells the plain marks.
     """
     pool = pool if pool is not None else _default_pool()
     height = int(height if height is not None else rng.integers(28, 48))
@@ -363,20 +399,32 @@ def make_field(field_type: str, value: str, rng: np.random.Generator, *, pool: D
     if style not in BOX_STYLES:
         raise ValueError(f"boxes must be one of {BOX_STYLES}, got {style!r}")
     written = value
+    text, small_from = written, None
     if field_type == "amount":
         if currency is None:
-            currency = str(rng.choice(["$", "₹", "", ""]))
+            currency = "₹" if cts_hand else str(rng.choice(["$", "₹", "", ""]))
         if grouping is None:
-            grouping = str(rng.choice(["western", "indian", "none"]))
+            grouping = "indian" if cts_hand else str(rng.choice(["western", "indian", "none"]))
         if suffix is None:
-            suffix = "/-" if rng.random() < 0.25 and "." not in value else ""
+            suffix = "/-" if rng.random() < (0.8 if cts_hand else 0.25) and "." not in value else ""
         grouped = group_amount(value, grouping) if grouping in ("western", "indian") else value
-        written = currency + grouped + suffix
+        written = text = currency + grouped + suffix
+        if cts_hand:
+            text = _cts_marks(written, rng)
+            # The zeros closing a whole amount ("1,50,000"), after its last comma, often written small.
+            last = max(i for i, ch in enumerate(text) if ch.isdigit())
+            first = last
+            while first > 0 and text[first - 1] == "0":
+                first -= 1
+            comma = max(text.rfind(","), text.rfind(LONG_COMMA))
+            if "." not in value and text[last] == "0" and 0 <= comma < first <= last and rng.random() < 0.4:
+                small_from = first
     pen_scale = float(rng.choice([0.7, 1.0, 1.0, 1.0, 1.4]))
     if style == "cells":
         ink, chars, cells, owner = _render_in_cells(written, pool, rng, height, pen_scale)
     else:
-        ink, chars, owner = _render(written, pool, rng, height=height, pen_scale=pen_scale, touching_p=touching_p)
+        ink, chars, owner = _render(text, pool, rng, height=height, pen_scale=pen_scale, touching_p=touching_p,
+                                    small_from=small_from)
         cells = []
     # Who wrote each pixel: digits by their order among the digits, marks -2, paper -1.
     digit_index = np.array([-1] + [-2] * len(chars), np.int32)
@@ -420,6 +468,16 @@ def make_field(field_type: str, value: str, rng: np.random.Generator, *, pool: D
     digit_boxes = [(b[0] + mx, b[1] + my, b[2] + mx, b[3] + my) for c, b in chars if c.isdigit()]
     return FieldStrip(image=out, value=value, written=written, style=style, digit_boxes=digit_boxes, rotation=m,
                       owner=owner_full)
+
+
+def _cts_marks(written: str, rng: np.random.Generator) -> str:
+    """``written`` with its marks as CTS cheque writers make them (:func:`make_field` ``cts_hand``):
+    three commas in four long strokes; a trailing '/-' as it was, as '/' and a flourish, or in one
+    stroke."""
+    text = "".join(LONG_COMMA if ch == "," and rng.random() < 0.75 else ch for ch in written)
+    if text.endswith("/-"):
+        text = text[:-2] + str(rng.choice(["/-", "/" + FLOURISH, SLASH_DASH]))
+    return text
 
 
 def make_field_strip(field_type: str, value: str, rng: np.random.Generator, *, boxes: bool | str = True,

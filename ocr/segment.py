@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+from skimage.morphology import skeletonize
 
 from ocr.records import Box, Component
 
@@ -44,12 +45,13 @@ COMMA_WIDTH = 0.5  # an amount's comma (hanging below the baseline) may be this 
 # LONG_COMMA * H long. A '1' stands between the top line and the baseline.
 # It is one stroke (no loop: a small '0' written low is not a comma), slanted, so up to
 # LONG_COMMA_WIDTH * H wide, and has digits after it.
-LONG_COMMA = 1.1
-LONG_COMMA_TOP = 0.35
+LONG_COMMA = 1.25
+LONG_COMMA_TOP = 0.3
 LONG_COMMA_DROP = 0.2
 LONG_COMMA_WIDTH = 0.75
 TRAILING_DASH = 0.4  # the '-' of a trailing '/-' may be this * H tall (a dash elsewhere: 0.3 H)
-FLOURISH = 1.5  # ... or, written as a flourish, up to 1 H tall but this many times as wide, one thin stroke
+FLOURISH = 1.5  # ... or, written as a flourish, up to 1 H tall but this many times as wide, one stroke,
+FLOURISH_WIDTH = 1.2  # and at least this * H long (a 5's bar written apart is shorter)
 RUPEE_WIDTH = 1.2  # a printed or written rupee sign taller than the digits may be this * H wide
 # A cut path's cost per row for straying H columns from its anchor (cut_paths): 0.8 per column per
 # row at H = 40, nearly an ink pixel, so a path moves a column only to save as much ink, and stays
@@ -445,36 +447,42 @@ def build_group(blob: Blob, H: float, ink: np.ndarray, drift: float = DRIFT, spl
 
 
 def _long_comma(b: Blob, left: list[Blob], main: list[Blob], kinds: list[str], blobs: list[Blob],
-                H: float) -> bool:
-    """An amount's grouping comma written as a long stroke (``LONG_COMMA``): measured against the
-    digit it follows (a comma hangs from its baseline), with a digit before it that is not a
-    currency sign, and digits after it."""
+                H: float, top: float, base: float) -> bool:
+    """An amount's grouping comma written as a long stroke (``LONG_COMMA``): low against the digit it
+    follows (a comma hangs from its baseline) or against the line where it stands (``top``,
+    ``base``: from its neighbours), with a digit before it that is not a currency sign, and digits
+    after it."""
     if not left or b.height >= LONG_COMMA * H or b.width >= LONG_COMMA_WIDTH * H:
         return False
     prev = max(left, key=lambda m: m.bbox[2])
     x0, y0, x1, y1 = b.bbox
-    if not (y1 > prev.bbox[3] + LONG_COMMA_DROP * H and y0 > prev.bbox[1] + LONG_COMMA_TOP * H):
+    if not any(y1 > b_ + LONG_COMMA_DROP * H and y0 > t_ + LONG_COMMA_TOP * H
+               for t_, b_ in ((prev.bbox[1], prev.bbox[3]), (top, base))):
         return False
-    before = [o for o, k in zip(blobs[: len(kinds)], kinds, strict=True)
-              if k == "digit" and not (o.height >= TALL * H or _two_bars(o, H))]
+    before = [i for i, k in enumerate(kinds) if k == "digit"]
+    if before and before[0] == 0 and (blobs[0].height >= TALL * H or _two_bars(blobs[0], H)):
+        before = before[1:]  # the first mark may be the currency sign
     return bool(before) and any(m.bbox[0] >= x1 for m in main) and not _has_loop(b)
 
 
-def _thin_stroke(b: Blob, fill: float = 0.25) -> bool:
-    """One stroke: no loop, and ink in at most ``fill`` of its box."""
-    return b.area <= fill * b.width * b.height and not _has_loop(b)
+def _few_strokes(b: Blob, longest: float) -> bool:
+    """No loop, and a skeleton (the ink's centre line) at most ``longest`` pixels long: the ink is a
+    stroke or two however broad the pen, not a digit or a run of them (skimage's skeletonize)."""
+    return not _has_loop(b) and int(skeletonize(b.mask).sum()) <= longest
 
 
 def _flourish(b: Blob, H: float) -> bool:
-    """The '-' of '/-' drawn as a long rising or curved stroke: at most 1 H tall, ``FLOURISH``
-    times as wide as tall, one thin stroke."""
-    return b.height <= H and b.width >= FLOURISH * b.height and _thin_stroke(b)
+    """The '-' of '/-' drawn as a long rising or curved stroke: at most 1 H tall, ``FLOURISH`` times
+    as wide as tall and ``FLOURISH_WIDTH`` H wide, one stroke (its centre line at most 1.25 times its
+    box's diagonal)."""
+    return b.height <= H and b.width >= max(FLOURISH * b.height, FLOURISH_WIDTH * H) \
+        and _few_strokes(b, 1.25 * np.hypot(b.width, b.height))
 
 
 def _slash(b: Blob, H: float) -> bool:
-    """The '/' of '/-' written wide: a thin stroke, taller than wide, leaning right (its top half's
-    ink right of its bottom half's)."""
-    if b.width >= H or b.height < 1.2 * b.width or not _thin_stroke(b, 0.3):
+    """The '/' of '/-' written wide: one straight stroke under 1 H wide, taller than wide, leaning
+    right (its top half's ink right of its bottom half's)."""
+    if b.width >= H or b.height < 1.2 * b.width or not _few_strokes(b, 1.15 * np.hypot(b.width, b.height)):
         return False
     ys, xs = np.nonzero(b.mask)
     upper = ys < b.height / 2
@@ -483,8 +491,9 @@ def _slash(b: Blob, H: float) -> bool:
 
 def _slash_dash(b: Blob, H: float) -> bool:
     """'/-' written without lifting the pen: taller than the digits (``TALL``), at least 0.6 H wide,
-    one sparse stroke (no loop, ink in at most 15% of its box; a run of joined digits has more)."""
-    return b.height >= TALL * H and b.width >= 0.6 * H and _thin_stroke(b, 0.15)
+    two strokes at most (its centre line no longer than 1.2 times its width and height together; a
+    run of joined digits has far more)."""
+    return b.height >= TALL * H and b.width >= 0.6 * H and _few_strokes(b, 1.2 * (b.width + b.height))
 
 
 def _has_loop(b: Blob) -> bool:
@@ -648,14 +657,17 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
     main = [b for b in blobs if b.height >= 0.6 * H]
     top_all = float(np.median([b.bbox[1] for b in main])) if main else 0.0
     base_all = float(np.median([b.bbox[3] for b in main])) if main else float(mask.shape[0])
+    # A stroke hanging low in an amount's line (a long comma) is no guide to where the line runs.
+    ref = [m for m in main if field_type != "amount"
+           or not (m.bbox[3] > base_all + LONG_COMMA_DROP * H and m.bbox[1] > top_all + LONG_COMMA_TOP * H)]
     kinds: list[str] = []
     low_specks: list[int] = []  # specks on the baseline, clear of the digits
     for b in blobs:
         x0, y0, x1, y1 = b.bbox
         # The baseline and top line where this mark stands: from its neighbouring digits (the
         # writing drifts up or down along the field), else the field's medians.
-        left = [m for m in main if m.bbox[2] <= (x0 + x1) / 2 and m is not b]
-        right = [m for m in main if m.bbox[0] >= (x0 + x1) / 2 and m is not b]
+        left = [m for m in ref if m.bbox[2] <= (x0 + x1) / 2 and m is not b]
+        right = [m for m in ref if m.bbox[0] >= (x0 + x1) / 2 and m is not b]
         near = ([max(left, key=lambda m: m.bbox[2])] if left else []) + ([min(right, key=lambda m: m.bbox[0])]
                                                                           if right else [])
         base = float(np.mean([m.bbox[3] for m in near])) if near else base_all
@@ -669,7 +681,7 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
         elif b.height < 0.65 * H and b.width < (COMMA_WIDTH if field_type == "amount" else SMALL) * H \
                 and y1 > base + 0.12 * H and y0 > top + 0.45 * H:
             kinds.append("comma")  # hangs below the baseline
-        elif field_type == "amount" and _long_comma(b, left, main, kinds, blobs, H):
+        elif field_type == "amount" and _long_comma(b, left, main, kinds, blobs, H, top, base):
             kinds.append("long comma")  # a long comma, written from low in the line down past the baseline
         elif _small(b, H):
             if y1 < top + 0.55 * H:
@@ -681,7 +693,8 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
                 kinds.append("point")  # a round dot, standing clear of the digits
             else:
                 kinds.append("speck")
-        elif b.height <= 0.6 * H and (y0 + y1) / 2 < top + 0.4 * H:
+        elif b.height <= 0.6 * H and (y0 + y1) / 2 < top + 0.4 * H \
+                and not (field_type == "amount" and _has_loop(b)):  # a small '0' written high is no '*'
             kinds.append("star")
         elif b.height < 0.6 * H:
             kinds.append("half mark")
@@ -700,9 +713,17 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
                 if kinds[i] == "half mark" and blobs[i].height <= TRAILING_DASH * H \
                         and blobs[i].width >= 1.5 * blobs[i].height:
                     kinds[i] = "dash"
-            # The '-' of '/-' written as a flourish, rising or curved: the last mark, one thin stroke
-            # much wider than tall (no digit is).
-            if len(digits_at) > 1 and _flourish(blobs[digits_at[-1]], H):
+            # The '-' of '/-' written as a flourish, rising or curved: after the last digit, or the last
+            # mark itself, one stroke much wider than tall.
+            last_digit = blobs[digits_at[-1]].bbox
+            for i in range(digits_at[-1] + 1, len(kinds)):
+                # (beside the last digit, not over it: a 5's bar written apart runs above the 5's body)
+                if kinds[i] in ("half mark", "star") and blobs[i].bbox[0] >= last_digit[2] - 0.15 * H \
+                        and _flourish(blobs[i], H):
+                    kinds[i] = "dash"
+            # The last mark itself only after a '/' (a straight stroke leaning right): a digit with a
+            # long bar (a '5') is as wide and as low, but no '/' stands before it.
+            if len(digits_at) > 2 and _flourish(blobs[digits_at[-1]], H) and _slash(blobs[digits_at[-2]], H):
                 kinds[digits_at[-1]] = "dash"
                 digits_at = digits_at[:-1]
             first = digits_at[0]

@@ -78,3 +78,22 @@ def test_touching_offset_puts_the_right_ink_against_the_left_ink():
     placed[:, x : x + 6] = right > 128
     assert (canvas & placed).any() and not (canvas[:, : x + 3] & placed[:, : x + 3]).any()
     assert touching_offset(left, np.zeros((10, 6), np.uint8)) is None
+
+
+def test_cts_hand_writes_the_marks_of_indian_cheques(pool):
+    """make_field(cts_hand=True) writes an amount as on an Indian CTS cheque: a rupee sign and Indian
+    grouping, commas as long strokes hanging below the line, mostly a trailing '/-', and the zeros
+    after the last comma sometimes half as high. ``written`` keeps the plain spelling."""
+    small = low = 0
+    for seed in range(30):
+        s = make_field("amount", "150000", np.random.default_rng(seed), pool=pool, cts_hand=True,
+                       touching_p=0.0, boxes="none", angle=0.0)
+        assert s.written in ("₹1,50,000", "₹1,50,000/-") and len(s.digit_boxes) == 6
+        heights = [b[3] - b[1] for b in s.digit_boxes]
+        small += max(heights[3:]) < 0.7 * max(heights[:3])
+        base = max(b[3] for b in s.digit_boxes)
+        ys = np.nonzero(s.owner == -2)[0]  # marks' ink
+        low += bool(ys.size and ys.max() > base + 0.15 * max(heights))
+    assert 4 <= small <= 20 and low >= 15
+    plain = make_field("amount", "150000", np.random.default_rng(0), pool=pool, grouping="indian", currency="₹")
+    assert plain.written.startswith("₹1,50,000")
