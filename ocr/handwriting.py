@@ -204,7 +204,7 @@ def touching_offset(left: np.ndarray, right: np.ndarray) -> int | None:
 
 def render_text(text: str, pool: DigitPool, rng: np.random.Generator, *, height: int = 40,
                 pen_scale: float = 1.0, touching_p: float = 0.1, spacing: float = 0.2,
-                margin: int = 4) -> tuple[np.ndarray, list[tuple[str, Box]]]:
+                margin: int = 4, cts_hand: bool = False) -> tuple[np.ndarray, list[tuple[str, Box]]]:
     """Write ``text`` by hand: MNIST test digits and pen-drawn marks.
 
     Parameters
@@ -219,6 +219,9 @@ def render_text(text: str, pool: DigitPool, rng: np.random.Generator, *, height:
         Probability that a digit touches the digit before it (the pair becomes one connected blob).
     spacing : float
         Mean gap between characters as a fraction of ``height``.
+    cts_hand : bool
+        ``text`` is an amount: write its marks as on Indian CTS cheques (:func:`cts_hand_text`).
+        The characters returned are those drawn (a long comma is ``LONG_COMMA``).
 
     Returns
     -------
@@ -227,8 +230,11 @@ def render_text(text: str, pool: DigitPool, rng: np.random.Generator, *, height:
     chars : list of (str, Box)
         Each non-space character with its ink box in ``ink``'s pixels, left to right.
     """
+    small_from = None
+    if cts_hand:
+        text, small_from = cts_hand_text(text, rng)
     ink, chars, _ = _render(text, pool, rng, height=height, pen_scale=pen_scale, touching_p=touching_p,
-                            spacing=spacing, margin=margin)
+                            spacing=spacing, margin=margin, small_from=small_from)
     return ink, chars
 
 
@@ -410,15 +416,7 @@ def make_field(field_type: str, value: str, rng: np.random.Generator, *, pool: D
         grouped = group_amount(value, grouping) if grouping in ("western", "indian") else value
         written = text = currency + grouped + suffix
         if cts_hand:
-            text = _cts_marks(written, rng)
-            # The zeros closing a whole amount ("1,50,000"), after its last comma, often written small.
-            last = max(i for i, ch in enumerate(text) if ch.isdigit())
-            first = last
-            while first > 0 and text[first - 1] == "0":
-                first -= 1
-            comma = max(text.rfind(","), text.rfind(LONG_COMMA))
-            if "." not in value and text[last] == "0" and 0 <= comma < first <= last and rng.random() < 0.4:
-                small_from = first
+            text, small_from = cts_hand_text(written, rng)
     pen_scale = float(rng.choice([0.7, 1.0, 1.0, 1.0, 1.4]))
     if style == "cells":
         ink, chars, cells, owner = _render_in_cells(written, pool, rng, height, pen_scale)
@@ -470,14 +468,24 @@ def make_field(field_type: str, value: str, rng: np.random.Generator, *, pool: D
                       owner=owner_full)
 
 
-def _cts_marks(written: str, rng: np.random.Generator) -> str:
-    """``written`` with its marks as CTS cheque writers make them (:func:`make_field` ``cts_hand``):
-    three commas in four long strokes; a trailing '/-' as it was, as '/' and a flourish, or in one
-    stroke."""
+def cts_hand_text(written: str, rng: np.random.Generator) -> tuple[str, int | None]:
+    """An amount as written (``"₹1,50,000/-"``) -> the text to render as CTS cheque writers make its
+    marks, and where its small digits start (``_render``'s ``small_from``; ``None``: none). Three
+    commas in four long strokes; a trailing '/-' as it was, as '/' and a flourish, or in one
+    stroke; in 4 of 10 whole amounts, the zeros after the last comma half as high."""
     text = "".join(LONG_COMMA if ch == "," and rng.random() < 0.75 else ch for ch in written)
     if text.endswith("/-"):
         text = text[:-2] + str(rng.choice(["/-", "/" + FLOURISH, SLASH_DASH]))
-    return text
+    digits = [i for i, ch in enumerate(text) if ch.isdigit()]
+    if not digits or "." in text:
+        return text, None
+    last = first = digits[-1]
+    while first > 0 and text[first - 1] == "0":
+        first -= 1
+    comma = max(text.rfind(","), text.rfind(LONG_COMMA))
+    if text[last] == "0" and 0 <= comma < first and rng.random() < 0.4:
+        return text, first
+    return text, None
 
 
 def make_field_strip(field_type: str, value: str, rng: np.random.Generator, *, boxes: bool | str = True,

@@ -46,7 +46,8 @@ COMMA_WIDTH = 0.5  # an amount's comma (hanging below the baseline) may be this 
 # It is one stroke (no loop: a small '0' written low is not a comma), slanted, so up to
 # LONG_COMMA_WIDTH * H wide, and has digits after it.
 LONG_COMMA = 1.25
-LONG_COMMA_TOP = 0.3
+LONG_COMMA_TOP = 0.25
+LONG_COMMA_TOP_AFTER_SIGN = 0.4  # ... when only a possible currency sign stands before it
 LONG_COMMA_DROP = 0.2
 LONG_COMMA_WIDTH = 0.75
 TRAILING_DASH = 0.4  # the '-' of a trailing '/-' may be this * H tall (a dash elsewhere: 0.3 H)
@@ -454,14 +455,15 @@ def _long_comma(b: Blob, left: list[Blob], main: list[Blob], kinds: list[str], b
     after it."""
     if not left or b.height >= LONG_COMMA * H or b.width >= LONG_COMMA_WIDTH * H:
         return False
+    before = [i for i, k in enumerate(kinds) if k == "digit"]
+    # With only a mark before it that may be a currency sign ('₹' or an '8'?), a stroke there may be a
+    # '1' written low after the sign: it must hang lower still to be a comma.
+    sign = before == [0] and (blobs[0].height >= TALL * H or _two_bars(blobs[0], H))
+    drop, below = LONG_COMMA_DROP, LONG_COMMA_TOP if not sign else LONG_COMMA_TOP_AFTER_SIGN
     prev = max(left, key=lambda m: m.bbox[2])
     x0, y0, x1, y1 = b.bbox
-    if not any(y1 > b_ + LONG_COMMA_DROP * H and y0 > t_ + LONG_COMMA_TOP * H
-               for t_, b_ in ((prev.bbox[1], prev.bbox[3]), (top, base))):
+    if not any(y1 > b_ + drop * H and y0 > t_ + below * H for t_, b_ in ((prev.bbox[1], prev.bbox[3]), (top, base))):
         return False
-    before = [i for i, k in enumerate(kinds) if k == "digit"]
-    if before and before[0] == 0 and (blobs[0].height >= TALL * H or _two_bars(blobs[0], H)):
-        before = before[1:]  # the first mark may be the currency sign
     return bool(before) and any(m.bbox[0] >= x1 for m in main) and not _has_loop(b)
 
 

@@ -126,19 +126,21 @@ def _row(doc, kind, name, ftype, value, written):
 
 
 def _write_amount(page: np.ndarray, amount_box: Box, written: str, pool: DigitPool, rng: np.random.Generator, pen_grey,
-                  pen_scale: float, height_range: tuple[float, float], max_indent: float) -> None:
+                  pen_scale: float, height_range: tuple[float, float], max_indent: float,
+                  cts_hand: bool = False) -> None:
     """Handwrite ``written`` in the amount box: a random height within ``height_range`` of the box, fitted
-    inside it, starting 3%..``max_indent`` of its width from the left, about centred vertically."""
+    inside it, starting 3%..``max_indent`` of its width from the left, about centred vertically
+    (``cts_hand``: its marks as Indian cheque writers make them, :func:`ocr.handwriting.cts_hand_text`)."""
     bh = amount_box[3] - amount_box[1]
     ink, chars = render_text(written, pool, rng, height=int(bh * rng.uniform(*height_range)), pen_scale=pen_scale,
-                             touching_p=0.08)
+                             touching_p=0.08, cts_hand=cts_hand)
     ink, chars = _fit(ink, chars, int((amount_box[2] - amount_box[0]) * 0.9), int(bh * 0.85))
     x = amount_box[0] + int(rng.uniform(0.03, max_indent) * (amount_box[2] - amount_box[0]))
     y = amount_box[1] + (bh - ink.shape[0]) // 2 + int(rng.normal(0, bh * 0.04))
     _write(page, ink, x, y, pen_grey)
 
 
-def _cheque(rng, pool, dpi, doc_name):
+def _cheque(rng, pool, dpi, doc_name, cts_hand: bool = False):
     W, H = (int(round(mm / 25.4 * dpi)) for mm in CHEQUE_MM)
     paper = float(rng.uniform(225, 250))
     page = np.full((H, W), paper, np.float32)  # float while the pattern is made, uint8 to print on
@@ -186,7 +188,7 @@ def _cheque(rng, pool, dpi, doc_name):
     written = group_amount(value, grouping) if grouping != "none" else value
     if "." not in value and rng.random() < 0.5:
         written += "/-"
-    _write_amount(page, amount_box, written, pool, rng, pen_grey, pen_scale, (0.42, 0.55), 0.08)
+    _write_amount(page, amount_box, written, pool, rng, pen_grey, pen_scale, (0.42, 0.55), 0.08, cts_hand)
     truth = [_row(doc_name, "cheque", "date", "date", date, date),
              _row(doc_name, "cheque", "amount", "amount", value, written)]
     return page, paper, truth
@@ -262,29 +264,35 @@ def scan(page: np.ndarray, rng: np.random.Generator, dpi: int, max_skew: float =
 
 
 def make_document(kind: str, rng: np.random.Generator, pool: DigitPool, doc_name: str, *,
-                  dpi: int | None = None, max_skew: float = 10.0) -> SynthDocument:
-    """One synthetic scan of ``kind`` (``"cheque"`` or ``"form"``) with its truth rows."""
+                  dpi: int | None = None, max_skew: float = 10.0, cts_hand: bool = False) -> SynthDocument:
+    """One synthetic scan of ``kind`` (``"cheque"`` or ``"form"``) with its truth rows (``cts_hand``:
+    a cheque's amount written as on Indian CTS cheques)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     dpi = int(dpi if dpi is not None else rng.choice([200, 240, 300]))
-    page, _, truth = draw_document(kind, rng, pool, dpi, doc_name)
+    page, _, truth = draw_document(kind, rng, pool, dpi, doc_name, cts_hand=cts_hand)
     return SynthDocument(image=scan(page, rng, dpi, max_skew), dpi=dpi, truth=truth)
 
 
-def draw_document(kind: str, rng: np.random.Generator, pool: DigitPool, dpi: int, doc_name: str = "doc"):
+def draw_document(kind: str, rng: np.random.Generator, pool: DigitPool, dpi: int, doc_name: str = "doc", *,
+                  cts_hand: bool = False):
     """The flat, unscanned document: ``(uint8 [H, W] page, paper grey level, truth rows)``."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    return (_cheque if kind == "cheque" else _form)(rng, pool, dpi, doc_name)
+    if kind == "cheque":
+        return _cheque(rng, pool, dpi, doc_name, cts_hand)
+    return _form(rng, pool, dpi, doc_name)
 
 
 def write_batch(kind: str, n: int, seed: int, out: str | Path, *, dpi: int | None = None,
                 jpeg_quality: tuple[int, int] = (55, 90), max_skew: float = 10.0, prefix: str | None = None,
-                pool: DigitPool | None = None) -> Path:
+                pool: DigitPool | None = None, cts_hand: bool = False) -> Path:
     """Write ``n`` scans of ``kind`` as JPEG into ``out`` and append their truth to ``out/truth.csv``
     (one row per field: document, page, kind, field, type, value, written, digits). Returns the truth path.
 
     ``kind`` may be ``"both"`` (alternating cheques and forms). Files are named ``<prefix>-<seed>-<i>.jpg``.
+    ``cts_hand``: the cheques' amounts written as on Indian CTS cheques (long commas, '/-' as a flourish or
+    in one stroke, small trailing zeros; :func:`ocr.handwriting.cts_hand_text`).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -294,7 +302,7 @@ def write_batch(kind: str, n: int, seed: int, out: str | Path, *, dpi: int | Non
     for i in range(n):
         k = kind if kind != "both" else KINDS[i % 2]
         name = f"{prefix or k}-{seed}-{i:04d}.jpg"
-        doc = make_document(k, rng, pool, name, dpi=dpi, max_skew=max_skew)
+        doc = make_document(k, rng, pool, name, dpi=dpi, max_skew=max_skew, cts_hand=cts_hand)
         q = int(rng.integers(jpeg_quality[0], jpeg_quality[1] + 1))
         tmp = out / f".{name}.tmp"
         Image.fromarray(doc.image).save(tmp, format="JPEG", quality=q, dpi=(doc.dpi, doc.dpi))

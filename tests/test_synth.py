@@ -45,3 +45,18 @@ def test_synth_command(tmp_path):
     # Same seed, same scans.
     main(["synth", "--kind", "both", "--n", "2", "--seed", "5", "--out", str(tmp_path / "again"), "--dpi", "120"])
     assert (tmp_path / "again" / "cheque-5-0000.jpg").read_bytes() == (tmp_path / "cheque-5-0000.jpg").read_bytes()
+
+
+def test_cts_hand_cheques_keep_their_truth_and_change_only_the_amount_writing():
+    """`ocr synth --cts-hand`: the same cheque, its amount written with the marks of Indian cheque
+    writers. The values, and how they are spelled in truth.csv, are the same; the page is not."""
+    from ocr.synth import draw_document
+
+    pool = DigitPool()
+    for seed in range(20):
+        plain = draw_document("cheque", np.random.default_rng(seed), pool, 150)
+        if "," in plain[2][1]["written"]:
+            break
+    cts = draw_document("cheque", np.random.default_rng(seed), pool, 150, cts_hand=True)
+    assert cts[2] == plain[2]
+    assert not np.array_equal(cts[0], plain[0])

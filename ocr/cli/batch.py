@@ -64,6 +64,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quality", type=int, nargs=2, default=(55, 90), metavar=("MIN", "MAX"),
                    help="JPEG quality range")
     p.add_argument("--max-skew", type=float, default=10.0, help="largest skew in degrees (one scan in five)")
+    p.add_argument("--cts-hand", action="store_true",
+                   help="write the cheques' amounts as on Indian CTS cheques: long commas hanging below the line, "
+                        "'/-' as a flourish or in one stroke, small trailing zeros")
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("score", help="read rate, error among accepted, review rate, segmentation, per field type")
@@ -148,7 +151,7 @@ def cmd_synth(args) -> int:
     if args.n < 1:
         raise OCRError(f"--n must be at least 1, got {args.n}")
     truth = write_batch(args.kind, args.n, args.seed, args.out, dpi=args.dpi, jpeg_quality=tuple(args.quality),
-                        max_skew=args.max_skew)
+                        max_skew=args.max_skew, cts_hand=args.cts_hand)
     print(f"wrote {args.n} {args.kind} scans to {args.out} (truth: {truth})")
     return 0
 
