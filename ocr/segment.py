@@ -53,6 +53,7 @@ LONG_COMMA_WIDTH = 0.75
 TRAILING_DASH = 0.4  # the '-' of a trailing '/-' may be this * H tall (a dash elsewhere: 0.3 H)
 FLOURISH = 1.5  # ... or, written as a flourish, up to 1 H tall but this many times as wide, one stroke,
 FLOURISH_WIDTH = 1.2  # and at least this * H long (a 5's bar written apart is shorter)
+TOWERING = 1.8  # an amount's mark this many times as tall as the next is no guide to the digits' height
 RUPEE_WIDTH = 1.2  # a printed or written rupee sign taller than the digits may be this * H wide
 # A cut path's cost per row for straying H columns from its anchor (cut_paths): 0.8 per column per
 # row at H = 40, nearly an ink pixel, so a path moves a column only to save as much ink, and stays
@@ -228,13 +229,18 @@ def components(mask: np.ndarray) -> list[Blob]:
     return blobs
 
 
-def digit_height(blobs: list[Blob]) -> float:
+def digit_height(blobs: list[Blob], tall_sign: bool = False) -> float:
     """The field's digit height: median height of the blobs at least half as tall as the tallest
-    (leaves out points, commas and dashes; a '$' barely moves a median)."""
+    (leaves out points, commas and dashes; a '$' barely moves a median). ``tall_sign``: the tallest
+    may be a mark far taller than the digits (an amount's '/' drawn through '/-' at twice their
+    height): when it is ``TOWERING`` times the next, the next sets the half."""
     if not blobs:
         return 0.0
-    tallest = max(b.height for b in blobs)
-    return float(np.median([b.height for b in blobs if b.height >= 0.5 * tallest]))
+    heights = sorted(b.height for b in blobs)
+    tallest = heights[-1]
+    if tall_sign and len(heights) >= 3 and heights[-1] >= TOWERING * heights[-2]:
+        tallest = heights[-2]
+    return float(np.median([h for h in heights if h >= 0.5 * tallest]))
 
 
 def _x_overlap(a: Box, b: Box) -> int:
@@ -640,7 +646,8 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
     blobs = components(mask)
     if not blobs:
         return Segmentation([], 0.0)
-    H = digit_height(blobs)
+    amount = field_type == "amount"
+    H = digit_height(blobs, amount)
     outside: list[tuple[str, Box]] = []
     if comb is not None and field_type != "amount":
         blobs, outside = into_cells(blobs, comb, H)
@@ -649,10 +656,10 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
     else:
         comb = None
         blobs = merge_broken(blobs, H)
-    H = digit_height(blobs)
+    H = digit_height(blobs, amount)
     if field_type == "amount" and len(blobs) > 1:
         # A leading '$' is taller than the digits: with few digits it would pull the median up.
-        rest = digit_height(blobs[1:])
+        rest = digit_height(blobs[1:], amount)
         if rest >= 0.6 * H:
             H = rest
     seg = Segmentation([], H, dropped=outside)

@@ -411,6 +411,21 @@ def test_zeros_written_small_at_the_end_of_an_amount_are_read_but_checked(pool, 
     assert results[1].value == "150" and HALF_MARK_DOUBT in results[1].reason
 
 
+def test_a_slash_twice_the_digits_height_does_not_set_the_line():
+    """'6900/-' with the '/' drawn through at twice the digits' height (a real Canara cheque): with
+    the tallest mark setting the half-height cut, the digits fell under it, the '/' alone made the
+    line height, and every digit became "a mark half a digit high"."""
+    top, base = 30, 70
+    mask = np.zeros((120, 320), np.uint8)
+    for x in (10, 50, 90, 130):
+        mask[top:base, x : x + 26] = 1
+    cv2.line(mask, (205, 8), (175, 104), 1, 4)  # the '/', 2.4 H tall
+    mask[top + 18 : top + 24, 215:250] = 1  # the '-'
+    seg = segment(mask * 255, mask.astype(bool), "amount")
+    assert seg.digit_height == pytest.approx(40, abs=1)
+    assert len(seg.groups) == 4 and not any(g.optional for g in seg.groups)
+
+
 def test_a_crumb_after_the_last_digit_does_not_hide_the_decimal_point(pool, classifier):
     """'7.98' with a stray dot after the 8 (a crumb of a faint digit, or a full stop): the decimal
     point is the last mark with digits after it, not the last mark. Read as 798 the amount would be
