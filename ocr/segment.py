@@ -457,15 +457,15 @@ def _long_comma(b: Blob, left: list[Blob], main: list[Blob], kinds: list[str], b
                 H: float, top: float, base: float) -> bool:
     """An amount's grouping comma written as a long stroke (``LONG_COMMA``): low against the digit it
     follows (a comma hangs from its baseline) or against the line where it stands (``top``,
-    ``base``: from its neighbours), with a digit before it that is not a currency sign, and digits
-    after it."""
+    ``base``: from its neighbours), lower still when the only mark before it may be a currency sign,
+    one stroke with no loop, with digits after it."""
     if not left or b.height >= LONG_COMMA * H or b.width >= LONG_COMMA_WIDTH * H:
         return False
     before = [i for i, k in enumerate(kinds) if k == "digit"]
     # With only a mark before it that may be a currency sign ('₹' or an '8'?), a stroke there may be a
     # '1' written low after the sign: it must hang lower still to be a comma.
     sign = before == [0] and (blobs[0].height >= TALL * H or _two_bars(blobs[0], H))
-    drop, below = LONG_COMMA_DROP, LONG_COMMA_TOP if not sign else LONG_COMMA_TOP_AFTER_SIGN
+    drop, below = LONG_COMMA_DROP, (LONG_COMMA_TOP_AFTER_SIGN if sign else LONG_COMMA_TOP)
     prev = max(left, key=lambda m: m.bbox[2])
     x0, y0, x1, y1 = b.bbox
     if not any(y1 > b_ + drop * H and y0 > t_ + below * H for t_, b_ in ((prev.bbox[1], prev.bbox[3]), (top, base))):
