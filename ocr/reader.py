@@ -227,11 +227,18 @@ def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels:
     whole = point_after if point_after is not None else len(chosen)
     for gi in seg.long_commas:
         n = whole - starts[gi]
-        if not grouped_after_comma(n):
+        if not (n == 3 if gi == seg.last_comma else grouped_after_comma(n)):
             # A long stroke hanging below the line was left out as a comma: where the digits after
             # it cannot follow a grouping comma, it may be a '1' written low.
             follow = f"{n} digit{'s follow' if n != 1 else ' follows'} it"
             doubts = [*doubts, f"a long stroke left out as a comma, but {follow} (a '1' written low?)"]
+    if seg.last_comma is not None and seg.last_comma not in seg.long_commas and comma_after is None \
+            and whole - starts[seg.last_comma] > 3:
+        # Every grouping style has three digits after its last comma (1,234 and 1,68,900): more is a
+        # decimal point lost ("688,958.47" read 68895847, a hundred times too much) or a digit added.
+        # (Fewer is mostly a digit lost, which its own doubt already catches, or a speck taken for a comma.)
+        n = whole - starts[seg.last_comma]
+        doubts = [*doubts, f"{n} digits after the last comma, not 3 (a decimal point lost, or a digit added?)"]
     if comma_after is not None and len(chosen) - comma_after != 3:
         # Every grouping style ends on a group of three (1,234 and 1,68,900): a comma before one
         # or two digits is a decimal point written low, or a grouping comma before a touching

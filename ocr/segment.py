@@ -131,7 +131,9 @@ class Segmentation:
     group may be read as several digits); ``comma_after``, the number of groups before a comma
     with only one or two marks after it (a grouping comma only if they are read as three digits);
     ``long_commas``, the number of groups before each comma written as a long stroke (a grouping
-    comma only if the digits read after it group as after a comma: 3, 5, 6, 7, ...);
+    comma only if the digits read after it group as after a comma: 3, 5, 6, 7, ...); ``last_comma``,
+    the number of groups before the last comma of the whole part (every grouping style has exactly
+    three digits after it);
     ``dropped`` names every mark left out and why; ``doubts`` are geometric reasons for a person
     to check (e.g. a mark half a digit high that is neither a digit nor punctuation).
     """
@@ -142,6 +144,7 @@ class Segmentation:
     point_box: Box | None = None
     comma_after: int | None = None
     long_commas: list[int] = field(default_factory=list)
+    last_comma: int | None = None
     dropped: list[tuple[str, Box]] = field(default_factory=list)
     doubts: list[str] = field(default_factory=list)
 
@@ -794,7 +797,13 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
             k in LEFT_OUT and b.bbox != seg.point_box and _x_overlap(b.bbox, seg.point_box) > -0.25 * H
             for b, k in zip(blobs, kinds, strict=True)):
         seg.doubts.append(CRUMBS_AT_POINT)
-    for b, k in zip(blobs, kinds, strict=True):
+    # The last comma of an amount's whole part (before its decimal point), with digits after it.
+    point = kinds.index("decimal point") if "decimal point" in kinds else len(kinds)
+    last_comma = max((i for i, k in enumerate(kinds[:point]) if k in ("comma", "long comma")
+                      and any(k2 == "digit" for k2 in kinds[i + 1 : point])), default=None)
+    for i, (b, k) in enumerate(zip(blobs, kinds, strict=True)):
+        if i == last_comma:
+            seg.last_comma = len(seg.groups)
         if k == "digit":
             seg.groups.append(build_group(b, H, ink, drift, split=comb is None))
         elif k in MAY_BE_DIGIT:  # the classifier decides (a '$' over a '1' would hide the '1')

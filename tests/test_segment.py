@@ -161,6 +161,22 @@ def test_a_grouping_comma_before_a_touching_group_is_no_doubt_once_three_digits_
     assert results[1].value == "5824" and "a comma before the last 2 digits (a decimal point?)" in results[1].reason
 
 
+@pytest.mark.parametrize("written, doubt", [("688,958", False), ("688,95847", True)])
+def test_more_than_three_digits_after_the_last_comma_go_to_a_person(pool, classifier, written, doubt):
+    """Every grouping style has three digits after its last comma. "688,958.47" whose faint point
+    was lost in binarisation read 68895847, a hundred times too much, and was accepted; five digits
+    after the last comma now send it to a person."""
+    ink, _ = render_text(written, pool, np.random.default_rng(5), height=40, touching_p=0.0, spacing=0.3)
+    gray = np.pad(255 - ink, 12, constant_values=255)
+    clean = clean_field(gray)
+    seg = segment(clean.ink, clean.mask, "amount")
+    assert seg.last_comma == 3 and seg.comma_after is None
+    [result] = read_fields([FieldImage("amt", "amount", gray)], classifier)
+    assert result.value == written.replace(",", "")
+    reason = "5 digits after the last comma, not 3 (a decimal point lost, or a digit added?)"
+    assert (reason in result.reason) == doubt and (result.status == "review" or not doubt)
+
+
 def test_a_digit_broken_into_specks_and_dashes_is_not_lost_silently(pool, classifier):
     """A faint middle digit that binarisation breaks into short pieces, each of them left out as
     punctuation: together they are as tall as a digit, so a person is asked."""
