@@ -213,17 +213,13 @@ def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels:
         if not forced_doubts:
             picks, doubts = forced, sign_doubts
     chosen: list[int] = []
-    point_after = None
-    comma_after = None
-    starts = []  # digits chosen before each group
-    for gi, (opts, k) in enumerate(zip(options, picks, strict=True)):
+    starts = []  # digits chosen before each group (and, last, all of them)
+    for opts, k in zip(options, picks, strict=True):
         starts.append(len(chosen))
-        if gi == seg.point_after:
-            point_after = len(chosen)
-        if gi == seg.comma_after:
-            comma_after = len(chosen)
         chosen.extend(opts[k][1])
     starts.append(len(chosen))
+    point_after = starts[seg.point_after] if seg.point_after is not None else None
+    comma_after = starts[seg.comma_after] if seg.comma_after is not None else None
     whole = point_after if point_after is not None else len(chosen)
     for gi in seg.long_commas:
         n = whole - starts[gi]

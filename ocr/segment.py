@@ -666,6 +666,7 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
         if rest >= 0.6 * H:
             H = rest
     seg = Segmentation([], H, dropped=outside)
+    point_at = comma_at = None  # the decimal point's and a comma before the last one or two marks' blob
     main = [b for b in blobs if b.height >= 0.6 * H]
     top_all = float(np.median([b.bbox[1] for b in main])) if main else 0.0
     base_all = float(np.median([b.bbox[3] for b in main])) if main else float(mask.shape[0])
@@ -772,12 +773,12 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
             # "12" one blob): the reader counts the digits it reads after it (ocr.reader._choose_paths).
             if 1 <= after <= 2 and before >= 1:
                 if kinds[p] == "point":
-                    seg.point_after = before
+                    point_at = p
                     seg.point_box = b.bbox
                     kinds[p] = "decimal point"
                 else:
-                    seg.comma_after = before
-        if seg.point_after is None:
+                    comma_at = p
+        if point_at is None:
             # A speck too small for a point, but on the baseline before the last one or two digits: a
             # decimal point written or scanned faintly (read without it, 8.81 would be 881).
             for p in low_specks:
@@ -798,10 +799,16 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
             for b, k in zip(blobs, kinds, strict=True)):
         seg.doubts.append(CRUMBS_AT_POINT)
     # The last comma of an amount's whole part (before its decimal point), with digits after it.
-    point = kinds.index("decimal point") if "decimal point" in kinds else len(kinds)
+    point = point_at if point_at is not None else len(kinds)
     last_comma = max((i for i, k in enumerate(kinds[:point]) if k in ("comma", "long comma")
                       and any(k2 == "digit" for k2 in kinds[i + 1 : point])), default=None)
+    # The decimal point and the commas are told by how many groups come before them, counted as the
+    # groups are made (a small digit read with a doubt is a group too).
     for i, (b, k) in enumerate(zip(blobs, kinds, strict=True)):
+        if i == point_at:
+            seg.point_after = len(seg.groups)
+        if i == comma_at:
+            seg.comma_after = len(seg.groups)
         if i == last_comma:
             seg.last_comma = len(seg.groups)
         if k == "digit":

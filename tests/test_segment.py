@@ -360,6 +360,27 @@ def test_a_slash_dash_written_wide_or_as_a_flourish_is_left_out(ending):
         assert len(seg.groups) == 3 and kinds == ["dash", "slash"]
 
 
+def test_a_small_zero_before_the_decimal_point_counts_among_the_groups_before_it(pool, classifier):
+    """'150.25' with its '0' written half as high: the small '0' is a group of its own (read with a
+    doubt), so the decimal point stands after three groups, not after the two full-height digits
+    (which read it 15.025, a decimal part of three digits)."""
+    rng = np.random.default_rng(1)
+    big, _ = render_text("150", pool, rng, height=40, touching_p=0.0, spacing=0.3)
+    small, _ = render_text("0", pool, rng, height=20, touching_p=0.0)
+    tail, _ = render_text(".25", pool, rng, height=40, touching_p=0.0, spacing=0.3)
+    lead = big[:, : big.shape[1] * 2 // 3]  # "15", the big '0' cut away
+    lead = lead[:, : np.flatnonzero(lead.max(axis=0))[-1] + 1]
+    h = max(lead.shape[0], tail.shape[0])
+    parts = [np.pad(x, ((h - x.shape[0], 0), (4, 4))) for x in (lead, small, tail)]  # one baseline
+    ink = np.hstack(parts)
+    gray = np.pad(255 - ink, 12, constant_values=255)
+    clean = clean_field(gray)
+    seg = segment(clean.ink, clean.mask, "amount")
+    assert [g.optional for g in seg.groups] == ["", "", SMALL_MARK, "", ""] and seg.point_after == 3
+    [result] = read_fields([FieldImage("amt", "amount", gray)], classifier)
+    assert result.value == "150.25" and SMALL_DIGIT_DOUBT in result.reason
+
+
 @pytest.mark.parametrize("stroke", ["slash-dash", "tall one"])
 def test_a_slash_dash_in_one_stroke_is_a_mark_the_classifier_must_claim(pool, classifier, stroke):
     """'150/-' with the '-' drawn on from the foot of the '/' without lifting the pen: one blob,
