@@ -18,6 +18,7 @@ from ocr.register import (
     field_boxes,
     frames_found,
     register_page,
+    skip_currency_cell,
     upright,
 )
 from ocr.synth import CHEQUE_AMOUNT, CHEQUE_DATE, FORM_ZIP, draw_document, scan
@@ -173,3 +174,27 @@ def test_the_orientation_is_kept_when_nothing_printed_tells(pool):
     noise = np.random.default_rng(1).integers(0, 255, (400, 150)).astype(np.uint8)
     with pytest.raises(OCRError, match="no template fits"):
         upright(register_page(Page(image=noise, source=Path("noise.png"))), TemplateSet(load_templates()).match)
+
+
+def _amount_box_page(divider: bool) -> np.ndarray:
+    """An amount box 600x120 px (frame at x 20-620, y 20-140) with a printed '₹' cell 50 px wide when
+    ``divider``, and a handwritten '4' whose thick upright stands 40 px into the box either way."""
+    page = np.full((160, 640), 235, np.uint8)
+    cv2.rectangle(page, (20, 20), (620, 140), 40, 2)
+    if divider:
+        cv2.line(page, (70, 20), (70, 140), 40, 2)
+    cv2.line(page, (100, 50), (80, 100), 30, 7)   # the 4's slanted stroke
+    cv2.line(page, (80, 100), (125, 100), 30, 7)  # its bar
+    cv2.line(page, (112, 48), (114, 125), 30, 8)  # its thick upright, about half the box high
+    return page
+
+
+def test_the_box_starts_after_a_printed_currency_cell_but_not_after_a_handwritten_stroke():
+    """A printed rule from top to bottom near the box's left edge closes the currency sign's cell: the
+    amount starts right of it. The thick upright of a handwritten '4' squeezed in where the sign is
+    printed inside the box (Axis Bank cheques) is no such rule: cutting there dropped the leading
+    digit of '42,40,000' (read 2,40,000)."""
+    box = (22, 22, 618, 138)
+    after = skip_currency_cell(_amount_box_page(divider=True), box, 120)
+    assert 71 <= after[0] <= 75 and after[1:] == box[1:]
+    assert skip_currency_cell(_amount_box_page(divider=False), box, 120) == box
