@@ -3,7 +3,10 @@ digits through :mod:`ocr.handwriting`), then scanned: placed skewed on a scanner
 noisy, JPEG-compressed, at 200-300 dpi.
 
 The printed layouts below are the ones the bundled templates ``cheque-sample`` and ``form-sample``
-describe (relative coordinates of the document, ``(x0, y0, x1, y1)``).
+describe (relative coordinates of the document, ``(x0, y0, x1, y1)``). ``cheque-cts`` draws an Indian
+CTS-2010 cheque within the bounds of the ``cheque-cts2010`` template, which reads it (``write_batch``
+names that template in the batch's ``batch.yaml``): the rupee sign printed in a cell of its own, or
+inside the amount box with the amount written close against it, as on Axis Bank cheques.
 """
 
 from __future__ import annotations
@@ -15,12 +18,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
+import yaml
 from PIL import Image
 
 from ocr.handwriting import DigitPool, group_amount, render_text
 from ocr.records import Box
+from ocr.templates import BATCH_CONFIG_NAME
 
-KINDS = ("cheque", "form")
+KINDS = ("cheque", "form", "cheque-cts")  # "both" alternates the first two
 TRUTH_COLUMNS = ["document", "page", "kind", "field", "type", "value", "written", "digits"]
 
 # Layouts (fractions of the document). Kept in step with ocr/templates/{cheque,form}-sample.yaml.
@@ -28,6 +33,12 @@ CHEQUE_MM = (203.0, 92.0)
 CHEQUE_DATE = (0.72, 0.06, 0.97, 0.16)  # 8 cells DDMMYYYY
 CHEQUE_RUPEE_CELL = (0.70, 0.36, 0.75, 0.50)
 CHEQUE_AMOUNT = (0.75, 0.36, 0.97, 0.50)
+# CTS-2010 (cheque-cts2010.yaml): each cheque moves its boxes by up to CTS_JITTER, as banks' prints differ.
+CTS_MM = (202.0, 92.0)
+CTS_DATE = (0.748, 0.066, 0.972, 0.152)
+CTS_AMOUNT = (0.717, 0.36, 0.973, 0.468)
+CTS_JITTER = 0.004
+CTS_RUPEE_CELL = (0.05, 0.064)  # the divider after the printed sign's cell, from the box's left (page widths)
 FORM_MM = (148.0, 210.0)
 FORM_ZIP = (0.36, 0.40, 0.71, 0.46)  # 5 cells
 FORM_DATE = (0.36, 0.53, 0.86, 0.59)  # 8 cells
@@ -129,19 +140,19 @@ def _write_amount(page: np.ndarray, amount_box: Box, written: str, pool: DigitPo
                   pen_scale: float, height_range: tuple[float, float], max_indent: float,
                   cts_hand: bool = False) -> None:
     """Handwrite ``written`` in the amount box: a random height within ``height_range`` of the box, fitted
-    inside it, starting 3%..``max_indent`` of its width from the left, about centred vertically
+    inside it, starting 3%..``max_indent`` of its width from the left (at its left edge for 0), about centred vertically
     (``cts_hand``: its marks as Indian cheque writers make them, :func:`ocr.handwriting.cts_hand_text`)."""
     bh = amount_box[3] - amount_box[1]
     ink, chars = render_text(written, pool, rng, height=int(bh * rng.uniform(*height_range)), pen_scale=pen_scale,
                              touching_p=0.08, cts_hand=cts_hand)
     ink, chars = _fit(ink, chars, int((amount_box[2] - amount_box[0]) * 0.9), int(bh * 0.85))
-    x = amount_box[0] + int(rng.uniform(0.03, max_indent) * (amount_box[2] - amount_box[0]))
+    x = amount_box[0] + int(rng.uniform(min(0.03, max_indent), max_indent) * (amount_box[2] - amount_box[0]))
     y = amount_box[1] + (bh - ink.shape[0]) // 2 + int(rng.normal(0, bh * 0.04))
     _write(page, ink, x, y, pen_grey)
 
 
-def _cheque(rng, pool, dpi, doc_name, cts_hand: bool = False):
-    W, H = (int(round(mm / 25.4 * dpi)) for mm in CHEQUE_MM)
+def _cheque_print(rng, W: int, H: int, dpi: int):
+    """A blank cheque's paper, security pattern, bank name and branch line: ``(page, paper, grey, thick, sc)``."""
     paper = float(rng.uniform(225, 250))
     page = np.full((H, W), paper, np.float32)  # float while the pattern is made, uint8 to print on
     # A faint security pattern: printed waves a scanner keeps (lighter than any rule or ink).
@@ -156,6 +167,23 @@ def _cheque(rng, pool, dpi, doc_name, cts_hand: bool = False):
           cv2.FONT_HERSHEY_DUPLEX)
     _text(page, f"{rng.choice(_CITIES)} Branch  IFSC {''.join(rng.choice(list('ABCDEFGHJK'), 4))}0"
           f"{int(rng.integers(100000, 999999))}", (int(0.04 * W), int(0.20 * H)), 0.45 * sc, thick, grey)
+    return page, paper, grey, thick, sc
+
+
+def _cheque_amount(rng) -> tuple[str, str]:
+    """A cheque amount: ``(value, as written)``, grouped Indian or Western or not at all, '/-' after half
+    the whole ones."""
+    value = _random_amount(rng, 0.15)
+    grouping = str(rng.choice(["indian", "indian", "western", "none"]))
+    written = group_amount(value, grouping) if grouping != "none" else value
+    if "." not in value and rng.random() < 0.5:
+        written += "/-"
+    return value, written
+
+
+def _cheque(rng, pool, dpi, doc_name, cts_hand: bool = False):
+    W, H = (int(round(mm / 25.4 * dpi)) for mm in CHEQUE_MM)
+    page, paper, grey, thick, sc = _cheque_print(rng, W, H, dpi)
     date_box = _rel(CHEQUE_DATE, W, H)
     _text(page, "DATE", (date_box[0] - int(0.06 * W), date_box[3] - int(0.03 * H)), 0.5 * sc, thick, grey)
     _cells(page, date_box, 8, grey, thick)
@@ -183,14 +211,72 @@ def _cheque(rng, pool, dpi, doc_name, cts_hand: bool = False):
     pen_grey, pen_scale = _hand_pen(rng)
     date = _random_date(rng)
     _write_in_cells(page, date_box, date, pool, rng, pen_grey, pen_scale)
-    value = _random_amount(rng, 0.15)
-    grouping = str(rng.choice(["indian", "indian", "western", "none"]))
-    written = group_amount(value, grouping) if grouping != "none" else value
-    if "." not in value and rng.random() < 0.5:
-        written += "/-"
+    value, written = _cheque_amount(rng)
     _write_amount(page, amount_box, written, pool, rng, pen_grey, pen_scale, (0.42, 0.55), 0.08, cts_hand)
     truth = [_row(doc_name, "cheque", "date", "date", date, date),
              _row(doc_name, "cheque", "amount", "amount", value, written)]
+    return page, paper, truth
+
+
+def _printed_rupee(page: np.ndarray, x: int, y_mid: int, h: int, grey: float, thick: int) -> int:
+    """A printed '₹' ``h`` high, its left edge at ``x``, centred on ``y_mid``; returns its right edge."""
+    w, t = int(round(0.62 * h)), max(2, thick + 1)
+    top, mid = y_mid - h // 2, y_mid - h // 2 + int(0.27 * h)
+    cv2.line(page, (x, top), (x + w, top), float(grey), t, cv2.LINE_AA)
+    cv2.line(page, (x, mid), (x + w, mid), float(grey), t, cv2.LINE_AA)
+    bowl = (int(0.3 * w), int(0.17 * h))
+    cv2.ellipse(page, (x + int(0.3 * w), mid), bowl, 0, -90, 90, float(grey), t, cv2.LINE_AA)
+    join = (x + int(0.3 * w), mid + bowl[1])
+    cv2.line(page, (x, join[1]), join, float(grey), t, cv2.LINE_AA)
+    cv2.line(page, join, (x + int(0.75 * w), top + h), float(grey), t, cv2.LINE_AA)
+    return x + w
+
+
+def _cts_cheque(rng, pool, dpi, doc_name, cts_hand: bool = False):
+    """An Indian CTS-2010 cheque (template ``cheque-cts2010``): the date in 8 cells top right, the amount in a
+    box whose printed '₹' has a cell of its own (half the cheques) or stands inside the box, the amount
+    written close against it (the other half, as on Axis Bank cheques)."""
+    W, H = (int(round(mm / 25.4 * dpi)) for mm in CTS_MM)
+    page, paper, grey, thick, sc = _cheque_print(rng, W, H, dpi)
+    dx, dy = rng.uniform(-CTS_JITTER, CTS_JITTER, 2)
+    date_box = _rel((CTS_DATE[0] + dx, CTS_DATE[1] + dy, CTS_DATE[2] + dx, CTS_DATE[3] + dy), W, H)
+    _cells(page, date_box, 8, grey, thick)
+    for i, lab in enumerate("DDMMYYYY"):
+        cx = int(date_box[0] + (date_box[2] - date_box[0]) * (i + 0.5) / 8)
+        _text(page, lab, (cx - int(4 * sc), date_box[3] + int(12 * sc)), 0.3 * sc, 1, min(200, grey + 90))
+    _text(page, "Pay", (int(0.04 * W), int(0.25 * H)), 0.6 * sc, thick, grey)
+    cv2.line(page, (int(0.09 * W), int(0.26 * H)), (int(0.93 * W), int(0.26 * H)), float(grey), thick)
+    _text(page, "Rupees", (int(0.04 * W), int(0.35 * H)), 0.6 * sc, thick, grey)
+    cv2.line(page, (int(0.13 * W), int(0.36 * H)), (int(0.69 * W), int(0.36 * H)), float(grey), thick)
+    cv2.line(page, (int(0.04 * W), int(0.45 * H)), (int(0.69 * W), int(0.45 * H)), float(grey), thick)
+    dx, dy = rng.uniform(-CTS_JITTER, CTS_JITTER, 2)
+    box = _rel((CTS_AMOUNT[0] + dx, CTS_AMOUNT[1] + dy, CTS_AMOUNT[2] + dx, CTS_AMOUNT[3] + dy), W, H)
+    cv2.rectangle(page, box[:2], box[2:], float(grey), thick)
+    bh, y_mid = box[3] - box[1], (box[1] + box[3]) // 2
+    sign_h = int(bh * rng.uniform(0.35, 0.45))
+    if rng.random() < 0.5:  # the sign's own cell
+        divider = box[0] + int(rng.uniform(*CTS_RUPEE_CELL) * W)
+        cv2.line(page, (divider, box[1]), (divider, box[3]), float(grey), thick)
+        _printed_rupee(page, (box[0] + divider - int(0.62 * sign_h)) // 2, y_mid, sign_h, grey, thick)
+        start = divider + int(rng.uniform(0.005, 0.03) * W)
+    else:  # inside the box, the amount squeezed against it
+        right = _printed_rupee(page, box[0] + int(rng.uniform(0.006, 0.012) * W), y_mid, sign_h, grey, thick)
+        start = right + int(rng.uniform(0.002, 0.02) * W)
+    _text(page, f"A/c No. {int(rng.integers(10**10, 10**11))}", (int(0.04 * W), int(0.58 * H)), 0.55 * sc,
+          thick, grey)
+    cv2.line(page, (int(0.66 * W), int(0.80 * H)), (int(0.95 * W), int(0.80 * H)), float(grey), thick)
+    _text(page, "Please sign above", (int(0.72 * W), int(0.85 * H)), 0.4 * sc, thick, grey)
+    _text(page, f"{int(rng.integers(100000, 999999))}  {int(rng.integers(10**8, 10**9))}  "
+          f"{int(rng.integers(100000, 999999))}  31", (int(0.22 * W), int(0.95 * H)), 0.7 * sc, thick, grey,
+          cv2.FONT_HERSHEY_PLAIN)
+    pen_grey, pen_scale = _hand_pen(rng)
+    date = _random_date(rng)
+    _write_in_cells(page, date_box, date, pool, rng, pen_grey, pen_scale)
+    value, written = _cheque_amount(rng)
+    _write_amount(page, (start, box[1], box[2], box[3]), written, pool, rng, pen_grey, pen_scale, (0.42, 0.55),
+                  0.0, cts_hand)
+    truth = [_row(doc_name, "cheque-cts", "date", "date", date, date),
+             _row(doc_name, "cheque-cts", "amount", "amount", value, written)]
     return page, paper, truth
 
 
@@ -265,7 +351,7 @@ def scan(page: np.ndarray, rng: np.random.Generator, dpi: int, max_skew: float =
 
 def make_document(kind: str, rng: np.random.Generator, pool: DigitPool, doc_name: str, *,
                   dpi: int | None = None, max_skew: float = 10.0, cts_hand: bool = False) -> SynthDocument:
-    """One synthetic scan of ``kind`` (``"cheque"`` or ``"form"``) with its truth rows (``cts_hand``:
+    """One synthetic scan of ``kind`` (``"cheque"``, ``"form"`` or ``"cheque-cts"``) with its truth rows (``cts_hand``:
     a cheque's amount written as on Indian CTS cheques)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -281,7 +367,19 @@ def draw_document(kind: str, rng: np.random.Generator, pool: DigitPool, dpi: int
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     if kind == "cheque":
         return _cheque(rng, pool, dpi, doc_name, cts_hand)
+    if kind == "cheque-cts":
+        return _cts_cheque(rng, pool, dpi, doc_name, cts_hand)
     return _form(rng, pool, dpi, doc_name)
+
+
+def _name_template(out: Path, match: str, template: str) -> None:
+    """Add the rule ``match -> template`` to ``out/batch.yaml`` (:func:`ocr.templates.load_batch_rules`)."""
+    path = out / BATCH_CONFIG_NAME
+    raw = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}) if path.is_file() else {}
+    rules = raw.setdefault("templates", [])
+    if {"match": match, "template": template} not in rules:
+        rules.append({"match": match, "template": template})
+        path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
 
 
 def write_batch(kind: str, n: int, seed: int, out: str | Path, *, dpi: int | None = None,
@@ -291,6 +389,8 @@ def write_batch(kind: str, n: int, seed: int, out: str | Path, *, dpi: int | Non
     (one row per field: document, page, kind, field, type, value, written, digits). Returns the truth path.
 
     ``kind`` may be ``"both"`` (alternating cheques and forms). Files are named ``<prefix>-<seed>-<i>.jpg``.
+    For ``"cheque-cts"`` a rule in ``out/batch.yaml`` names the template that reads them, ``cheque-cts2010``
+    (added to the rules already there).
     ``cts_hand``: the cheques' amounts written as on Indian CTS cheques (long commas, '/-' as a flourish or
     in one stroke, small trailing zeros; :func:`ocr.handwriting.cts_hand_text`).
     """
@@ -308,6 +408,8 @@ def write_batch(kind: str, n: int, seed: int, out: str | Path, *, dpi: int | Non
         Image.fromarray(doc.image).save(tmp, format="JPEG", quality=q, dpi=(doc.dpi, doc.dpi))
         tmp.replace(out / name)
         rows.extend(doc.truth)
+    if kind == "cheque-cts":
+        _name_template(out, f"{prefix or kind}-*", "cheque-cts2010")
     truth_path = out / "truth.csv"
     new = pd.DataFrame(rows, columns=TRUTH_COLUMNS)
     if truth_path.exists():

@@ -60,3 +60,24 @@ def test_cts_hand_cheques_keep_their_truth_and_change_only_the_amount_writing():
     cts = draw_document("cheque", np.random.default_rng(seed), pool, 150, cts_hand=True)
     assert cts[2] == plain[2]
     assert not np.array_equal(cts[0], plain[0])
+
+
+def test_cts_cheques_name_their_template_and_are_read_with_it(tmp_path):
+    """`ocr synth --kind cheque-cts`: CTS-2010 cheques, the rupee sign printed in a cell of its own or
+    inside the amount box. The batch's batch.yaml names cheque-cts2010 (which no page shape selects),
+    `ocr batch` reads every cheque with it, and the dates and amounts land where it looks for them."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    assert main(["synth", "--kind", "cheque-cts", "--n", "6", "--seed", "1", "--out", str(src), "--dpi", "200"]) == 0
+    assert main(["synth", "--kind", "cheque-cts", "--n", "6", "--seed", "1", "--out", str(src), "--dpi", "200"]) == 0
+    assert (src / "batch.yaml").read_text().count("cheque-cts2010") == 1  # written again, not added twice
+    main(["batch", str(src), "--out", str(out)])
+    results = pd.read_csv(out / "results.csv", dtype=str, keep_default_na=False)
+    truth = pd.read_csv(src / "truth.csv", dtype=str, keep_default_na=False)
+    assert set(truth["kind"]) == {"cheque-cts"} and len(truth) == 12
+    assert set(results["template"]) == {"cheque-cts2010"}
+    both = results.merge(truth, on=["document", "field"], suffixes=("", "_truth"))
+    assert len(both) == 12
+    right = both["value"] == both["value_truth"]
+    assert not (both["status"].eq("accepted") & ~right).any()
+    for field in ("date", "amount"):
+        assert right[both["field"] == field].sum() >= 5, both[["field", "value", "value_truth", "status"]]

@@ -56,7 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.set_defaults(func=cmd_ledger_forget)
 
     p = sub.add_parser("synth", help="write synthetic scans (cheques or forms) with their truth.csv")
-    p.add_argument("--kind", required=True, choices=("cheque", "form", "both"))
+    p.add_argument("--kind", required=True, choices=("cheque", "form", "both", "cheque-cts"),
+                   help="cheque-cts: Indian CTS-2010 cheques, read with the template cheque-cts2010 "
+                        "(named in the batch's batch.yaml)")
     p.add_argument("--n", type=int, required=True, help="number of documents")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, type=Path)
