@@ -57,6 +57,7 @@ DOUBT_MARGIN = 1.0
 # dropped as the sign when it is not even digit-like: its margin is below the threshold calibrated
 # for this (loose) digit error.
 LOOSE_TARGET = "0.005"
+LOW_ONE_DOUBT = "a '1' standing lower than the digits beside it (a comma written long?)"
 STRICT_DOUBT = False  # True: any confident alternative reading is a doubt (costs ~20 points of acceptance)
 
 
@@ -228,6 +229,9 @@ def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels:
             # it cannot follow a grouping comma, it may be a '1' written low.
             follow = f"{n} digit{'s follow' if n != 1 else ' follows'} it"
             doubts = [*doubts, f"a long stroke left out as a comma, but {follow} (a '1' written low?)"]
+    if any(options[gi][picks[gi]][2] == (1,) for gi in seg.low_strokes):
+        # Read as a '1', a stroke standing lower than the digits may be a comma written long.
+        doubts = [*doubts, LOW_ONE_DOUBT]
     if seg.last_comma is not None and seg.last_comma not in seg.long_commas and comma_after is None \
             and whole - starts[seg.last_comma] > 3:
         # Every grouping style has three digits after its last comma (1,234 and 1,68,900): more is a

@@ -50,6 +50,11 @@ LONG_COMMA_TOP = 0.25
 LONG_COMMA_TOP_AFTER_SIGN = 0.4  # ... when only a possible currency sign stands before it
 LONG_COMMA_DROP = 0.2
 LONG_COMMA_WIDTH = 0.75
+# Between a '1' and a long comma: a stroke standing at least LOW_ONE_TOP * H under the top line and
+# LOW_ONE_DROP * H below the baseline, but not as low as a long comma, is read, and if it reads '1'
+# a person checks it ("9,324" with its comma just short of a long comma's drop was accepted as 91324).
+LOW_ONE_TOP = 0.2
+LOW_ONE_DROP = 0.1
 TRAILING_DASH = 0.4  # the '-' of a trailing '/-' may be this * H tall (a dash elsewhere: 0.3 H)
 FLOURISH = 1.5  # ... or, written as a flourish, up to 1 H tall but this many times as wide, one stroke,
 FLOURISH_WIDTH = 1.2  # and at least this * H long (a 5's bar written apart is shorter)
@@ -131,7 +136,9 @@ class Segmentation:
     group may be read as several digits); ``comma_after``, the number of groups before a comma
     with only one or two marks after it (a grouping comma only if they are read as three digits);
     ``long_commas``, the number of groups before each comma written as a long stroke (a grouping
-    comma only if the digits read after it group as after a comma: 3, 5, 6, 7, ...); ``last_comma``,
+    comma only if the digits read after it group as after a comma: 3, 5, 6, 7, ...); ``low_strokes``,
+    the groups of a single stroke standing low in an amount's line, read, but a '1' there may be a comma
+    (:data:`LOW_ONE_TOP`); ``last_comma``,
     the number of groups before the last comma of the whole part (every grouping style has exactly
     three digits after it);
     ``dropped`` names every mark left out and why; ``doubts`` are geometric reasons for a person
@@ -144,6 +151,7 @@ class Segmentation:
     point_box: Box | None = None
     comma_after: int | None = None
     long_commas: list[int] = field(default_factory=list)
+    low_strokes: list[int] = field(default_factory=list)
     last_comma: int | None = None
     dropped: list[tuple[str, Box]] = field(default_factory=list)
     doubts: list[str] = field(default_factory=list)
@@ -476,6 +484,17 @@ def _long_comma(b: Blob, left: list[Blob], main: list[Blob], kinds: list[str], b
     return bool(before) and any(m.bbox[0] >= x1 for m in main) and not _has_loop(b)
 
 
+def _standing_low(b: Blob, left: list[Blob], right: list[Blob], H: float, top: float, base: float) -> bool:
+    """A narrow stroke with no loop, between digits, standing low (``LOW_ONE_TOP``, ``LOW_ONE_DROP``)
+    against the digit before it or the line where it stands: a '1', or a comma not quite long or low
+    enough to be left out as one (:func:`_long_comma`)."""
+    if not left or not right or b.width >= LONG_COMMA_WIDTH * H or b.height >= LONG_COMMA * H or _has_loop(b):
+        return False
+    prev = max(left, key=lambda m: m.bbox[2])
+    return any(b.bbox[3] > b_ + LOW_ONE_DROP * H and b.bbox[1] > t_ + LOW_ONE_TOP * H
+               for t_, b_ in ((prev.bbox[1], prev.bbox[3]), (top, base)))
+
+
 def _few_strokes(b: Blob, longest: float) -> bool:
     """No loop, and a skeleton (the ink's centre line) at most ``longest`` pixels long: the ink is a
     stroke or two however broad the pen, not a digit or a run of them (skimage's skeletonize)."""
@@ -675,6 +694,7 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
            or not (m.bbox[3] > base_all + LONG_COMMA_DROP * H and m.bbox[1] > top_all + LONG_COMMA_TOP * H)]
     kinds: list[str] = []
     low_specks: list[int] = []  # specks on the baseline, clear of the digits
+    low_at: set[int] = set()  # strokes standing low in an amount (_standing_low)
     for b in blobs:
         x0, y0, x1, y1 = b.bbox
         # The baseline and top line where this mark stands: from its neighbouring digits (the
@@ -713,6 +733,8 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
             kinds.append("half mark")
         else:
             kinds.append("digit")
+            if field_type == "amount" and _standing_low(b, left, right, H, top, base):
+                low_at.add(len(kinds) - 1)
     if comb is not None:
         # One mark to a cell, merged (into_cells): whatever its shape, a mark that is not a point or
         # a speck is the cell's digit (a '2' written flat like a tilde, a small '5').
@@ -812,6 +834,8 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
         if i == last_comma:
             seg.last_comma = len(seg.groups)
         if k == "digit":
+            if i in low_at:
+                seg.low_strokes.append(len(seg.groups))
             seg.groups.append(build_group(b, H, ink, drift, split=comb is None))
         elif k in MAY_BE_DIGIT:  # the classifier decides (a '$' over a '1' would hide the '1')
             g = build_group(b, H, ink, drift)
