@@ -295,7 +295,7 @@ def prepare_fields(fields: Sequence[FieldImage], timings: Timings | None = None)
             c = clean_field(f.crop)
             t1 = time.perf_counter()
             comb = comb_of(c, f.cells)
-            s = segment(c.ink, c.mask, f.type, comb=comb)
+            s = segment(c.ink, c.mask, f.type, comb=comb, sign_inside=f.sign_inside)
             t2 = time.perf_counter()
             t.clean += t1 - t0
             t.segment += t2 - t1

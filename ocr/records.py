@@ -49,6 +49,9 @@ class FieldImage:
     document: str = ""
     page: int = 1
     cells: int = 0  # printed cells, one digit in each (a comb field of the template); 0: written freely
+    # The template's currency sign is printed inside this amount field, at its left, with no divider to cut
+    # it off (CTS-2010 cheques of Axis Bank): a first mark there shaped like the sign is that sign.
+    sign_inside: bool = False
 
 
 @dataclass(frozen=True)

@@ -344,14 +344,9 @@ def _snap_fields(image: np.ndarray, template: Template) -> list[tuple[FieldSpec,
 
 
 def _boxes_of(image: np.ndarray, snaps: list[tuple[FieldSpec, Box, bool]]) -> list[tuple[FieldSpec, Box]]:
-    """The field boxes from their snapped boxes: past a printed currency cell where the template has one."""
-    W = image.shape[1]
-    out = []
-    for spec, box, _ in snaps:
-        if spec.currency_cell > 0:
-            box = skip_currency_cell(image, box, int(spec.currency_cell * W))
-        out.append((spec, box))
-    return out
+    """The field boxes from their snapped boxes (a printed currency cell is still in them: :func:`crop_fields`
+    cuts the field past it)."""
+    return [(spec, box) for spec, box, _ in snaps]
 
 
 def _found(snaps: list[tuple[FieldSpec, Box, bool]]) -> tuple[int, int]:
@@ -442,7 +437,14 @@ def crop_fields(page: Page, reg: Registered, template: Template, document: str =
     :func:`upright`), else they are found here."""
     H, W = reg.image.shape[:2]
     fields = []
-    for spec, (x0, y0, x1, y1) in boxes if boxes is not None else field_boxes(reg, template):
+    for spec, box in boxes if boxes is not None else field_boxes(reg, template):
+        # Where the template prints a currency sign at the box's left, the field starts past the divider
+        # that closes its cell; with no divider the sign stands inside the field (FieldImage.sign_inside).
+        sign_inside = False
+        if spec.currency_cell > 0:
+            past = skip_currency_cell(reg.image, box, int(spec.currency_cell * W))
+            sign_inside, box = past == box, past
+        x0, y0, x1, y1 = box
         # Comb fields: keep the printed frame and a little paper around it in the crop: the field reader
         # finds the frame's rules (top and bottom) and only then can tell the cell walls from written ones.
         # Other fields: just inside the frame, so that what is printed around it (micro-print under an
@@ -455,5 +457,6 @@ def crop_fields(page: Page, reg: Registered, template: Template, document: str =
         crop = reg.image[y0:y1, x0:x1].copy()
         fields.append((FieldImage(name=spec.name, type=spec.type, crop=crop,
                                   page_box=document_box_to_page(reg, (x0, y0, x1, y1)),
-                                  document=document, page=page.page_number, cells=spec.cells), (x0, y0, x1, y1)))
+                                  document=document, page=page.page_number, cells=spec.cells,
+                                  sign_inside=sign_inside), (x0, y0, x1, y1)))
     return fields

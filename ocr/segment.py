@@ -50,6 +50,9 @@ LONG_COMMA_TOP = 0.25
 LONG_COMMA_TOP_AFTER_SIGN = 0.4  # ... when only a possible currency sign stands before it
 LONG_COMMA_DROP = 0.2
 LONG_COMMA_WIDTH = 0.75
+# Where a form prints the currency sign inside an amount field (FieldImage.sign_inside), it stands within
+# this fraction of the field's width from its left edge (CTS-2010, Axis Bank: its left edge at 2-5%).
+PRINTED_SIGN_ZONE = 0.1
 # Between a '1' and a long comma: a stroke standing at least LOW_ONE_TOP * H under the top line and
 # LOW_ONE_DROP * H below the baseline, but not as low as a long comma, is read, and if it reads '1'
 # a person checks it ("9,324" with its comma just short of a long comma's drop was accepted as 91324).
@@ -650,7 +653,7 @@ def _broken_digit(blobs: list[Blob], kinds: list[str], H: float) -> str:
 
 
 def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float = DRIFT,
-            comb: Comb | None = None) -> Segmentation:
+            comb: Comb | None = None, sign_inside: bool = False) -> Segmentation:
     """Cut a cleaned field into digit groups.
 
     Parameters
@@ -664,6 +667,11 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
     comb : Comb, optional
         The printed cells of a comb field (:func:`find_comb`; not for amounts): each cell holds one
         digit, so the marks of a cell are merged (:func:`into_cells`) and never cut.
+    sign_inside : bool
+        Amounts: the form prints the currency sign inside the field at its left
+        (:attr:`ocr.records.FieldImage.sign_inside`). The first mark, if it stands within
+        :data:`PRINTED_SIGN_ZONE` of the left edge and has the sign's two bars, is that sign: left out,
+        without asking the classifier whether it might be a digit.
     """
     blobs = components(mask)
     if not blobs:
@@ -769,6 +777,8 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
             elif (b.width <= 0.95 * H or (b.height >= TALL * H and b.width <= RUPEE_WIDTH * H)) and _two_bars(b, H):
                 # a rupee sign is narrower than a pair, unless it is taller than the digits (a pair is not)
                 kinds[first] = "rupee?"
+                if sign_inside and b.bbox[0] < PRINTED_SIGN_ZONE * mask.shape[1]:
+                    kinds[first] = "currency sign"  # where the form prints it
             # '/-' after the amount: the digit-sized mark just before a trailing dash is the '/'.
             last = max((i for i, k in enumerate(kinds) if k in ("digit", "dash")), default=-1)
             if last >= 0 and kinds[last] == "dash":

@@ -232,10 +232,11 @@ def _printed_rupee(page: np.ndarray, x: int, y_mid: int, h: int, grey: float, th
     return x + w
 
 
-def _cts_cheque(rng, pool, dpi, doc_name, cts_hand: bool = False):
+def _cts_cheque(rng, pool, dpi, doc_name, cts_hand: bool = False, sign_cell: bool | None = None):
     """An Indian CTS-2010 cheque (template ``cheque-cts2010``): the date in 8 cells top right, the amount in a
     box whose printed '₹' has a cell of its own (half the cheques) or stands inside the box, the amount
-    written close against it (the other half, as on Axis Bank cheques)."""
+    written close against it (the other half, as on Axis Bank cheques). ``sign_cell``: one or the other,
+    instead of at random."""
     W, H = (int(round(mm / 25.4 * dpi)) for mm in CTS_MM)
     page, paper, grey, thick, sc = _cheque_print(rng, W, H, dpi)
     dx, dy = rng.uniform(-CTS_JITTER, CTS_JITTER, 2)
@@ -254,7 +255,8 @@ def _cts_cheque(rng, pool, dpi, doc_name, cts_hand: bool = False):
     cv2.rectangle(page, box[:2], box[2:], float(grey), thick)
     bh, y_mid = box[3] - box[1], (box[1] + box[3]) // 2
     sign_h = int(bh * rng.uniform(0.35, 0.45))
-    if rng.random() < 0.5:  # the sign's own cell
+    cell = rng.random() < 0.5
+    if cell if sign_cell is None else sign_cell:  # the sign's own cell
         divider = box[0] + int(rng.uniform(*CTS_RUPEE_CELL) * W)
         cv2.line(page, (divider, box[1]), (divider, box[3]), float(grey), thick)
         _printed_rupee(page, (box[0] + divider - int(0.62 * sign_h)) // 2, y_mid, sign_h, grey, thick)

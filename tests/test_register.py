@@ -21,7 +21,7 @@ from ocr.register import (
     skip_currency_cell,
     upright,
 )
-from ocr.synth import CHEQUE_AMOUNT, CHEQUE_DATE, FORM_ZIP, draw_document, scan
+from ocr.synth import CHEQUE_AMOUNT, CHEQUE_DATE, CTS_AMOUNT, FORM_ZIP, _cts_cheque, draw_document, scan
 from ocr.templates import FieldSpec, Template, TemplateSet, load_templates
 
 
@@ -198,3 +198,41 @@ def test_the_box_starts_after_a_printed_currency_cell_but_not_after_a_handwritte
     after = skip_currency_cell(_amount_box_page(divider=True), box, 120)
     assert 71 <= after[0] <= 75 and after[1:] == box[1:]
     assert skip_currency_cell(_amount_box_page(divider=False), box, 120) == box
+
+
+def _cts_amount(pool, seed: int, sign_cell: bool):
+    """The amount field of a synthetic CTS-2010 cheque as crop_fields cuts it, with its box's left edge
+    (a fraction of the document's width) and the value written."""
+    rng = np.random.default_rng(seed)
+    flat, _, truth = _cts_cheque(rng, pool, 200, "c", sign_cell=sign_cell)
+    page = Page(image=scan(flat, rng, 200, angle=2.0), source=Path("c.png"))
+    reg = register_page(page)
+    fields = {f.name: (f, box) for f, box in crop_fields(page, reg, load_templates()["cheque-cts2010"], "c")}
+    field, box = fields["amount"]
+    return field, box[0] / reg.image.shape[1], truth[1]["value"]
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_a_cts_amount_starts_past_the_signs_own_cell_or_knows_the_sign_is_inside(pool, seed):
+    """CTS-2010 cheques print the rupee sign in a cell of its own, closed by a printed divider (the field
+    starts past it), or inside the amount box (Axis Bank: the field starts at the frame, and says the
+    sign is printed inside it)."""
+    cell, cell_x, _ = _cts_amount(pool, seed, sign_cell=True)
+    inside, inside_x, _ = _cts_amount(pool, seed, sign_cell=False)
+    assert not cell.sign_inside and cell_x > CTS_AMOUNT[0] + 0.045
+    assert inside.sign_inside and inside_x < CTS_AMOUNT[0] + 0.012
+
+
+def test_a_rupee_sign_printed_inside_the_amount_box_is_no_doubt(pool, classifier):
+    """The sign printed inside the box looks enough like a digit to the classifier that, not knowing it
+    is printed there, the reader asks a person whether it is one. Knowing it from the template, it leaves
+    the sign out: the same reading without that doubt."""
+    import dataclasses
+
+    from ocr.reader import read_fields
+
+    field, _, value = _cts_amount(pool, 11, sign_cell=False)
+    knowing, not_knowing = read_fields([field, dataclasses.replace(field, sign_inside=False)], classifier)
+    doubt = "a mark that may be a rupee sign or a digit"
+    assert knowing.value == not_knowing.value == value
+    assert doubt in not_knowing.reason and doubt not in knowing.reason
