@@ -323,6 +323,36 @@ def clean_field(crop: np.ndarray, *, min_speck: int = 4, level: bool = True) -> 
                       gray=gray)
 
 
+def faint_point(gray: np.ndarray, mask: np.ndarray, boxes: list[Box], height: float) -> int:
+    """A decimal point too faint for the ink threshold: a dot, dark enough for the sensitive threshold
+    (:func:`_binary`), in the gap before the last or the last-but-one digit group (``boxes``, left to
+    right), on the baseline. Returns how many groups follow it (1 or 2), or 0 for none.
+
+    Ink the mask holds, and 2 px round it, is not looked at: a point that survived binarisation was
+    judged by the segmenter. Read without it, "45.52" would be 4552, a hundred times too much.
+    """
+    if len(boxes) < 2 or height <= 0:
+        return 0
+    near_ink = cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    faint = _binary(gray, sensitive=True) & ~near_ink
+    base = float(np.median([b[3] for b in boxes]))
+    y0, y1 = max(0, int(base - 0.35 * height)), min(gray.shape[0], int(base + 0.2 * height) + 1)
+    for after in (1, 2):
+        if len(boxes) <= after:
+            break
+        x0, x1 = boxes[-after - 1][2], boxes[-after][0]
+        if x1 - x0 < 3 or y1 - y0 < 3:
+            continue
+        _, _, stats, _ = cv2.connectedComponentsWithStats(faint[y0:y1, x0:x1].astype(np.uint8), connectivity=8)
+        for x, y, w, h, area in stats[1:]:
+            round_dot = max(w, h) <= 0.3 * height and min(w, h) >= 0.04 * height and max(w, h) <= 2.5 * min(w, h)
+            # clear of the gap's sides: a rule or a stroke's faint tail running into the gap is no dot
+            inside = x > 0 and x + w < x1 - x0 and y > 0 and y + h < y1 - y0
+            if round_dot and inside and area >= 0.004 * height * height:
+                return after
+    return 0
+
+
 def faint_walls(gray: np.ndarray, cells: int) -> tuple[float, ...] | None:
     """The ``cells + 1`` wall columns of a comb of ``cells`` equal cells printed too light for the
     ink threshold (a pale or worn print, blurred by the scanner), or ``None``.

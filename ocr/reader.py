@@ -23,7 +23,7 @@ import numpy as np
 from ocr.assemble import ALLOWED_COUNTS, assemble, date_alternatives, form_problem
 from ocr.classify import Classifier
 from ocr.errors import OCRError
-from ocr.fields import CleanField, clean_field, faint_walls
+from ocr.fields import CleanField, clean_field, faint_point, faint_walls
 from ocr.normalize import normalize_digit
 from ocr.records import DigitResult, FieldImage, FieldResult
 from ocr.reject import confidence as confidence_of
@@ -296,6 +296,11 @@ def prepare_fields(fields: Sequence[FieldImage], timings: Timings | None = None)
             t1 = time.perf_counter()
             comb = comb_of(c, f.cells)
             s = segment(c.ink, c.mask, f.type, comb=comb, sign_inside=f.sign_inside)
+            if f.type == "amount" and s.point_after is None and c.gray is not None:
+                after = faint_point(c.gray, c.mask, [g.bbox for g in s.groups], s.digit_height)
+                if after:
+                    s.doubts.append(f"a faint dot before the last {after} digit{'s' if after > 1 else ''} "
+                                    "(a decimal point?)")
             t2 = time.perf_counter()
             t.clean += t1 - t0
             t.segment += t2 - t1

@@ -616,6 +616,30 @@ def test_a_one_standing_low_between_digits_is_checked_by_a_person(pool, classifi
     if low:
         assert result.status == "review"
 
+
+@pytest.mark.parametrize("dot", [175, None])
+def test_a_decimal_point_too_faint_to_binarise_sends_the_amount_to_a_person(pool, classifier, dot):
+    """A point written faintly is lost to binarisation when the pen is dark elsewhere: "45.52" was read
+    4552, a hundred times too much, and accepted. A dot the sensitive threshold still sees in the gap
+    before the last two digits is a doubt; without it there is none."""
+    rng = np.random.default_rng(3)
+    ink, chars = render_text("45 52", pool, rng, height=40, touching_p=0.0, spacing=0.3)
+    gray = 255 - ink
+    boxes = [b for _, b in chars]
+    if dot is not None:
+        x, y = (boxes[1][2] + boxes[2][0]) // 2, max(b[3] for b in boxes) - 4
+        cv2.circle(gray, (x, y), 3, dot, -1)
+    gray = np.pad(gray, 12, constant_values=255)
+    clean = clean_field(gray)
+    seg = segment(clean.ink, clean.mask, "amount")
+    assert seg.point_after is None and len(seg.groups) == 4  # the dot is no ink
+    [result] = read_fields([FieldImage("amt", "amount", gray)], classifier)
+    assert result.value == "4552"
+    doubt = "a faint dot before the last 2 digits (a decimal point?)"
+    assert (doubt in result.reason) == (dot is not None)
+    if dot is not None:
+        assert result.status == "review"
+
 # --- comb fields: printed cells, one digit in each -------------------------------------------------
 
 CELL = 44  # cell width (px) of the combs below; digits are 34 px tall
