@@ -28,7 +28,16 @@ from ocr.normalize import normalize_digit
 from ocr.records import DigitResult, FieldImage, FieldResult
 from ocr.reject import confidence as confidence_of
 from ocr.reject import margins
-from ocr.segment import HALF_MARK_DOUBT, SMALL_DIGIT_DOUBT, SMALL_MARK, Comb, Segmentation, find_comb, segment
+from ocr.segment import (
+    HALF_MARK_DOUBT,
+    SMALL_DIGIT_DOUBT,
+    SMALL_MARK,
+    TOWERING,
+    Comb,
+    Segmentation,
+    find_comb,
+    segment,
+)
 
 # Cost of reading a candidate as one digit (paper VIII: the path with the smallest total penalty).
 # The RBF penalties are turned into -log P(best digit | candidate) with the rubbish class of the
@@ -57,6 +66,7 @@ DOUBT_MARGIN = 1.0
 # dropped as the sign when it is not even digit-like: its margin is below the threshold calibrated
 # for this (loose) digit error.
 LOOSE_TARGET = "0.005"
+TOWERING_DOUBT = "a mark nearly twice as tall as the digits, read as a digit (the '/' of '/-'?)"
 LOW_ONE_DOUBT = "a '1' standing lower than the digits beside it (a comma written long?)"
 STRICT_DOUBT = False  # True: any confident alternative reading is a doubt (costs ~20 points of acceptance)
 
@@ -367,6 +377,13 @@ def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
                                                         labels[offset : offset + n], accepted[offset : offset + n],
                                                         digit_like[offset : offset + n])
             rows = [offset + k for k in chosen]
+            if f.type == "amount":
+                # No digit is nearly twice as tall as the others: a digit read out of such a mark is the '/'
+                # of '/-' run into the last digit ("000/" read 0001, or cut into a '9' and a '1'), or a sign.
+                group_of = [gi for gi, g in enumerate(s.groups) for _ in g.candidates]
+                if any(s.groups[group_of[k]].bbox[3] - s.groups[group_of[k]].bbox[1] >= TOWERING * s.digit_height
+                       for k in chosen):
+                    doubts = [*doubts, TOWERING_DOUBT]
             m = margin[rows]
             if f.type == "date" and not form_problem("date", labels[rows]):
                 # A date's grammar rules readings out: a digit is only in doubt against the digits

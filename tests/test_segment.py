@@ -640,6 +640,28 @@ def test_a_decimal_point_too_faint_to_binarise_sends_the_amount_to_a_person(pool
     if dot is not None:
         assert result.status == "review"
 
+
+@pytest.mark.parametrize("seed, gap", [(2, -3), (3, -3), (2, 12)])
+def test_a_digit_read_out_of_a_mark_twice_as_tall_as_the_digits_is_a_doubt(pool, classifier, seed, gap):
+    """The '/' of '/-' drawn at twice the digits' height and run into the last '0' (real Canara cheques:
+    "33,00,000/-" read 33000001) makes one blob with it; whatever digits are read out of that blob, one
+    of them is the '/'. Standing apart, the '/' is left out and nothing is in doubt."""
+    from ocr.reader import TOWERING_DOUBT
+
+    rng = np.random.default_rng(seed)
+    ink, chars = render_text("3300", pool, rng, height=40, touching_p=0.0, spacing=0.3)
+    ink = np.pad(ink, ((30, 10), (0, 80)))
+    boxes = [b for _, b in chars]
+    base = max(b[3] for b in boxes) + 30
+    x = boxes[-1][2] + gap
+    cv2.line(ink, (x, base), (x + 22, base - 80), 255, 4, cv2.LINE_AA)  # '/', 80 px against 40 px digits
+    cv2.line(ink, (x + 26, base - 30), (x + 60, base - 32), 255, 4, cv2.LINE_AA)  # '-'
+    [result] = read_fields([FieldImage("amt", "amount", np.pad(255 - ink, 12, constant_values=255))], classifier)
+    if gap < 0:
+        assert TOWERING_DOUBT in result.reason and result.status == "review" and result.value != "3300"
+    else:
+        assert TOWERING_DOUBT not in result.reason and result.value == "3300"
+
 # --- comb fields: printed cells, one digit in each -------------------------------------------------
 
 CELL = 44  # cell width (px) of the combs below; digits are 34 px tall
