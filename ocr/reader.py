@@ -147,6 +147,10 @@ def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels:
             elif any(len(p) > 1 and all(accepted[offset + c] for c in p) for p in g.paths):
                 # Cut, it reads as confident digits: two touching digits (a '15') with a sign's bars.
                 sign_doubts.append(f"a mark that may be {g.optional} or digits")
+            elif seg.sign_printed and g is seg.groups[0]:
+                # The form prints the sign: a second one is rare, a first digit written tall is not.
+                sign_doubts.append(f"a first mark left out as {g.optional}, though the form prints one "
+                                   "(a digit written tall?)")
         else:
             if g.optional == SMALL_MARK and field_type == "amount":
                 sign_doubts.append(SMALL_DIGIT_DOUBT)
@@ -305,7 +309,7 @@ def prepare_fields(fields: Sequence[FieldImage], timings: Timings | None = None)
             c = clean_field(f.crop)
             t1 = time.perf_counter()
             comb = comb_of(c, f.cells)
-            s = segment(c.ink, c.mask, f.type, comb=comb, sign_inside=f.sign_inside)
+            s = segment(c.ink, c.mask, f.type, comb=comb, printed_sign=f.printed_sign)
             if f.type == "amount" and s.point_after is None and c.gray is not None:
                 after = faint_point(c.gray, c.mask, [g.bbox for g in s.groups], s.digit_height)
                 if after:

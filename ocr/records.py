@@ -49,9 +49,11 @@ class FieldImage:
     document: str = ""
     page: int = 1
     cells: int = 0  # printed cells, one digit in each (a comb field of the template); 0: written freely
-    # The template's currency sign is printed inside this amount field, at its left, with no divider to cut
-    # it off (CTS-2010 cheques of Axis Bank): a first mark there shaped like the sign is that sign.
-    sign_inside: bool = False
+    # Where the form prints the currency sign of this amount field: "cell" (in a cell of its own, left of the
+    # field, cut off), "inside" (inside the field at its left, no divider: CTS-2010 cheques of Axis Bank; a
+    # first mark there shaped like the sign is that sign), "" (it prints none, or the template does not say).
+    # Where one is printed, writers seldom write another: a leading mark left out as a sign is a doubt.
+    printed_sign: str = ""
 
 
 @dataclass(frozen=True)

@@ -439,11 +439,11 @@ def crop_fields(page: Page, reg: Registered, template: Template, document: str =
     fields = []
     for spec, box in boxes if boxes is not None else field_boxes(reg, template):
         # Where the template prints a currency sign at the box's left, the field starts past the divider
-        # that closes its cell; with no divider the sign stands inside the field (FieldImage.sign_inside).
-        sign_inside = False
+        # that closes its cell; with no divider the sign stands inside the field (FieldImage.printed_sign).
+        printed_sign = ""
         if spec.currency_cell > 0:
             past = skip_currency_cell(reg.image, box, int(spec.currency_cell * W))
-            sign_inside, box = past == box, past
+            printed_sign, box = ("inside" if past == box else "cell"), past
         x0, y0, x1, y1 = box
         # Comb fields: keep the printed frame and a little paper around it in the crop: the field reader
         # finds the frame's rules (top and bottom) and only then can tell the cell walls from written ones.
@@ -458,5 +458,5 @@ def crop_fields(page: Page, reg: Registered, template: Template, document: str =
         fields.append((FieldImage(name=spec.name, type=spec.type, crop=crop,
                                   page_box=document_box_to_page(reg, (x0, y0, x1, y1)),
                                   document=document, page=page.page_number, cells=spec.cells,
-                                  sign_inside=sign_inside), (x0, y0, x1, y1)))
+                                  printed_sign=printed_sign), (x0, y0, x1, y1)))
     return fields

@@ -50,7 +50,7 @@ LONG_COMMA_TOP = 0.25
 LONG_COMMA_TOP_AFTER_SIGN = 0.4  # ... when only a possible currency sign stands before it
 LONG_COMMA_DROP = 0.2
 LONG_COMMA_WIDTH = 0.75
-# Where a form prints the currency sign inside an amount field (FieldImage.sign_inside), it stands within
+# Where a form prints the currency sign inside an amount field (FieldImage.printed_sign), it stands within
 # this fraction of the field's width from its left edge (CTS-2010, Axis Bank: its left edge at 2-5%).
 PRINTED_SIGN_ZONE = 0.1
 # Between a '1' and a long comma: a stroke standing at least LOW_ONE_TOP * H under the top line and
@@ -75,7 +75,7 @@ TRAIN_DRIFT = 1.0
 # classified like digits; the reader leaves them out only when they are not even digit-like. (A '$'
 # taller than the digits and the '/' of a trailing '/-' are told by where they stand and left out:
 # the classifier cannot tell a '$' from an '8', or a '/' from a '1'.)
-MAY_BE_DIGIT = {"rupee?": "a rupee sign", "slash-dash?": "a '/-' written in one stroke"}
+MAY_BE_DIGIT = {"rupee?": "a rupee sign", "sign?": "a currency sign", "slash-dash?": "a '/-' written in one stroke"}
 # A mark half a digit high (not a dash, point, comma or raised star) in a zip, date or digit string:
 # a digit written small (a flat '0', a '2' like a tilde) more often than anything else. It is read
 # only when the classifier is sure it is a digit; otherwise it is left out and a person asked.
@@ -154,6 +154,7 @@ class Segmentation:
     point_box: Box | None = None
     comma_after: int | None = None
     long_commas: list[int] = field(default_factory=list)
+    sign_printed: bool = False  # the first group may be a sign, but the form prints one: not read, a doubt
     low_strokes: list[int] = field(default_factory=list)
     last_comma: int | None = None
     dropped: list[tuple[str, Box]] = field(default_factory=list)
@@ -653,7 +654,7 @@ def _broken_digit(blobs: list[Blob], kinds: list[str], H: float) -> str:
 
 
 def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float = DRIFT,
-            comb: Comb | None = None, sign_inside: bool = False) -> Segmentation:
+            comb: Comb | None = None, printed_sign: str = "") -> Segmentation:
     """Cut a cleaned field into digit groups.
 
     Parameters
@@ -667,11 +668,14 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
     comb : Comb, optional
         The printed cells of a comb field (:func:`find_comb`; not for amounts): each cell holds one
         digit, so the marks of a cell are merged (:func:`into_cells`) and never cut.
-    sign_inside : bool
-        Amounts: the form prints the currency sign inside the field at its left
-        (:attr:`ocr.records.FieldImage.sign_inside`). The first mark, if it stands within
-        :data:`PRINTED_SIGN_ZONE` of the left edge and has the sign's two bars, is that sign: left out,
-        without asking the classifier whether it might be a digit.
+    printed_sign : "" | "cell" | "inside"
+        Amounts: where the form prints the currency sign (:attr:`ocr.records.FieldImage.printed_sign`).
+        ``"inside"``: the first mark, if it stands within :data:`PRINTED_SIGN_ZONE` of the left edge and
+        has the sign's two bars, is that sign: left out, without asking the classifier whether it might
+        be a digit. Where a sign is printed, a first mark that looks like a sign (taller than the
+        digits, or with a rupee's two bars) is read only if the classifier is sure it is a digit and is
+        otherwise left out *with a doubt*: writers seldom write a second sign, but often a tall first
+        digit.
     """
     blobs = components(mask)
     if not blobs:
@@ -772,13 +776,20 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
             first = digits_at[0]
             b = blobs[first]
             # A tall '1' is narrow; a '$' is S-wide, and narrower than two digits (or a box line).
-            if b.height >= TALL * H and 0.35 * H <= b.width <= 0.9 * H:
+            tall = b.height >= TALL * H and 0.35 * H <= b.width <= 0.9 * H
+            if tall:
                 kinds[first] = "currency sign"
             elif (b.width <= 0.95 * H or (b.height >= TALL * H and b.width <= RUPEE_WIDTH * H)) and _two_bars(b, H):
                 # a rupee sign is narrower than a pair, unless it is taller than the digits (a pair is not)
                 kinds[first] = "rupee?"
-                if sign_inside and b.bbox[0] < PRINTED_SIGN_ZONE * mask.shape[1]:
+            if kinds[first] in ("currency sign", "rupee?") and printed_sign:
+                if printed_sign == "inside" and b.bbox[0] < PRINTED_SIGN_ZONE * mask.shape[1]:
                     kinds[first] = "currency sign"  # where the form prints it
+                else:
+                    # The form prints the sign elsewhere: this is a sign written again, or a first digit
+                    # written tall or with bars. Read only if surely a digit, and else left out with a doubt.
+                    kinds[first] = "sign?" if tall else "rupee?"
+                    seg.sign_printed = True
             # '/-' after the amount: the digit-sized mark just before a trailing dash is the '/'.
             last = max((i for i, k in enumerate(kinds) if k in ("digit", "dash")), default=-1)
             if last >= 0 and kinds[last] == "dash":
