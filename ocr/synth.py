@@ -200,22 +200,34 @@ def _cheque(rng, pool, dpi, doc_name, cts_hand: bool = False):
     cv2.rectangle(page, rupee[:2], amount_box[2:], float(grey), thick)
     cv2.line(page, (amount_box[0], amount_box[1]), (amount_box[0], amount_box[3]), float(grey), thick)
     _text(page, "Rs.", (rupee[0] + int(4 * sc), (rupee[1] + rupee[3]) // 2 + int(6 * sc)), 0.55 * sc, thick, grey)
-    _text(page, f"A/c No. {int(rng.integers(10**10, 10**11))}", (int(0.04 * W), int(0.64 * H)), 0.55 * sc,
+    _cheque_foot(page, rng, 0.64, sc, thick, grey)
+    truth = _fill_cheque(page, rng, pool, date_box, amount_box, 0.08, cts_hand, "cheque", doc_name)
+    return page, paper, truth
+
+
+def _cheque_foot(page: np.ndarray, rng, account_y: float, sc: float, thick: int, grey: float) -> None:
+    """The account number line (at ``account_y`` of the height), the signature line and the MICR band."""
+    H, W = page.shape
+    _text(page, f"A/c No. {int(rng.integers(10**10, 10**11))}", (int(0.04 * W), int(account_y * H)), 0.55 * sc,
           thick, grey)
     cv2.line(page, (int(0.66 * W), int(0.80 * H)), (int(0.95 * W), int(0.80 * H)), float(grey), thick)
     _text(page, "Please sign above", (int(0.72 * W), int(0.85 * H)), 0.4 * sc, thick, grey)
     _text(page, f"{int(rng.integers(100000, 999999))}  {int(rng.integers(10**8, 10**9))}  "
           f"{int(rng.integers(100000, 999999))}  31", (int(0.22 * W), int(0.95 * H)), 0.7 * sc, thick, grey,
           cv2.FONT_HERSHEY_PLAIN)
-    # Handwriting: one pen for the whole cheque.
+
+
+def _fill_cheque(page: np.ndarray, rng, pool, date_box: Box, amount_box: Box, max_indent: float, cts_hand: bool,
+                 kind: str, doc_name: str) -> list[dict]:
+    """Handwrite a date in the 8 cells of ``date_box`` and an amount in ``amount_box``, with one pen for the
+    whole cheque; returns the truth rows."""
     pen_grey, pen_scale = _hand_pen(rng)
     date = _random_date(rng)
     _write_in_cells(page, date_box, date, pool, rng, pen_grey, pen_scale)
     value, written = _cheque_amount(rng)
-    _write_amount(page, amount_box, written, pool, rng, pen_grey, pen_scale, (0.42, 0.55), 0.08, cts_hand)
-    truth = [_row(doc_name, "cheque", "date", "date", date, date),
-             _row(doc_name, "cheque", "amount", "amount", value, written)]
-    return page, paper, truth
+    _write_amount(page, amount_box, written, pool, rng, pen_grey, pen_scale, (0.42, 0.55), max_indent, cts_hand)
+    return [_row(doc_name, kind, "date", "date", date, date),
+            _row(doc_name, kind, "amount", "amount", value, written)]
 
 
 def _printed_rupee(page: np.ndarray, x: int, y_mid: int, h: int, grey: float, thick: int) -> int:
@@ -264,21 +276,9 @@ def _cts_cheque(rng, pool, dpi, doc_name, cts_hand: bool = False, sign_cell: boo
     else:  # inside the box, the amount squeezed against it
         right = _printed_rupee(page, box[0] + int(rng.uniform(0.006, 0.012) * W), y_mid, sign_h, grey, thick)
         start = right + int(rng.uniform(0.002, 0.02) * W)
-    _text(page, f"A/c No. {int(rng.integers(10**10, 10**11))}", (int(0.04 * W), int(0.58 * H)), 0.55 * sc,
-          thick, grey)
-    cv2.line(page, (int(0.66 * W), int(0.80 * H)), (int(0.95 * W), int(0.80 * H)), float(grey), thick)
-    _text(page, "Please sign above", (int(0.72 * W), int(0.85 * H)), 0.4 * sc, thick, grey)
-    _text(page, f"{int(rng.integers(100000, 999999))}  {int(rng.integers(10**8, 10**9))}  "
-          f"{int(rng.integers(100000, 999999))}  31", (int(0.22 * W), int(0.95 * H)), 0.7 * sc, thick, grey,
-          cv2.FONT_HERSHEY_PLAIN)
-    pen_grey, pen_scale = _hand_pen(rng)
-    date = _random_date(rng)
-    _write_in_cells(page, date_box, date, pool, rng, pen_grey, pen_scale)
-    value, written = _cheque_amount(rng)
-    _write_amount(page, (start, box[1], box[2], box[3]), written, pool, rng, pen_grey, pen_scale, (0.42, 0.55),
-                  0.0, cts_hand)
-    truth = [_row(doc_name, "cheque-cts", "date", "date", date, date),
-             _row(doc_name, "cheque-cts", "amount", "amount", value, written)]
+    _cheque_foot(page, rng, 0.58, sc, thick, grey)
+    truth = _fill_cheque(page, rng, pool, date_box, (start, box[1], box[2], box[3]), 0.0, cts_hand, "cheque-cts",
+                         doc_name)
     return page, paper, truth
 
 
