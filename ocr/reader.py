@@ -67,6 +67,7 @@ DOUBT_MARGIN = 1.0
 # for this (loose) digit error.
 LOOSE_TARGET = "0.005"
 TOWERING_DOUBT = "a mark nearly twice as tall as the digits, read as a digit (the '/' of '/-'?)"
+GROUPING_DOUBT = "the digits between the commas do not group as 1,23,456 or 1,234,567 (a digit lost or added?)"
 LOW_ONE_DOUBT = "a '1' standing lower than the digits beside it (a comma written long?)"
 STRICT_DOUBT = False  # True: any confident alternative reading is a doubt (costs ~20 points of acceptance)
 
@@ -253,6 +254,15 @@ def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels:
         # (Fewer is mostly a digit lost, which its own doubt already catches, or a speck taken for a comma.)
         n = whole - starts[seg.last_comma]
         doubts = [*doubts, f"{n} digits after the last comma, not 3 (a decimal point lost, or a digit added?)"]
+    if seg.commas and comma_after is None:
+        # Digits before the first comma and between commas: Indian grouping (1,23,45,678) has 1-2 then
+        # pairs, Western (1,234,567) 1-3 then threes. Anything else is a digit lost (a touching pair read
+        # as one digit: "1,68,900" read 1,8,900) or added. (After the last comma: the check above.)
+        at = [starts[g] for g in seg.commas]
+        sizes = [b - a for a, b in zip([0, *at[:-1]], at, strict=True)]
+        first, middle = sizes[0], sizes[1:]
+        if not ((1 <= first <= 2 and all(m == 2 for m in middle)) or (1 <= first <= 3 and all(m == 3 for m in middle))):
+            doubts = [*doubts, GROUPING_DOUBT]
     if comma_after is not None and len(chosen) - comma_after != 3:
         # Every grouping style ends on a group of three (1,234 and 1,68,900): a comma before one
         # or two digits is a decimal point written low, or a grouping comma before a touching

@@ -141,7 +141,8 @@ class Segmentation:
     ``long_commas``, the number of groups before each comma written as a long stroke (a grouping
     comma only if the digits read after it group as after a comma: 3, 5, 6, 7, ...); ``low_strokes``,
     the groups of a single stroke standing low in an amount's line, read, but a '1' there may be a comma
-    (:data:`LOW_ONE_TOP`); ``last_comma``,
+    (:data:`LOW_ONE_TOP`); ``commas``, the number of groups before each comma of an amount's whole part
+    that has digits on both sides (short or long); ``last_comma``,
     the number of groups before the last comma of the whole part (every grouping style has exactly
     three digits after it);
     ``dropped`` names every mark left out and why; ``doubts`` are geometric reasons for a person
@@ -157,6 +158,7 @@ class Segmentation:
     sign_printed: bool = False  # the first group may be a sign, but the form prints one: not read, a doubt
     low_strokes: list[int] = field(default_factory=list)
     last_comma: int | None = None
+    commas: list[int] = field(default_factory=list)
     dropped: list[tuple[str, Box]] = field(default_factory=list)
     doubts: list[str] = field(default_factory=list)
 
@@ -854,6 +856,10 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
             seg.comma_after = len(seg.groups)
         if i == last_comma:
             seg.last_comma = len(seg.groups)
+        if k in ("comma", "long comma") and i < point and i != comma_at and seg.groups \
+                and any(k2 == "digit" for k2 in kinds[i + 1 : point]) \
+                and (not seg.commas or seg.commas[-1] != len(seg.groups)):
+            seg.commas.append(len(seg.groups))
         if k == "digit":
             if i in low_at:
                 seg.low_strokes.append(len(seg.groups))

@@ -662,6 +662,23 @@ def test_a_digit_read_out_of_a_mark_twice_as_tall_as_the_digits_is_a_doubt(pool,
     else:
         assert TOWERING_DOUBT not in result.reason and result.value == "3300"
 
+
+@pytest.mark.parametrize("written, doubt", [("1,6,900", True), ("16,8,900", True), ("1,6890,000", True),
+                                            ("1,68,900", False), ("1,689,000", False), ("168,900", False)])
+def test_digits_between_commas_must_group_as_indian_or_western(pool, classifier, written, doubt):
+    """Indian grouping has one or two digits before the first comma, then pairs (1,68,900); Western one to
+    three, then threes (1,689,000). Other counts between commas are a digit lost or added: a touching pair
+    read as one digit turns 1,68,900 into 1,6,900."""
+    from ocr.reader import GROUPING_DOUBT
+
+    ink, _ = render_text(written, pool, np.random.default_rng(1), height=40, touching_p=0.0, spacing=0.3)
+    gray = np.pad(255 - np.pad(ink, ((0, 15), (0, 0))), 12, constant_values=255)
+    [result] = read_fields([FieldImage("amt", "amount", gray)], classifier)
+    assert result.value == written.replace(",", "")
+    assert (GROUPING_DOUBT in result.reason) == doubt
+    if doubt:
+        assert result.status == "review"
+
 # --- comb fields: printed cells, one digit in each -------------------------------------------------
 
 CELL = 44  # cell width (px) of the combs below; digits are 34 px tall
