@@ -451,9 +451,10 @@ def read_fields(fields: Sequence[FieldImage], classifier: Classifier, *,
 
 
 def read_files(paths: Sequence[str | Path], field_type: str, classifier: Classifier,
-               cells: int = 0) -> list[FieldResult]:
+               cells: int = 0, printed_sign: str = "") -> list[FieldResult]:
     """Read image files that each hold one field of ``field_type`` (written in ``cells`` printed
-    cells, one digit in each; 0: freely): one result per path, in order.
+    cells, one digit in each; 0: freely; ``printed_sign``: :attr:`ocr.records.FieldImage.printed_sign`):
+    one result per path, in order.
 
     An unreadable file becomes an ``error`` result with the reason (its ``field.crop`` is empty);
     the other files are still read.
@@ -465,7 +466,8 @@ def read_files(paths: Sequence[str | Path], field_type: str, classifier: Classif
     for k, p in enumerate(paths):
         try:
             crop = read_gray(p)
-            fields.append(FieldImage(name=str(p), type=field_type, crop=crop, document=str(p), cells=cells))
+            fields.append(FieldImage(name=str(p), type=field_type, crop=crop, document=str(p), cells=cells,
+                                     printed_sign=printed_sign))
         except OCRError as exc:
             empty = FieldImage(name=str(p), type=field_type, crop=np.zeros((0, 0), np.uint8), document=str(p))
             failed[k] = _error_result(empty, str(exc))

@@ -27,6 +27,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cells", type=int, default=0, metavar="N",
                    help="the fields are written in N printed cells, one digit in each (a comb): read cell by "
                         "cell, with the comb thresholds, and N digits required")
+    p.add_argument("--printed-sign", choices=("cell", "inside"), default="",
+                   help="amounts: the form prints the currency sign, in a cell of its own left of the image "
+                        "(cell) or inside it at its left (inside, as Axis Bank's CTS-2010 cheques): a first mark "
+                        "that looks like a sign is then asked about, or left out as the printed one")
     p.add_argument("--json", action="store_true", help="print per-digit detail as JSON instead of CSV")
     add_model_options(p)
     p.set_defaults(func=cmd_read)
@@ -52,7 +56,10 @@ def cmd_read(args) -> int:
         print("ocr read: --cells must be 2 or more (0: written freely)", file=sys.stderr)
         return 2
     clf = Classifier.load(args.weights, args.device, args.batch_size, args.target_error, args.field_error)
-    results = read_files(args.images, args.field, clf, cells=args.cells)
+    if args.printed_sign and args.field != "amount":
+        print("ocr read: --printed-sign is for amounts", file=sys.stderr)
+        return 2
+    results = read_files(args.images, args.field, clf, cells=args.cells, printed_sign=args.printed_sign)
     for r in results:
         if r.status == "error":
             print(f"ocr read: {r.field.name}: {r.reason}", file=sys.stderr)
