@@ -13,8 +13,10 @@ writing one more file in a folder given with ``--templates DIR``)::
         snap: frame                   # optional: move the box onto the printed rectangle found near it
         cells: 6                      # optional: the printed frame is divided into this many cells
         search: 0.03                  # optional: how far (fraction of the page) to look for the frame
-        currency_cell: 0.08           # optional: a printed rule this close (fraction of the page width) to
-                                      # the box's left edge divides off a currency cell: read right of it
+        currency_cell: 0.08           # optional: the form prints a currency sign at the box's left; a printed
+                                      # rule this close (fraction of the page width) to the box's left edge
+                                      # divides off its cell: read right of it; with no such rule the sign
+                                      # is inside the box (FieldImage.printed_sign)
 
 Boxes are relative to the registered document (top-left origin, x to the right, y down).
 Every problem raises :class:`OCRError` naming the file and the key.
