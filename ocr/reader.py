@@ -254,7 +254,7 @@ def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels:
         # (Fewer is mostly a digit lost, which its own doubt already catches, or a speck taken for a comma.)
         n = whole - starts[seg.last_comma]
         doubts = [*doubts, f"{n} digits after the last comma, not 3 (a decimal point lost, or a digit added?)"]
-    if seg.commas and comma_after is None:
+    if field_type == "amount" and seg.commas and comma_after is None:
         # Digits before the first comma and between commas: Indian grouping (1,23,45,678) has 1-2 then
         # pairs, Western (1,234,567) 1-3 then threes. Anything else is a digit lost (a touching pair read
         # as one digit: "1,68,900" read 1,8,900) or added. (After the last comma: the check above.)

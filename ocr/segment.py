@@ -856,7 +856,7 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
             seg.comma_after = len(seg.groups)
         if i == last_comma:
             seg.last_comma = len(seg.groups)
-        if k in ("comma", "long comma") and i < point and i != comma_at and seg.groups \
+        if field_type == "amount" and k in ("comma", "long comma") and i < point and i != comma_at and seg.groups \
                 and any(k2 == "digit" for k2 in kinds[i + 1 : point]) \
                 and (not seg.commas or seg.commas[-1] != len(seg.groups)):
             seg.commas.append(len(seg.groups))

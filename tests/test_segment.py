@@ -679,6 +679,16 @@ def test_digits_between_commas_must_group_as_indian_or_western(pool, classifier,
     if doubt:
         assert result.status == "review"
 
+
+def test_commas_are_an_amounts_grammar_only(pool, classifier):
+    """A comma-like mark in a zip or a date (a speck low between two digits) says nothing of grouping."""
+    from ocr.reader import GROUPING_DOUBT
+
+    ink, _ = render_text("1,2,345", pool, np.random.default_rng(1), height=40, touching_p=0.0, spacing=0.3)
+    gray = np.pad(255 - np.pad(ink, ((0, 15), (0, 0))), 12, constant_values=255)
+    results = read_fields([FieldImage("z", "zip", gray), FieldImage("a", "amount", gray)], classifier)
+    assert [GROUPING_DOUBT in r.reason for r in results] == [False, True]
+
 # --- comb fields: printed cells, one digit in each -------------------------------------------------
 
 CELL = 44  # cell width (px) of the combs below; digits are 34 px tall
