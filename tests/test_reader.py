@@ -327,18 +327,10 @@ def test_cli_read_printed_sign_asks_about_a_tall_first_mark(tmp_path, capsys):
     """`ocr read --printed-sign cell`: the form prints the sign, so a tall first mark is not a second '$'
     but a digit written tall ('4263' with a tall '4'; without the option it is read 263, as a '$' would be).
     The option is for amounts only."""
-    from ocr.handwriting import render_text
+    from tests.conftest import tall_first_digit_amount
 
-    pool = DigitPool()
-    rng = np.random.default_rng(1)
-    big, _ = render_text("4", pool, rng, height=58, touching_p=0.0, margin=0)
-    rest, _ = render_text("263", pool, rng, height=40, touching_p=0.0, spacing=0.3, margin=0)
-    h = max(big.shape[0], rest.shape[0])
-    ink = np.zeros((h + 20, big.shape[1] + rest.shape[1] + 30), np.uint8)
-    ink[10 + h - big.shape[0] : 10 + h, 5 : 5 + big.shape[1]] = big
-    ink[10 + h - rest.shape[0] : 10 + h, 15 + big.shape[1] : 15 + big.shape[1] + rest.shape[1]] = rest
     p = tmp_path / "amount.png"
-    cv2.imwrite(str(p), 255 - ink)
+    cv2.imwrite(str(p), tall_first_digit_amount(DigitPool()))
     values = []
     for extra in ([], ["--printed-sign", "cell"]):
         assert main(["read", str(p), "--field", "amount", "--device", "cpu", *extra]) == 0

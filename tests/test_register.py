@@ -243,17 +243,11 @@ def test_where_the_form_prints_the_sign_a_tall_first_digit_is_not_left_out_as_on
     the currency sign (CTS-2010: in its own cell, cut off, or inside the field), a second sign is rare: the
     tall mark is read when the classifier is sure it is a digit, and otherwise left out with a doubt.
     This '4263' with a tall '4' was read 263, accepted, when the form's sign was not known."""
-    from ocr.handwriting import render_text
     from ocr.reader import read_fields
     from ocr.records import FieldImage
+    from tests.conftest import tall_first_digit_amount
 
-    rng = np.random.default_rng(1)
-    big, _ = render_text("4", pool, rng, height=58, touching_p=0.0, margin=0)
-    rest, _ = render_text("263", pool, rng, height=40, touching_p=0.0, spacing=0.3, margin=0)
-    h = max(big.shape[0], rest.shape[0])
-    ink = np.zeros((h + 20, big.shape[1] + rest.shape[1] + 30), np.uint8)
-    ink[10 + h - big.shape[0] : 10 + h, 5 : 5 + big.shape[1]] = big
-    ink[10 + h - rest.shape[0] : 10 + h, 15 + big.shape[1] : 15 + big.shape[1] + rest.shape[1]] = rest
-    [result] = read_fields([FieldImage("amount", "amount", 255 - ink, printed_sign="cell")], classifier)
+    [result] = read_fields([FieldImage("amount", "amount", tall_first_digit_amount(pool), printed_sign="cell")],
+                           classifier)
     assert result.value == "4263" or (result.status == "review" and "though the form prints one" in result.reason)
     assert not (result.status == "accepted" and result.value != "4263")
