@@ -269,6 +269,11 @@ def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels:
         # pair read as one digit ("58,124" read 58,14). A person decides.
         n = len(chosen) - comma_after
         doubts = [*doubts, f"a comma before the last {n} digit{'s' if n != 1 else ''} (a decimal point?)"]
+    if field_type == "amount" and any(opts[k][1] and g.bbox[3] - g.bbox[1] >= TOWERING * seg.digit_height
+                                      for g, opts, k in zip(seg.groups, options, picks, strict=True)):
+        # No digit is nearly twice as tall as the others: a digit read out of such a mark is the '/' of
+        # '/-' run into the last digit ("000/" read 0001, or cut into a '9' and a '1'), or a sign.
+        doubts = [*doubts, TOWERING_DOUBT]
     return chosen, doubts, point_after
 
 
@@ -391,13 +396,6 @@ def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
                                                         labels[offset : offset + n], accepted[offset : offset + n],
                                                         digit_like[offset : offset + n])
             rows = [offset + k for k in chosen]
-            if f.type == "amount":
-                # No digit is nearly twice as tall as the others: a digit read out of such a mark is the '/'
-                # of '/-' run into the last digit ("000/" read 0001, or cut into a '9' and a '1'), or a sign.
-                group_of = [gi for gi, g in enumerate(s.groups) for _ in g.candidates]
-                if any(s.groups[group_of[k]].bbox[3] - s.groups[group_of[k]].bbox[1] >= TOWERING * s.digit_height
-                       for k in chosen):
-                    doubts = [*doubts, TOWERING_DOUBT]
             m = margin[rows]
             if f.type == "date" and not form_problem("date", labels[rows]):
                 # A date's grammar rules readings out: a digit is only in doubt against the digits

@@ -343,7 +343,7 @@ def _snap_fields(image: np.ndarray, template: Template) -> list[tuple[FieldSpec,
     return [(spec, *_snapped(image, spec)) for spec in template.fields]
 
 
-def _boxes_of(image: np.ndarray, snaps: list[tuple[FieldSpec, Box, bool]]) -> list[tuple[FieldSpec, Box]]:
+def _boxes_of(snaps: list[tuple[FieldSpec, Box, bool]]) -> list[tuple[FieldSpec, Box]]:
     """The field boxes from their snapped boxes (a printed currency cell is still in them: :func:`crop_fields`
     cuts the field past it)."""
     return [(spec, box) for spec, box, _ in snaps]
@@ -358,7 +358,7 @@ def _found(snaps: list[tuple[FieldSpec, Box, bool]]) -> tuple[int, int]:
 def field_boxes(reg: Registered, template: Template) -> list[tuple[FieldSpec, Box]]:
     """Each field's box in document pixels: the template box scaled to the document, snapped to its
     printed frame where the template asks for it."""
-    return _boxes_of(reg.image, _snap_fields(reg.image, template))
+    return _boxes_of(_snap_fields(reg.image, template))
 
 
 def frames_found(image: np.ndarray, template: Template) -> tuple[int, int]:
@@ -427,7 +427,7 @@ def upright(reg: Registered, choose: Callable[[float], Template]
         assert as_scanned is not None
         raise as_scanned
     _, turned, template, snaps = best
-    return turned, template, _boxes_of(turned.image, snaps)
+    return turned, template, _boxes_of(snaps)
 
 
 def crop_fields(page: Page, reg: Registered, template: Template, document: str = "",

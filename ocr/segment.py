@@ -482,12 +482,19 @@ def _long_comma(b: Blob, left: list[Blob], main: list[Blob], kinds: list[str], b
     # With only a mark before it that may be a currency sign ('₹' or an '8'?), a stroke there may be a
     # '1' written low after the sign: it must hang lower still to be a comma.
     sign = before == [0] and (blobs[0].height >= TALL * H or _two_bars(blobs[0], H))
-    drop, below = LONG_COMMA_DROP, (LONG_COMMA_TOP_AFTER_SIGN if sign else LONG_COMMA_TOP)
-    prev = max(left, key=lambda m: m.bbox[2])
-    x0, y0, x1, y1 = b.bbox
-    if not any(y1 > b_ + drop * H and y0 > t_ + below * H for t_, b_ in ((prev.bbox[1], prev.bbox[3]), (top, base))):
+    below = LONG_COMMA_TOP_AFTER_SIGN if sign else LONG_COMMA_TOP
+    if not _stands_low(b, left, top, base, below * H, LONG_COMMA_DROP * H):
         return False
-    return bool(before) and any(m.bbox[0] >= x1 for m in main) and not _has_loop(b)
+    return bool(before) and any(m.bbox[0] >= b.bbox[2] for m in main) and not _has_loop(b)
+
+
+def _stands_low(b: Blob, left: list[Blob], top: float, base: float, below: float, drop: float) -> bool:
+    """Whether ``b``'s top is more than ``below`` pixels under, and its foot more than ``drop`` pixels
+    below, those of the digit before it (the last of ``left``) or of the line where it stands (``top``,
+    ``base``)."""
+    prev = max(left, key=lambda m: m.bbox[2])
+    return any(b.bbox[3] > b_ + drop and b.bbox[1] > t_ + below
+               for t_, b_ in ((prev.bbox[1], prev.bbox[3]), (top, base)))
 
 
 def _standing_low(b: Blob, left: list[Blob], right: list[Blob], H: float, top: float, base: float) -> bool:
@@ -496,9 +503,7 @@ def _standing_low(b: Blob, left: list[Blob], right: list[Blob], H: float, top: f
     enough to be left out as one (:func:`_long_comma`)."""
     if not left or not right or b.width >= LONG_COMMA_WIDTH * H or b.height >= LONG_COMMA * H or _has_loop(b):
         return False
-    prev = max(left, key=lambda m: m.bbox[2])
-    return any(b.bbox[3] > b_ + LOW_ONE_DROP * H and b.bbox[1] > t_ + LOW_ONE_TOP * H
-               for t_, b_ in ((prev.bbox[1], prev.bbox[3]), (top, base)))
+    return _stands_low(b, left, top, base, LOW_ONE_TOP * H, LOW_ONE_DROP * H)
 
 
 def _few_strokes(b: Blob, longest: float) -> bool:
@@ -845,8 +850,9 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
         seg.doubts.append(CRUMBS_AT_POINT)
     # The last comma of an amount's whole part (before its decimal point), with digits after it.
     point = point_at if point_at is not None else len(kinds)
-    last_comma = max((i for i, k in enumerate(kinds[:point]) if k in ("comma", "long comma")
-                      and any(k2 == "digit" for k2 in kinds[i + 1 : point])), default=None)
+    grouping = [i for i, k in enumerate(kinds[:point]) if k in ("comma", "long comma")
+                and any(k2 == "digit" for k2 in kinds[i + 1 : point])]
+    last_comma = grouping[-1] if grouping else None
     # The decimal point and the commas are told by how many groups come before them, counted as the
     # groups are made (a small digit read with a doubt is a group too).
     for i, (b, k) in enumerate(zip(blobs, kinds, strict=True)):
@@ -856,8 +862,7 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
             seg.comma_after = len(seg.groups)
         if i == last_comma:
             seg.last_comma = len(seg.groups)
-        if field_type == "amount" and k in ("comma", "long comma") and i < point and i != comma_at and seg.groups \
-                and any(k2 == "digit" for k2 in kinds[i + 1 : point]) \
+        if field_type == "amount" and i in grouping and i != comma_at and seg.groups \
                 and (not seg.commas or seg.commas[-1] != len(seg.groups)):
             seg.commas.append(len(seg.groups))
         if k == "digit":
