@@ -170,6 +170,20 @@ def _cheque_print(rng, W: int, H: int, dpi: int):
     return page, paper, grey, thick, sc
 
 
+def _date_cells(page: np.ndarray, date_box: Box, sc: float, thick: int, grey: float) -> None:
+    """A cheque's 8 printed date cells, with the faint letters DDMMYYYY printed under them, as on CTS cheques."""
+    _cells(page, date_box, 8, grey, thick)
+    for i, lab in enumerate("DDMMYYYY"):
+        cx = int(date_box[0] + (date_box[2] - date_box[0]) * (i + 0.5) / 8)
+        _text(page, lab, (cx - int(4 * sc), date_box[3] + int(12 * sc)), 0.3 * sc, 1, min(200, grey + 90))
+
+
+def _jittered(box: tuple[float, float, float, float], rng) -> tuple[float, float, float, float]:
+    """``box`` (fractions of the page) moved by up to ``CTS_JITTER`` across and down, as banks' prints differ."""
+    dx, dy = rng.uniform(-CTS_JITTER, CTS_JITTER, 2)
+    return box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy
+
+
 def _cheque_amount(rng) -> tuple[str, str]:
     """A cheque amount: ``(value, as written)``, grouped Indian or Western or not at all, '/-' after half
     the whole ones."""
@@ -186,10 +200,7 @@ def _cheque(rng, pool, dpi, doc_name, cts_hand: bool = False):
     page, paper, grey, thick, sc = _cheque_print(rng, W, H, dpi)
     date_box = _rel(CHEQUE_DATE, W, H)
     _text(page, "DATE", (date_box[0] - int(0.06 * W), date_box[3] - int(0.03 * H)), 0.5 * sc, thick, grey)
-    _cells(page, date_box, 8, grey, thick)
-    for i, lab in enumerate("DDMMYYYY"):  # the faint letters printed in each cell, as on CTS cheques
-        cx = int(date_box[0] + (date_box[2] - date_box[0]) * (i + 0.5) / 8)
-        _text(page, lab, (cx - int(4 * sc), date_box[3] + int(12 * sc)), 0.3 * sc, 1, min(200, grey + 90))
+    _date_cells(page, date_box, sc, thick, grey)
     _text(page, "PAY", (int(0.04 * W), int(0.30 * H)), 0.6 * sc, thick, grey)
     cv2.line(page, (int(0.09 * W), int(0.31 * H)), (int(0.95 * W), int(0.31 * H)), float(grey), thick)
     _text(page, "RUPEES", (int(0.04 * W), int(0.41 * H)), 0.6 * sc, thick, grey)
@@ -251,19 +262,14 @@ def _cts_cheque(rng, pool, dpi, doc_name, cts_hand: bool = False, sign_cell: boo
     instead of at random."""
     W, H = (int(round(mm / 25.4 * dpi)) for mm in CTS_MM)
     page, paper, grey, thick, sc = _cheque_print(rng, W, H, dpi)
-    dx, dy = rng.uniform(-CTS_JITTER, CTS_JITTER, 2)
-    date_box = _rel((CTS_DATE[0] + dx, CTS_DATE[1] + dy, CTS_DATE[2] + dx, CTS_DATE[3] + dy), W, H)
-    _cells(page, date_box, 8, grey, thick)
-    for i, lab in enumerate("DDMMYYYY"):
-        cx = int(date_box[0] + (date_box[2] - date_box[0]) * (i + 0.5) / 8)
-        _text(page, lab, (cx - int(4 * sc), date_box[3] + int(12 * sc)), 0.3 * sc, 1, min(200, grey + 90))
+    date_box = _rel(_jittered(CTS_DATE, rng), W, H)
+    _date_cells(page, date_box, sc, thick, grey)
     _text(page, "Pay", (int(0.04 * W), int(0.25 * H)), 0.6 * sc, thick, grey)
     cv2.line(page, (int(0.09 * W), int(0.26 * H)), (int(0.93 * W), int(0.26 * H)), float(grey), thick)
     _text(page, "Rupees", (int(0.04 * W), int(0.35 * H)), 0.6 * sc, thick, grey)
     cv2.line(page, (int(0.13 * W), int(0.36 * H)), (int(0.69 * W), int(0.36 * H)), float(grey), thick)
     cv2.line(page, (int(0.04 * W), int(0.45 * H)), (int(0.69 * W), int(0.45 * H)), float(grey), thick)
-    dx, dy = rng.uniform(-CTS_JITTER, CTS_JITTER, 2)
-    box = _rel((CTS_AMOUNT[0] + dx, CTS_AMOUNT[1] + dy, CTS_AMOUNT[2] + dx, CTS_AMOUNT[3] + dy), W, H)
+    box = _rel(_jittered(CTS_AMOUNT, rng), W, H)
     cv2.rectangle(page, box[:2], box[2:], float(grey), thick)
     bh, y_mid = box[3] - box[1], (box[1] + box[3]) // 2
     sign_h = int(bh * rng.uniform(0.35, 0.45))
