@@ -187,6 +187,9 @@ class Classifier:
         self.wide_alone = tuple(info["calibration"].get("fields", {}).get("wide_alone", ()))
         # The test-time views the thresholds were calibrated with (ocr.views); none for older weights.
         self.views = tuple(tuple(v) for v in info["calibration"].get("views", AS_IS))
+        # The two-digit detector (ocr.pairs) the weights carry, or None; its doubts are part of what
+        # the field thresholds were calibrated with.
+        self.pairs = info.get("pairs")
         self.forward_passes = 0  # counts batches, so tests can check the batching
 
     def threshold_for(self, field_type: str, source: str = "blob", cells: int = 0,
@@ -211,10 +214,17 @@ class Classifier:
         return cls(fold_for_inference(model), info, dev, batch_size=batch_size, target=target, weights=path,
                    field_target=field_target)
 
-    @torch.inference_mode()
     def penalties(self, inputs: np.ndarray) -> np.ndarray:
         """``float32 [N, 32, 32]`` (or ``[N, 1, 32, 32]``) -> ``float32 [N, 10]`` penalties, averaged
         over the model's test-time views (one forward pass per batch carries every view of its digits)."""
+        return self.read(inputs)[0]
+
+    @torch.inference_mode()
+    def read(self, inputs: np.ndarray, ask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Penalties as :meth:`penalties`, and P(two digits) from the two-digit detector (:mod:`ocr.pairs`)
+        for the rows ``ask`` marks (``bool [N]``; NaN elsewhere). The second is ``None`` when the weights
+        carry no detector or nothing is asked. Each batch is one forward pass of the digit network
+        (every view) and, when any of its rows is asked about, one of the detector."""
         x = np.asarray(inputs, dtype=np.float32)
         if x.ndim == 3:
             x = x[:, None]
@@ -222,16 +232,26 @@ class Classifier:
             raise ValueError(f"inputs must be [N, 32, 32], got {x.shape}")
         n = len(x)
         out = np.empty((n, 10), dtype=np.float32)
+        asked = None
+        if self.pairs is not None and ask is not None and np.any(ask):
+            ask = np.asarray(ask, bool)
+            asked = np.full(n, np.nan, np.float32)
         for start in range(0, n, self.batch_size):
             chunk = x[start : start + self.batch_size]
             rows = len(chunk)
             padded = min(self.batch_size, -(-rows // SHAPE_BUCKET) * SHAPE_BUCKET)
             if padded > rows:  # blank normalised inputs; their penalties are dropped
                 chunk = np.concatenate([chunk, np.full((padded - rows, 1, 32, 32), -0.1, np.float32)])
-            batch = view_stack(torch.from_numpy(chunk).to(self.device, non_blocking=True), self.views)
+            on_device = torch.from_numpy(chunk).to(self.device, non_blocking=True)
+            batch = view_stack(on_device, self.views)
             out[start : start + rows] = mean_over_views(self.model(batch), len(self.views)).float().cpu().numpy()[:rows]
+            if asked is not None:
+                which = np.flatnonzero(ask[start : start + rows])
+                if len(which):
+                    pick = torch.from_numpy(which).to(self.device)
+                    asked[start + which] = self.pairs.two_digits(on_device[pick]).float().cpu().numpy()
             self.forward_passes += 1
-        return out
+        return out, asked
 
     def classify(self, inputs: np.ndarray) -> Verdicts:
         y = self.penalties(inputs)

@@ -274,10 +274,10 @@ def strip_fields(name: str, strips: Sequence, start: int = 0) -> list[FieldImage
 def read_with_digit_threshold(classifier, fields: Sequence[FieldImage], name: str) -> list:
     """Read ``fields`` once through the reader with the digit threshold alone (no field thresholds
     for :func:`ocr.classify.threshold_key` ``name``): one forward pass for all of them."""
-    from ocr.reader import decide_fields, prepare_fields  # the reader imports the classifier
+    from ocr.reader import classify_prepared, decide_fields, prepare_fields  # the reader imports the classifier
     prep = prepare_fields(fields)
-    penalties = classifier.penalties(prep.stack) if len(prep.stack) else np.zeros((0, 10), np.float32)
-    return decide_fields(prep, penalties, classifier, {name: {"alone": -np.inf, "joined": -np.inf}})
+    penalties, two = classify_prepared(prep, classifier)
+    return decide_fields(prep, penalties, classifier, {name: {"alone": -np.inf, "joined": -np.inf}}, two)
 
 
 def accepted_margins(results: Sequence, strips: Sequence, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -443,9 +443,9 @@ def _state(model: nn.Module) -> dict:
 
 
 def save_weights(model: LeNet5 | Committee, path: Path, *, j: float, calibration: dict | None = None,
-                 meta: dict | None = None):
+                 meta: dict | None = None, pairs: nn.Module | None = None):
     """Write a self-contained weights file: state dict (a committee: one per member) + the loss
-    constant j + rejection thresholds."""
+    constant j + rejection thresholds (+ the two-digit detector of :mod:`ocr.pairs`, when given)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -456,6 +456,7 @@ def save_weights(model: LeNet5 | Committee, path: Path, *, j: float, calibration
         "j": float(j),
         "calibration": calibration or {},
         "meta": meta or {},
+        **({"pairs": _state(pairs)} if pairs is not None else {}),
     }
     tmp = path.with_name(path.name + ".tmp")
     torch.save(payload, tmp)
@@ -466,8 +467,9 @@ def load_weights(path: Path, device: str | torch.device = "cpu") -> tuple[LeNet5
     """Load a weights file written by :func:`save_weights`.
 
     Returns ``(model in eval mode on device, info)`` (a :class:`Committee` when the file holds several
-    networks) with ``info`` holding ``j``, ``calibration``
-    and ``meta``. A missing, truncated or foreign file raises :class:`OCRError` naming the file.
+    networks) with ``info`` holding ``j``, ``calibration``, ``meta`` and ``pairs`` (the two-digit
+    detector of :mod:`ocr.pairs` in eval mode on device, or ``None``). A missing, truncated or foreign file raises
+    :class:`OCRError` naming the file.
     """
     path = Path(path)
     if not path.is_file():
@@ -499,8 +501,13 @@ def load_weights(path: Path, device: str | torch.device = "cpu") -> tuple[LeNet5
         networks.append(net)
     model = Committee(networks) if len(networks) > 1 else networks[0]
     model.eval()
+    pairs = None
+    if payload.get("pairs") is not None:
+        from ocr.pairs import load_detector
+
+        pairs = load_detector(payload["pairs"], str(path), device)
     info = {"j": float(payload.get("j", 0.0)), "calibration": payload.get("calibration", {}),
-            "meta": payload.get("meta", {})}
+            "meta": payload.get("meta", {}), "pairs": pairs}
     return model.to(device), info
 
 

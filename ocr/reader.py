@@ -25,6 +25,7 @@ from ocr.classify import Classifier
 from ocr.errors import OCRError
 from ocr.fields import CleanField, clean_field, faint_point, faint_walls
 from ocr.normalize import normalize_digit
+from ocr.pairs import PAIR_DOUBT, TWO_DIGITS
 from ocr.records import DigitResult, FieldImage, FieldResult
 from ocr.reject import confidence as confidence_of
 from ocr.reject import margins
@@ -69,6 +70,8 @@ LOOSE_TARGET = "0.005"
 TOWERING_DOUBT = "a mark nearly twice as tall as the digits, read as a digit (the '/' of '/-'?)"
 GROUPING_DOUBT = "the digits between the commas do not group as 1,23,456 or 1,234,567 (a digit lost or added?)"
 LOW_ONE_DOUBT = "a '1' standing lower than the digits beside it (a comma written long?)"
+# The digits the two-digit detector (ocr.pairs) is asked about: those read whole from a mark wide enough for two.
+PAIR_SOURCES = ("wide blob",)
 STRICT_DOUBT = False  # True: any confident alternative reading is a doubt (costs ~20 points of acceptance)
 
 
@@ -363,8 +366,22 @@ def prepare_fields(fields: Sequence[FieldImage], timings: Timings | None = None)
     return Prepared(fields, failed, cleaned, stack, boxes, heights, sources, valid)
 
 
+def classify_prepared(prep: Prepared, classifier: Classifier) -> tuple[np.ndarray, np.ndarray | None]:
+    """Every candidate's penalties ``float32 [N, 10]`` and, for the marks wide enough for two digits read
+    whole in fields with no digit count (amounts, digits: a zip or a date read a digit short is wrong
+    for its count already), P(two digits) from the weights' two-digit detector (``float32 [N]``, NaN
+    for the others; ``None`` without a detector): one call, batched (:meth:`Classifier.read`)."""
+    if not len(prep.stack):
+        return np.zeros((0, 10), np.float32), None
+    uncounted = [prep.fields[i].type not in ALLOWED_COUNTS for i, _, s in prep.cleaned
+                 for g in s.groups for _ in g.candidates]
+    asked = np.isin(np.asarray(prep.sources), PAIR_SOURCES) & np.asarray(uncounted, bool)
+    return classifier.read(prep.stack, ask=asked)
+
+
 def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
-                  thresholds: dict[str, dict[str, float]] | None = None) -> list[FieldResult]:
+                  thresholds: dict[str, dict[str, float]] | None = None,
+                  two: np.ndarray | None = None) -> list[FieldResult]:
     """From the penalties of every candidate (``float32 [N, 10]``, in ``prep.stack`` order): per
     field, the cheapest path through each segmentation graph, then the value and its status.
 
@@ -372,7 +389,9 @@ def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
     the grammar or to raise a segmentation doubt), so it does not depend on the field thresholds. A
     chosen digit is then accepted when its margin also reaches its field type's threshold for where
     it came from (:meth:`Classifier.threshold_for`; ``thresholds``, if given, stands in for the
-    classifier's calibrated field thresholds).
+    classifier's calibrated field thresholds). ``two`` (:func:`classify_prepared`) is P(two digits) of
+    the wide marks read whole: a chosen digit read from one the detector gives at least
+    :data:`ocr.pairs.TWO_DIGITS` is a doubt (:data:`ocr.pairs.PAIR_DOUBT`).
     """
     rej = classifier.rejector
     margin = margins(penalties, rej.j) if len(penalties) else np.zeros(0)
@@ -409,6 +428,8 @@ def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
                                           penalties=penalties[j].copy(), confidence=float(confidence_of(m[pos])),
                                           accepted=bool(m[pos] >= field_threshold),
                                           digit_image=prep.stack[j], source=source, margin=float(m[pos])))
+            if two is not None and any(two[j] >= TWO_DIGITS for j in rows if prep.sources[j] in PAIR_SOURCES):
+                doubts = [*doubts, PAIR_DOUBT]
             results[i] = assemble(f, digits, point_after, s.doubts + doubts)
         except OCRError as exc:
             results[i] = _error_result(f, str(exc))
@@ -440,10 +461,10 @@ def read_fields(fields: Sequence[FieldImage], classifier: Classifier, *,
     t = timings if timings is not None else Timings()
     prep = prepare_fields(fields, t)
     t1 = time.perf_counter()
-    penalties = classifier.penalties(prep.stack) if len(prep.stack) else np.zeros((0, 10), np.float32)
+    penalties, two = classify_prepared(prep, classifier)
     t2 = time.perf_counter()
     t.classify += t2 - t1
-    results = decide_fields(prep, penalties, classifier)
+    results = decide_fields(prep, penalties, classifier, two=two)
     t.assemble += time.perf_counter() - t2
     return results
 

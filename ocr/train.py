@@ -494,20 +494,22 @@ FIELD_CAL_STRIPS = 3000  # most strips per field type the per-type field thresho
 
 
 def field_calibration(model, calibration: dict, cfg: TrainConfig, images: np.ndarray, labels: np.ndarray,
-                      device) -> dict:
+                      device, pairs=None) -> dict:
     """Per field type, the digit thresholds for target error rates among accepted *fields*
     (:func:`ocr.fieldset.calibrate_fields`), on strips written with the validation digits ``images``
-    (never trained on), read by the pipeline with this model and its digit ``calibration``."""
+    (never trained on), read by the pipeline with this model, its digit ``calibration`` and its two-digit
+    detector ``pairs`` (:mod:`ocr.pairs`; ``None``: none)."""
     from ocr.classify import Classifier
     from ocr.fieldset import calibrate_fields
     from ocr.lenet5 import fold_for_inference
 
     model.eval()
-    clf = Classifier(fold_for_inference(model), {"j": cfg.j, "calibration": calibration}, torch.device(device),
-                     field_target=None)
+    clf = Classifier(fold_for_inference(model), {"j": cfg.j, "calibration": calibration, "pairs": pairs},
+                     torch.device(device), field_target=None)
     n = min(FIELD_CAL_STRIPS, max(cfg.fields // 3, 1))
-    return calibrate_fields(clf, images, labels, n, cfg.seed + 2,
-                            description=f"{len(labels)} digits held out of the MNIST training set (seed {cfg.seed})")
+    out = calibrate_fields(clf, images, labels, n, cfg.seed + 2,
+                           description=f"{len(labels)} digits held out of the MNIST training set (seed {cfg.seed})")
+    return out | {"pairs": pairs is not None}
 
 
 def calibrated_views(calibration: dict) -> tuple[tuple[float, float], ...]:
@@ -553,9 +555,10 @@ def recalibrate(weights: Path, data_dir: str | None, targets=DEFAULT_TARGETS, de
     if len(held.rubbish):
         calibration["rubbish_rejected"] = rubbish_rejection(model, held.rubbish, info["j"], calibration, dev)
     if cfg.fields:
-        calibration["fields"] = field_calibration(model, calibration, cfg, raw[val_idx], labels[val_idx], dev)
+        calibration["fields"] = field_calibration(model, calibration, cfg, raw[val_idx], labels[val_idx], dev,
+                                                  info.get("pairs"))
     calibration["command"] = _command_line()
-    save_weights(model, weights, j=info["j"], calibration=calibration, meta=info["meta"])
+    save_weights(model, weights, j=info["j"], calibration=calibration, meta=info["meta"], pairs=info.get("pairs"))
     test_images, test_labels = mnist.load_mnist("test")
     card["calibration"] = calibration
     card["test"] = evaluate(predict_penalties(model, normalize_many(test_images), dev,
@@ -563,6 +566,67 @@ def recalibrate(weights: Path, data_dir: str | None, targets=DEFAULT_TARGETS, de
                             calibration)
     write_card(card, weights)
     return card
+
+
+def train_pair_detector(weights: Path, data_dir: str | None, *, fields: int = 30_000, epochs: int = 3,
+                        lr: float = 1e-3, batch_size: int = 256, workers: int = 1, device: str = "auto",
+                        recalibrate_fields: bool = False, log=print) -> dict:
+    """``ocr train-pairs``: train the two-digit detector (:mod:`ocr.pairs`) of a trained network, from its
+    trunk, on candidates cut from ``fields`` strips written with the network's own training digits (its
+    validation digits stay held out: the detector's figures are measured on strips written with them),
+    and store it in the weights file. The digit network and its thresholds are unchanged: the detector
+    only sends more fields to a person, so the error among the fields accepted at those thresholds can
+    only fall. ``recalibrate_fields``: then recalibrate them with it (:func:`recalibrate`: the field
+    thresholds count its doubts; README, "A second opinion on wide marks", on why the shipped weights
+    were not). Returns the model card."""
+    import copy
+
+    from ocr.pairs import PairDetector, detector_figures, fit, pair_examples, probabilities
+
+    weights = Path(weights)
+    card_path = weights.with_suffix(".json")
+    if not card_path.is_file():
+        raise OCRError(f"model card {card_path} not found: it holds the split of digits the network trained on")
+    card = json.loads(card_path.read_text())
+    cfg = TrainConfig(**(dict(card["training"]["config"]) | {"data_dir": data_dir}))
+    if mnist.file_checksums("train", data_dir) != card["data"]["train_sha256"]:
+        raise OCRError("the MNIST training files differ from the ones this model was trained on (sha256)")
+    dev = resolve_device(device)
+    model, info = load_weights(weights, dev)
+    if isinstance(model, Committee):
+        raise OCRError(f"{weights}: a committee of networks; the detector starts from a single network")
+    raw, labels = mnist.load_mnist("train", data_dir)
+    if cfg.limit:
+        raw, labels = raw[: cfg.limit], labels[: cfg.limit]
+    n_extra = sum(e["n"] for e in card["training"].get("extra_sets", []))
+    train_idx, val_idx = _split(len(raw), len(raw) + n_extra, cfg.val_size, cfg.seed)
+    train_digits = train_digits_of(train_idx, len(raw))
+    t0 = time.time()
+    x, y, _ = pair_examples(raw[train_digits], labels[train_digits], fields, cfg.seed, workers=workers)
+    n_held = max(fields // 5, 1)
+    hx, hy, hwide = pair_examples(raw[val_idx], labels[val_idx], n_held, cfg.seed + 1, workers=workers)
+    log(f"pair examples: {len(y)} ({int(y.sum())} two digits) from {fields} strips, {len(hy)} held out, "
+        f"{time.time() - t0:.0f}s")
+    generator = _seed_everything(cfg.seed)
+    trunk = copy.deepcopy(model).cpu()
+    detector = PairDetector(trunk).to(dev)
+    t1 = time.time()
+    history = fit(detector, x, y, epochs=epochs, lr=lr, batch_size=batch_size, generator=generator, device=dev,
+                  log=log)
+    seconds = time.time() - t1
+    figures = detector_figures(probabilities(detector, hx, dev), hy, hwide)
+    save_weights(model, weights, j=info["j"], calibration=info["calibration"], meta=info["meta"], pairs=detector)
+    from ocr.pairs import TWO_DIGITS
+
+    card["pairs"] = {"command": _command_line(), "fields": fields, "held_out_fields": n_held, "epochs": epochs,
+                     "lr": lr, "batch_size": batch_size, "seconds": round(seconds), "device": str(dev),
+                     "examples": {"one": int((y == 0).sum()), "two": int((y == 1).sum())},
+                     "threshold": TWO_DIGITS, "held_out": figures, "history": history}
+    write_card(card, weights)
+    if not recalibrate_fields:
+        return card
+    log("recalibrating the thresholds with the detector ...")
+    return recalibrate(weights, data_dir, tuple(float(k) for k in card["calibration"]["thresholds"]), device)
 
 
 # What a committee's members must share: the digits they were trained on and held out (so one set of
@@ -770,6 +834,29 @@ def card_markdown(card: dict, stem: str) -> str:
             lines.append(f"| {ft} | {first} | " + " | ".join(
                 f"{c['alone']:.1f} / {c['joined']:.1f}: {100 * c['accepted']:.1f}%, {100 * c['error']:.2f}%"
                 for c in by_target.values()) + " |")
+    pairs = card.get("pairs")
+    if pairs:
+        held = pairs["held_out"]
+        lines += ["", "## Two-digit detector", "",
+                  "A second network the reader asks about every digit read whole from a mark wide enough for two "
+                  "(`ocr/pairs.py`): LeNet-5's C1-F6, started from the digit network's weights, with a two-way output "
+                  "(one digit, two digits), trained on candidates cut from "
+                  f"{pairs['fields']} synthetic amount and zip strips written with the training digits (30% of digits "
+                  f"touching the one before; {pairs['examples']['one']:,} one-digit and {pairs['examples']['two']:,} "
+                  f"two-digit candidates), {pairs['epochs']} epochs, {pairs['seconds']} s on {pairs['device']}. A "
+                  f"digit it gives two digits at least {pairs['threshold']:g} sends its field to a person (amounts "
+                  "and digit strings: zips and dates have a digit count to catch a lost digit). The field thresholds "
+                  "above were calibrated "
+                  + ("with that doubt" if card["calibration"].get("fields", {}).get("pairs") else
+                     "without it (it can only send more fields to a person, so the error among the fields they "
+                     "accept can only fall)")
+                  + ". On candidates cut from "
+                  f"{pairs['held_out_fields']} strips written with the held-out digits, at {pairs['threshold']:g}:", "",
+                  "| candidates | one digit: called two | two digits: called two |", "|---|---|---|"]
+        for name, label in (("wide", "read whole from a wide mark (what the reader asks about)"), ("all", "all")):
+            h = held[name]
+            lines.append(f"| {label} | {100 * h['false_alarms']:.2f}% of {h['one']:,} | "
+                         f"{100 * h['found']:.1f}% of {h['two']:,} |")
     tr = card["training"]
     if committee:
         commands = [m["command"] for m in members] + [committee["command"]]
@@ -788,6 +875,8 @@ def card_markdown(card: dict, stem: str) -> str:
             made += (f" Of those seconds, {spent:.0f} went to {len(graph)} epochs of field-level training on the "
                      f"segmentation graphs of {tr['config']['graph_fields']} strips (`ocr/graphtrain.py`; graph loss "
                      f"{graph[0]['graph_loss']:.3f} -> {graph[-1]['graph_loss']:.3f} per blob).")
+    if pairs:
+        commands = [*commands, pairs["command"]]
     lines += ["", "## How it was made", "", "```", *commands, "```", "", made, "Data (sha256):", ""]
     for split in ("train_sha256", "test_sha256"):
         for name, sha in card["data"][split].items():

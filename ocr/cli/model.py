@@ -1,4 +1,5 @@
-"""``ocr train``, ``ocr committee``, ``ocr evaluate``, ``ocr classify``, ``ocr download-mnist``."""
+"""``ocr train``, ``ocr calibrate``, ``ocr train-pairs``, ``ocr committee``, ``ocr evaluate``, ``ocr classify``,
+``ocr download-mnist``."""
 
 from __future__ import annotations
 
@@ -66,6 +67,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.set_defaults(func=cmd_calibrate)
 
+    p = sub.add_parser("train-pairs", help="train the two-digit detector of trained weights (ocr/pairs.py) and "
+                                           "store it in the weights file")
+    p.add_argument("--weights", default="models/lenet5.pt", help="weights file (its model card must be beside it)")
+    p.add_argument("--data", default=None, help="folder with the MNIST IDX files (default: $OCR_MNIST_DIR)")
+    p.add_argument("--fields", type=int, default=30_000, metavar="N",
+                   help="synthetic strips written with the network's training digits to cut examples from")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate (halved each epoch)")
+    p.add_argument("--workers", type=int, default=1, help="processes that write and cut the strips")
+    p.add_argument("--recalibrate", action="store_true",
+                   help="then recalibrate the field thresholds with its doubts (as `ocr calibrate` would)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.set_defaults(func=cmd_train_pairs)
+
     p = sub.add_parser("committee", help="read several networks trained on the same data as one (penalties "
                                          "averaged), calibrate it, and write its weights + model card")
     p.add_argument("members", nargs="+", type=Path, metavar="WEIGHTS",
@@ -120,6 +135,19 @@ def cmd_calibrate(args) -> int:
     for key, c in card["calibration"]["thresholds"].items():
         print(f"target {float(key):.2%}: margin >= {c['threshold']:.3f}, accepts {100 * c['accepted']:.2f}% "
               "of validation digits")
+    return 0
+
+
+def cmd_train_pairs(args) -> int:
+    from ocr.train import train_pair_detector
+
+    card = train_pair_detector(Path(args.weights), args.data, fields=args.fields, epochs=args.epochs, lr=args.lr,
+                               workers=args.workers, device=args.device, recalibrate_fields=args.recalibrate,
+                               log=lambda s: print(s, file=sys.stderr))
+    wide = card["pairs"]["held_out"]["wide"]
+    print(f"wrote the two-digit detector into {args.weights}: on held-out wide marks read whole it calls "
+          f"{100 * wide['false_alarms']:.2f}% of single digits and {100 * wide['found']:.1f}% of touching pairs two "
+          "digits" + ("; thresholds recalibrated with it" if args.recalibrate else ""))
     return 0
 
 

@@ -1,0 +1,210 @@
+"""A second opinion on a wide mark read as one digit: is it two touching digits?
+
+The commonest wrong amount the reader accepted was a touching pair read whole as one confident
+digit: a '1' leaning on a '5' adds little width, the pair is not cut (or no cut leaves both
+digits whole), and LeNet-5 reads the '5' and is sure of it. Training the digit network to call
+such pairs rubbish made it less sure of every digit (README, "Measured six rounds ago"): its
+recalibrated thresholds read fewer fields. So the question goes to a second network instead, which
+answers nothing else: *one digit, or two?*
+
+:class:`PairDetector` is LeNet-5's layers up to F6 (the same C1-S2-C3-S4-C5-F6, started from the
+digit network's trained weights) with a two-way output. It sees the same 32x32 normalised input
+(:func:`ocr.normalize.normalize_digit`, which keeps a mark's aspect). It is trained on what the
+segmenter cuts from synthetic strips written with MNIST training digits (:func:`pair_examples`),
+each candidate labelled by who wrote its ink: *one digit* (almost all of it one digit's, and almost
+all of that digit), *two digits* (most of the ink of two digits), the rest left out.
+
+The reader asks it only about digits read whole from a mark wide enough for two
+(``DigitResult.source == "wide blob"``) and, when it says two with probability at least
+:data:`TWO_DIGITS`, sends the field to a person with :data:`PAIR_DOUBT`. The field thresholds are
+calibrated with the doubt in place (``ocr calibrate``), so the digits that stand alone no longer pay
+for the pairs hidden among them. It lives in the digit network's weights file (``pairs``), written
+by ``ocr train-pairs``.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ocr.errors import OCRError
+from ocr.lenet5 import LeNet5
+
+# A digit read whole from a wide mark is doubted when the detector gives two digits at least this
+# probability. Chosen on 3,000 amount strips written with held-out digits: 0.9 doubts 1.3% of the
+# strips the digit threshold accepts, 70% of them wrong (README, "A second opinion on wide marks").
+TWO_DIGITS = 0.9
+PAIR_DOUBT = "a wide mark read as one digit looks like two touching digits (a digit lost?)"
+# Labels by who wrote a candidate's ink (ocr.handwriting.FieldStrip.owner).
+ONE_PURITY = 0.9  # one digit: at least this much of its ink is one digit's ...
+ONE_COVER = 0.9  # ... and it holds at least this much of that digit's ink
+TWO_HELD = 0.6  # two digits: it holds at least this much of the ink of each of two digits ...
+TWO_PURITY = 0.85  # ... and at least this much of its ink is theirs
+PAIR_FIELD_TYPES = ("amount", "zip", "amount")  # the strips written in turn (amounts: no count to catch a pair)
+
+
+class PairDetector(nn.Module):
+    """LeNet-5 up to F6 (:meth:`ocr.lenet5.LeNet5.features`) and a linear output: logits ``[N, 2]``
+    of *one digit* and *two digits* for inputs ``[N, 1, 32, 32]``."""
+
+    def __init__(self, trunk: LeNet5 | None = None):
+        super().__init__()
+        self.trunk = trunk if trunk is not None else LeNet5()
+        self.output = nn.Linear(84, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.output(self.trunk.features(x))
+
+    def two_digits(self, x: torch.Tensor) -> torch.Tensor:
+        """P(two digits) ``[N]``."""
+        return torch.softmax(self.forward(x), dim=1)[:, 1]
+
+
+def load_detector(state: dict, where: str, device: str | torch.device = "cpu") -> PairDetector:
+    """A :class:`PairDetector` from its state dict (stored in a weights file ``where``), in eval mode."""
+    net = PairDetector()
+    try:
+        net.load_state_dict(state)
+    except (RuntimeError, KeyError, TypeError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise OCRError(f"weights file {where}: its two-digit detector does not fit: {first}") from None
+    if not all(torch.isfinite(t).all() for t in net.state_dict().values() if t.is_floating_point()):
+        raise OCRError(f"weights file {where}: its two-digit detector holds non-finite values")
+    return net.eval().to(device)
+
+
+# --- training examples ----------------------------------------------------------------------------
+
+def label_pairs(masks: Sequence[np.ndarray], boxes: Sequence, owner: np.ndarray, ink: np.ndarray) -> np.ndarray:
+    """Per candidate (``masks[k]`` its ink inside ``boxes[k]``; ``owner`` the writer of each pixel, digit
+    index or negative; ``ink`` everything the segmenter saw as ink): 0 one digit, 1 two digits, -1
+    neither (left out of training)."""
+    n_digits = int(owner.max()) + 1 if owner.size else 0
+    out = np.full(len(masks), -1, np.int64)
+    if n_digits == 0:
+        return out
+    totals = np.maximum(np.bincount(owner[ink & (owner >= 0)], minlength=n_digits), 1)
+    for k, (m, (x0, y0, x1, y1)) in enumerate(zip(masks, boxes, strict=True)):
+        who = owner[y0:y1, x0:x1][m]
+        counts = np.bincount(who[who >= 0], minlength=n_digits)
+        if who.size == 0 or counts.max() == 0:
+            continue
+        own, held = counts / who.size, counts / totals
+        best = int(np.argmax(counts))
+        if own[best] >= ONE_PURITY and held[best] >= ONE_COVER:
+            out[k] = 0
+        elif (held >= TWO_HELD).sum() >= 2 and own[held >= TWO_HELD].sum() >= TWO_PURITY:
+            out[k] = 1
+    return out
+
+
+def _pair_examples_of_fields(pool, seed: int, n_fields: int, touching: float):
+    from ocr.fields import clean_field
+    from ocr.fieldset import owner_in_clean
+    from ocr.handwriting import make_field, random_value
+    from ocr.normalize import normalize_digit
+    from ocr.segment import segment
+
+    rng = np.random.default_rng(seed)
+    xs: list[np.ndarray] = []
+    ys: list[int] = []
+    wide: list[bool] = []
+    for i in range(n_fields):
+        field_type = PAIR_FIELD_TYPES[i % len(PAIR_FIELD_TYPES)]
+        strip = make_field(field_type, random_value(field_type, rng), rng, pool=pool, touching_p=touching)
+        try:
+            clean = clean_field(strip.image)
+            seg = segment(clean.ink, clean.mask, field_type)
+        except OCRError:
+            continue
+        comps = [(c, k == 0 and (len(g.candidates) > 1 or g.wide)) for g in seg.groups
+                 for k, c in enumerate(g.candidates)]
+        if not comps:
+            continue
+        owner = owner_in_clean(strip, clean)
+        labels = label_pairs([c.ink > 0 for c, _ in comps], [c.bbox for c, _ in comps], owner, clean.mask)
+        for (c, whole_wide), y in zip(comps, labels, strict=True):
+            if y < 0:
+                continue
+            try:
+                xs.append(normalize_digit(c.ink))
+            except OCRError:
+                continue
+            ys.append(int(y))
+            wide.append(bool(whole_wide))
+    x = np.stack(xs) if xs else np.zeros((0, 32, 32), np.float32)
+    return x, np.asarray(ys, np.int64), np.asarray(wide, bool)
+
+
+def pair_examples(images: np.ndarray, labels: np.ndarray, n_fields: int, seed: int, *, touching: float = 0.3,
+                  workers: int = 1, chunk: int = 250) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Candidates the segmenter cuts from ``n_fields`` synthetic amount and zip strips written with
+    ``images``/``labels`` (``uint8 [M, 28, 28]``, ink bright), ``touching`` of the digits touching the
+    one before. Returns (inputs ``float32 [N, 32, 32]``, labels ``int64 [N]`` 0 one digit / 1 two
+    digits, ``bool [N]`` read whole from a wide mark). The same seed and chunk give the same examples
+    whatever ``workers`` is."""
+    from ocr.fieldset import map_over_digits
+
+    jobs = [(int(zlib.crc32(f"pairs:{seed}:{k}".encode())), min(chunk, n_fields - k), touching)
+            for k in range(0, n_fields, chunk)]
+    parts = map_over_digits(_pair_examples_of_fields, jobs, images, labels, workers)
+    if not parts:
+        return np.zeros((0, 32, 32), np.float32), np.zeros(0, np.int64), np.zeros(0, bool)
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
+
+
+# --- training ------------------------------------------------------------------------------------
+
+def probabilities(net: PairDetector, x: np.ndarray, device, batch_size: int = 4096) -> np.ndarray:
+    """P(two digits) ``float32 [N]`` for inputs ``[N, 32, 32]``."""
+    net.eval()
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(x), batch_size):
+            xb = torch.from_numpy(np.ascontiguousarray(x[i : i + batch_size])).unsqueeze(1).to(device)
+            out.append(net.two_digits(xb).float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+def fit(net: PairDetector, x: np.ndarray, y: np.ndarray, *, epochs: int, lr: float, batch_size: int,
+        generator: torch.Generator, device, log=print) -> list[dict]:
+    """Cross-entropy with Adam, the learning rate halved each epoch; the whole network trains."""
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    xt, yt = torch.from_numpy(x).unsqueeze(1), torch.from_numpy(y)
+    history = []
+    for epoch in range(epochs):
+        net.train()
+        for group in opt.param_groups:
+            group["lr"] = lr * 0.5 ** epoch
+        t0, total = time.time(), 0.0
+        order = torch.randperm(len(yt), generator=generator)
+        for start in range(0, len(yt), batch_size):
+            b = order[start : start + batch_size]
+            loss = F.cross_entropy(net(xt[b].to(device)), yt[b].to(device))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(b)
+        history.append({"epoch": epoch + 1, "loss": total / max(len(yt), 1), "seconds": round(time.time() - t0, 1)})
+        log(f"pairs epoch {epoch + 1}/{epochs}: loss {history[-1]['loss']:.4f}, {history[-1]['seconds']:.0f}s")
+    net.eval()
+    return history
+
+
+def detector_figures(p: np.ndarray, y: np.ndarray, wide: np.ndarray, threshold: float = TWO_DIGITS) -> dict:
+    """How the detector splits held-out candidates at ``threshold``: among all of them and among those
+    read whole from a wide mark (the ones the reader asks about), the share of one-digit candidates
+    called two (false alarms) and of two-digit candidates called two (found)."""
+    out = {}
+    for name, sel in (("all", np.ones(len(y), bool)), ("wide", wide)):
+        one, two = sel & (y == 0), sel & (y == 1)
+        out[name] = {"one": int(one.sum()), "two": int(two.sum()),
+                     "false_alarms": float((p[one] >= threshold).mean()) if one.any() else 0.0,
+                     "found": float((p[two] >= threshold).mean()) if two.any() else 0.0}
+    return out

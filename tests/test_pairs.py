@@ -1,0 +1,145 @@
+"""The two-digit detector: its labels, its training command, its batching, and the doubt it raises."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ocr.classify import Classifier
+from ocr.errors import OCRError
+from ocr.handwriting import DigitPool, render_text
+from ocr.lenet5 import LeNet5, load_weights, save_weights
+from ocr.pairs import PAIR_DOUBT, TWO_DIGITS, PairDetector, label_pairs, pair_examples
+from ocr.reader import classify_prepared, decide_fields, prepare_fields
+from ocr.records import FieldImage
+from tests.test_train import _tiny_mnist
+
+
+def _forced(two: bool) -> PairDetector:
+    """A detector that answers the same whatever it sees: P(two digits) 0.993 or 0.007."""
+    det = PairDetector()
+    with torch.no_grad():
+        det.output.weight.zero_()
+        det.output.bias.copy_(torch.tensor([0.0, 5.0] if two else [5.0, 0.0]))
+    return det.eval()
+
+
+def test_candidates_are_labelled_by_who_wrote_their_ink():
+    owner = np.full((10, 20), -1)
+    owner[:, 2:8] = 0  # digit 0
+    owner[:, 8:14] = 1  # digit 1, touching it
+    ink = owner >= 0
+    boxes = [(2, 0, 14, 10), (2, 0, 8, 10), (2, 0, 5, 10), (2, 0, 10, 10)]
+    masks = [ink[y0:y1, x0:x1] for x0, y0, x1, y1 in boxes]
+    # both digits whole; digit 0 alone; half of digit 0; digit 0 and a third of digit 1: neither
+    assert label_pairs(masks, boxes, owner, ink).tolist() == [1, 0, -1, -1]
+    assert label_pairs(masks[:1], boxes[:1], np.full((10, 20), -1), ink).tolist() == [-1]  # no digits
+
+
+def test_examples_from_strips_hold_both_kinds(mnist_test):
+    images, labels = mnist_test
+    x, y, wide = pair_examples(images[:2000], labels[:2000], 12, seed=0, touching=0.5)
+    assert x.shape[1:] == (32, 32) and len(x) == len(y) == len(wide)
+    assert set(y.tolist()) == {0, 1}
+    assert wide[y == 1].mean() > wide[y == 0].mean()  # pairs are mostly the wide marks
+
+
+def test_the_detector_is_asked_once_per_batch_and_only_about_marked_rows(classifier):
+    model = LeNet5().eval()
+    plain = {"j": 10.0, "calibration": classifier.info["calibration"]}
+    clf = Classifier(model, {**plain, "pairs": _forced(True)}, torch.device("cpu"), batch_size=128)
+    x = np.random.default_rng(0).random((300, 32, 32), np.float32) * 1.275 - 0.1
+    ask = np.zeros(300, bool)
+    ask[[0, 200, 299]] = True
+    penalties, two = clf.read(x, ask)
+    assert clf.forward_passes == 3
+    assert np.flatnonzero(~np.isnan(two)).tolist() == [0, 200, 299]
+    assert np.allclose(two[ask], 1 / (1 + np.exp(-5.0)), atol=1e-4)
+    without = Classifier(model, plain, torch.device("cpu"))
+    assert np.allclose(penalties, without.penalties(x))
+    assert clf.read(x, np.zeros(300, bool))[1] is None  # nothing asked
+    assert without.read(x, ask)[1] is None
+
+
+def test_a_wide_mark_read_as_one_digit_is_doubted_when_the_detector_says_two(classifier):
+    """'2 15 7' with the '15' touching: the reader reads each mark whole as a confident digit, the pair
+    as a '5' (penalties built here). The field is accepted unless the detector calls a mark two digits."""
+    rng = np.random.default_rng(4)
+    pool = DigitPool()
+    parts = [render_text(t, pool, rng, height=40, touching_p=p, spacing=0.6)[0] for t, p in
+             (("2", 0.0), ("15", 1.0), ("7", 0.0))]
+    h = max(p.shape[0] for p in parts)
+    ink = np.concatenate([np.pad(p, ((h - p.shape[0], 0), (0, 8))) for p in parts], axis=1)
+    prep = prepare_fields([FieldImage("amount", "amount", np.pad(255 - ink, 12, constant_values=255))])
+    groups = prep.cleaned[0][2].groups
+    assert len(groups) == 3 and len(groups[1].candidates) > 1  # the pair may be cut
+    first = np.cumsum([0] + [len(g.candidates) for g in groups])[:-1]
+    y = np.full((len(prep.stack), 10), 60.0, np.float32)  # cut pieces: no digit
+    for k, d in zip(first, (2, 5, 7), strict=True):
+        y[k, d] = 1.0
+    wide = np.asarray(prep.sources) == "wide blob"
+    assert wide[first[1]]
+
+    def read(p_two):
+        two = np.where(wide, 0.01, np.nan).astype(np.float32)
+        two[first[1]] = p_two
+        [r] = decide_fields(prep, y, classifier, {"amount": {"alone": 1.0, "joined": 1.0}}, two)
+        return r
+
+    assert read(0.2).status == "accepted" and read(0.2).value == "257"
+    doubted = read(TWO_DIGITS)
+    assert doubted.status == "review" and PAIR_DOUBT in doubted.reason and doubted.value == "257"
+    [plain] = decide_fields(prep, y, classifier, {"amount": {"alone": 1.0, "joined": 1.0}})
+    assert plain.status == "accepted"  # weights without a detector: no such doubt
+
+    forced = Classifier(classifier.model, {**classifier.info, "pairs": _forced(True)}, torch.device("cpu"))
+    _, asked = classify_prepared(prep, forced)
+    assert np.flatnonzero(~np.isnan(asked)).tolist() == np.flatnonzero(wide).tolist()
+    # A zip's count catches a digit lost in a pair: the detector is not asked there.
+    as_zip = prepare_fields([FieldImage("zip", "zip", prep.fields[0].crop)])
+    assert "wide blob" in as_zip.sources and classify_prepared(as_zip, forced)[1] is None
+
+
+def test_train_pairs_stores_the_detector_and_keeps_or_recalibrates_the_thresholds(tmp_path, mnist_test, capsys):
+    from ocr.cli import main
+    from ocr.train import TrainConfig, recalibrate, train
+
+    data = _tiny_mnist(tmp_path, mnist_test, n=800)
+    weights = tmp_path / "m" / "w.pt"
+    train(TrainConfig(data_dir=str(data), out=str(weights), epochs=1, val_size=200, seed=2,
+                      checkpoint_dir=str(tmp_path / "ck"), device="cpu", fields=30), progress=False, log=lambda s: None)
+    before, info0 = load_weights(weights)
+    args = ["train-pairs", "--weights", str(weights), "--data", str(data), "--fields", "40", "--epochs", "1",
+            "--device", "cpu"]
+    assert main(args) == 0 and "wrote the two-digit detector into" in capsys.readouterr().out
+    after, info = load_weights(weights)
+    assert isinstance(info["pairs"], PairDetector)
+    assert all(torch.equal(a, b) for a, b in zip(before.state_dict().values(), after.state_dict().values(),
+                                                 strict=True))  # the digit network is unchanged ...
+    assert info["calibration"] == info0["calibration"]  # ... and so are its thresholds
+    card = json.loads(weights.with_suffix(".json").read_text())
+    pairs = card["pairs"]
+    assert pairs["fields"] == 40 and pairs["held_out_fields"] == 8 and len(pairs["history"]) == 1
+    assert pairs["examples"]["one"] > 0 and pairs["examples"]["two"] > 0
+    assert set(pairs["held_out"]) == {"all", "wide"} and pairs["threshold"] == TWO_DIGITS
+    readme = (weights.parent / "README.md").read_text()
+    assert "## Two-digit detector" in readme and pairs["command"] in readme and "calibrated without it" in readme
+
+    # --recalibrate: the field thresholds are chosen again, counting its doubts; the card says so.
+    assert main([*args, "--recalibrate"]) == 0 and "recalibrated with it" in capsys.readouterr().out
+    card = json.loads(weights.with_suffix(".json").read_text())
+    assert card["calibration"]["fields"]["pairs"] is True and card["calibration"] != info0["calibration"]
+    assert "calibrated with that doubt" in (weights.parent / "README.md").read_text()
+    recalibrate(weights, str(data), device="cpu")  # a later recalibration keeps the detector
+    assert isinstance(load_weights(weights)[1]["pairs"], PairDetector)
+
+
+def test_a_broken_detector_in_a_weights_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "w.pt"
+    bad = PairDetector()
+    with torch.no_grad():
+        bad.output.bias.fill_(float("nan"))
+    save_weights(LeNet5(), path, j=10.0, pairs=bad)
+    with pytest.raises(OCRError, match="two-digit detector holds non-finite values"):
+        load_weights(path)
