@@ -22,13 +22,19 @@ from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.artifacts import create_markdown_artifact, create_table_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 
-from ocr.train import TrainConfig, card_markdown, train  # noqa: E402
+from ocr.train import TrainConfig, card_markdown, train, train_pair_detector  # noqa: E402
 
 
 @task(name="train", cache_policy=NO_CACHE)
 def train_task(config: TrainConfig) -> dict:
     logger = get_run_logger()
     return train(config, progress=False, log=logger.info)
+
+
+@task(name="train-pairs", cache_policy=NO_CACHE)
+def pairs_task(weights: str, data_dir: str | None, fields: int, epochs: int, workers: int, device: str) -> dict:
+    return train_pair_detector(Path(weights), data_dir, fields=fields, epochs=epochs, workers=workers, device=device,
+                               log=get_run_logger().info)
 
 
 @flow(name="train-lenet5", log_prints=False)
@@ -49,6 +55,8 @@ def train_lenet5(
     init: str | None = None,
     graph_fields: int = 0,
     graph_epochs: int = 0,
+    pair_fields: int = 0,
+    pair_epochs: int = 3,
 ) -> dict:
     """Train LeNet-5 on the MNIST training set in ``data_dir`` (else ``$OCR_MNIST_DIR``) and publish the card.
 
@@ -57,13 +65,17 @@ def train_lenet5(
     as ``--init-seed`` (another network on the same data, for ``ocr committee``); ``init``, ``graph_fields``
     and ``graph_epochs`` as ``--init``, ``--graph-fields`` and ``--graph-epochs`` (field-level training on
     segmentation graphs, from trained weights: ``init=<weights>, epochs=0, graph_fields=15000,
-    graph_epochs=10``; measured and not adopted for the shipped weights, see the README). Returns the model card.
+    graph_epochs=10``; measured and not adopted for the shipped weights, see the README). ``pair_fields``:
+    then train the two-digit detector on that many strips for ``pair_epochs`` (``ocr train-pairs --fields N
+    --epochs E``; the shipped recipe: 30000 and 3). Returns the model card.
     """
     config = TrainConfig(data_dir=data_dir, out=out, epochs=epochs, seed=seed, device=device, batch_size=batch_size,
                          limit=limit, val_size=val_size, checkpoint_dir=checkpoint_dir, resume=resume,
                          fields=fields, workers=workers, init_seed=init_seed, init=init,
                          graph_fields=graph_fields, graph_epochs=graph_epochs)
     card = train_task(config)
+    if pair_fields:
+        card = pairs_task(out, data_dir, pair_fields, pair_epochs, workers, device)
     test = card["test"]
     create_table_artifact(key="lenet5-test-figures", table=[{
         "weights": str(Path(out)), "epochs": len(card["training"]["history"]), "seed": seed,
@@ -90,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--init", default=None, help="as `ocr train --init` (weights to start from)")
     parser.add_argument("--graph-fields", type=int, default=0, help="as `ocr train --graph-fields`")
     parser.add_argument("--graph-epochs", type=int, default=0, help="as `ocr train --graph-epochs`")
+    parser.add_argument("--pair-fields", type=int, default=0, help="as `ocr train-pairs --fields` (0: no detector)")
+    parser.add_argument("--pair-epochs", type=int, default=3, help="as `ocr train-pairs --epochs`")
     args = parser.parse_args(argv)
     card = train_lenet5(**vars(args))
     print(f"test error {100 * card['test']['error']:.2f}%  weights {args.out}")

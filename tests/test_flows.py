@@ -205,7 +205,8 @@ def test_train_flow_publishes_the_model_card(harness, tmp_path):
     (data / "train-labels-idx1-ubyte.gz").symlink_to(shipped / "t10k-labels-idx1-ubyte.gz")
     out = tmp_path / "model" / "lenet5.pt"
     state = train_lenet5(data_dir=str(data), epochs=1, seed=3, out=str(out), device="cpu", limit=400, val_size=80,
-                         checkpoint_dir=str(tmp_path / "ckpt"), fields=15, init_seed=5, return_state=True)
+                         checkpoint_dir=str(tmp_path / "ckpt"), fields=15, init_seed=5, pair_fields=20, pair_epochs=1,
+                         return_state=True)
     assert state.is_completed()
     card = state.result()
     assert out.is_file() and out.with_suffix(".json").is_file()
@@ -213,11 +214,13 @@ def test_train_flow_publishes_the_model_card(harness, tmp_path):
     # The shipped recipe's options reach ocr.train: field strips trained on and calibrated with.
     assert card["training"]["config"]["fields"] == 15 and card["training"]["config"]["init_seed"] == 5
     assert card["calibration"]["fields"]["n"] == 5
+    assert card["pairs"]["fields"] == 20 and len(card["pairs"]["history"]) == 1  # the two-digit detector too
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
             flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])))
     by_key = {a.key: a for a in artifacts}
     assert "# Model card: LeNet-5" in by_key["lenet5-model-card"].data
+    assert "## Two-digit detector" in by_key["lenet5-model-card"].data
     assert f"{100 * card['test']['error']:.2f}%" in by_key["lenet5-model-card"].data
 
 
