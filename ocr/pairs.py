@@ -16,7 +16,7 @@ all of that digit), *two digits* (most of the ink of two digits), the rest left 
 
 The reader asks it only about digits read whole from a mark wide enough for two
 (``DigitResult.source == "wide blob"``) and, when it says two with probability at least
-:data:`TWO_DIGITS`, sends the field to a person with :data:`PAIR_DOUBT`. The field thresholds are
+:data:`TWO_DIGITS`, sends the field to a person with :func:`pair_doubt`. The field thresholds are
 calibrated with the doubt in place (``ocr calibrate``), so the digits that stand alone no longer pay
 for the pairs hidden among them. It lives in the digit network's weights file (``pairs``), written
 by ``ocr train-pairs``.
@@ -38,15 +38,24 @@ from ocr.lenet5 import LeNet5
 
 # A digit read whole from a wide mark is doubted when the detector gives two digits at least this
 # probability. Chosen on 3,000 amount strips written with held-out digits: 0.9 doubts 1.3% of the
-# strips the digit threshold accepts, 70% of them wrong (README, "A second opinion on wide marks").
+# strips the digit threshold accepts, 70% of them wrong (README, the field reader's "a second opinion
+# on wide marks"; 0.5 caught no more wrong amounts at 0.5%).
 TWO_DIGITS = 0.9
-PAIR_DOUBT = "a wide mark read as one digit looks like two touching digits (a digit lost?)"
 # Labels by who wrote a candidate's ink (ocr.handwriting.FieldStrip.owner).
 ONE_PURITY = 0.9  # one digit: at least this much of its ink is one digit's ...
 ONE_COVER = 0.9  # ... and it holds at least this much of that digit's ink
 TWO_HELD = 0.6  # two digits: it holds at least this much of the ink of each of two digits ...
 TWO_PURITY = 0.85  # ... and at least this much of its ink is theirs
 PAIR_FIELD_TYPES = ("amount", "zip", "amount")  # the strips written in turn (amounts: no count to catch a pair)
+
+
+def pair_doubt(positions: Sequence[int]) -> str:
+    """The reason a field goes to a person when the marks read as the digits at ``positions`` (1-based)
+    look like two touching digits each."""
+    if len(positions) == 1:
+        return f"the wide mark read as digit {positions[0]} looks like two touching digits (a digit lost?)"
+    where = ", ".join(map(str, positions))
+    return f"the wide marks read as digits {where} look like two touching digits (digits lost?)"
 
 
 class PairDetector(nn.Module):

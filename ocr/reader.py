@@ -25,7 +25,7 @@ from ocr.classify import Classifier
 from ocr.errors import OCRError
 from ocr.fields import CleanField, clean_field, faint_point, faint_walls
 from ocr.normalize import normalize_digit
-from ocr.pairs import PAIR_DOUBT, TWO_DIGITS
+from ocr.pairs import TWO_DIGITS, pair_doubt
 from ocr.records import DigitResult, FieldImage, FieldResult
 from ocr.reject import confidence as confidence_of
 from ocr.reject import margins
@@ -391,7 +391,7 @@ def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
     it came from (:meth:`Classifier.threshold_for`; ``thresholds``, if given, stands in for the
     classifier's calibrated field thresholds). ``two`` (:func:`classify_prepared`) is P(two digits) of
     the wide marks read whole: a chosen digit read from one the detector gives at least
-    :data:`ocr.pairs.TWO_DIGITS` is a doubt (:data:`ocr.pairs.PAIR_DOUBT`).
+    :data:`ocr.pairs.TWO_DIGITS` is a doubt (:func:`ocr.pairs.pair_doubt`).
     """
     rej = classifier.rejector
     margin = margins(penalties, rej.j) if len(penalties) else np.zeros(0)
@@ -427,9 +427,11 @@ def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
                 digits.append(DigitResult(position=pos, bbox=c.box_in_crop(comps[k].bbox), label=int(labels[j]),
                                           penalties=penalties[j].copy(), confidence=float(confidence_of(m[pos])),
                                           accepted=bool(m[pos] >= field_threshold),
-                                          digit_image=prep.stack[j], source=source, margin=float(m[pos])))
-            if two is not None and any(two[j] >= TWO_DIGITS for j in rows if prep.sources[j] in PAIR_SOURCES):
-                doubts = [*doubts, PAIR_DOUBT]
+                                          digit_image=prep.stack[j], source=source, margin=float(m[pos]),
+                                          two_digits=float(two[j]) if two is not None else float("nan")))
+            pairs = [d.position + 1 for d in digits if d.source in PAIR_SOURCES and d.two_digits >= TWO_DIGITS]
+            if pairs:
+                doubts = [*doubts, pair_doubt(pairs)]
             results[i] = assemble(f, digits, point_after, s.doubts + doubts)
         except OCRError as exc:
             results[i] = _error_result(f, str(exc))

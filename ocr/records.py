@@ -91,6 +91,9 @@ class DigitResult:
     # The log-odds ``confidence`` comes from (ocr.reject.margins; against the other digits the
     # field's grammar allows there); NaN when not given.
     margin: float = float("nan")
+    # P(two touching digits) from the two-digit detector (ocr.pairs), for the digits it was asked about
+    # (an amount's digit read whole from a wide mark); NaN for the others.
+    two_digits: float = float("nan")
 
     @property
     def best_penalty(self) -> float:

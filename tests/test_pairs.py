@@ -10,7 +10,7 @@ from ocr.classify import Classifier
 from ocr.errors import OCRError
 from ocr.handwriting import DigitPool, render_text
 from ocr.lenet5 import LeNet5, load_weights, save_weights
-from ocr.pairs import PAIR_DOUBT, TWO_DIGITS, PairDetector, label_pairs, pair_examples
+from ocr.pairs import TWO_DIGITS, PairDetector, label_pairs, pair_doubt, pair_examples
 from ocr.reader import classify_prepared, decide_fields, prepare_fields
 from ocr.records import FieldImage
 from tests.test_train import _tiny_mnist
@@ -88,10 +88,18 @@ def test_a_wide_mark_read_as_one_digit_is_doubted_when_the_detector_says_two(cla
         return r
 
     assert read(0.2).status == "accepted" and read(0.2).value == "257"
-    doubted = read(TWO_DIGITS)
-    assert doubted.status == "review" and PAIR_DOUBT in doubted.reason and doubted.value == "257"
     [plain] = decide_fields(prep, y, classifier, {"amount": {"alone": 1.0, "joined": 1.0}})
     assert plain.status == "accepted"  # weights without a detector: no such doubt
+    assert read(TWO_DIGITS - 0.05).status == "accepted"
+    doubted = read(TWO_DIGITS + 0.05)
+    assert doubted.status == "review" and doubted.value == "257"
+    assert doubted.reason == "the wide mark read as digit 2 looks like two touching digits (a digit lost?)"
+    assert doubted.digits[1].two_digits == pytest.approx(TWO_DIGITS + 0.05)
+    from ocr.cli.read import result_json
+    shown = result_json(doubted)["digits"]  # ocr read --json: the detector's answer where it was asked
+    assert shown[1]["two_digits"] == pytest.approx(TWO_DIGITS + 0.05)
+    assert all("two_digits" not in d for d in result_json(plain)["digits"])
+    assert pair_doubt([1, 3]).startswith("the wide marks read as digits 1, 3 look like")
 
     forced = Classifier(classifier.model, {**classifier.info, "pairs": _forced(True)}, torch.device("cpu"))
     _, asked = classify_prepared(prep, forced)

@@ -4,13 +4,15 @@ Contract (other tools depend on it): header ``file,field,value,status,confidence
 file in the order given; ``status`` is ``accepted``, ``review`` or ``error``; an unreadable file
 is an ``error`` row with an empty value and its reason on stderr, and the other files are still
 read. ``--json`` prints per-digit detail instead (bbox, label, best and second-best penalty,
-confidence). Exit status 0, or 1 when some file was an error.
+confidence, where it came from and, for an amount's wide marks read whole, P(two touching digits)).
+Exit status 0, or 1 when some file was an error.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -43,7 +45,9 @@ def result_json(r) -> dict:
         "confidence": round(r.confidence, 4), "reason": r.reason,
         "digits": [{"position": d.position, "bbox": list(d.bbox), "label": d.label,
                     "penalty_best": round(d.best_penalty, 3), "penalty_second": round(d.second_penalty, 3),
-                    "confidence": round(d.confidence, 4), "accepted": d.accepted, "source": d.source}
+                    "confidence": round(d.confidence, 4), "accepted": d.accepted, "source": d.source,
+                    # P(two touching digits) from the two-digit detector, where it was asked (ocr/pairs.py)
+                    **({} if math.isnan(d.two_digits) else {"two_digits": round(d.two_digits, 4)})}
                    for d in r.digits],
     }
 
