@@ -463,6 +463,20 @@ def save_weights(model: LeNet5 | Committee, path: Path, *, j: float, calibration
     tmp.replace(path)
 
 
+def load_state(net: nn.Module, state, where: str, what: str) -> nn.Module:
+    """``net`` with ``state`` loaded, or :class:`OCRError` naming ``where`` (``"weights file X"``) and
+    ``what`` the network is when the state does not fit it or holds non-finite values."""
+    try:
+        net.load_state_dict(state)
+    except (RuntimeError, KeyError, TypeError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise OCRError(f"{where} does not fit {what}: {first}") from None
+    for name, tensor in net.state_dict().items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise OCRError(f"{where} holds non-finite values in {name}")
+    return net
+
+
 def load_weights(path: Path, device: str | torch.device = "cpu") -> tuple[LeNet5 | Committee, dict]:
     """Load a weights file written by :func:`save_weights`.
 
@@ -489,16 +503,7 @@ def load_weights(path: Path, device: str | torch.device = "cpu") -> tuple[LeNet5
     networks = []
     for k, state in enumerate(states):
         which = f" (committee member {k + 1})" if len(states) > 1 else ""
-        net = LeNet5()
-        try:
-            net.load_state_dict(state)
-        except (RuntimeError, KeyError, TypeError, AttributeError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise OCRError(f"weights file {path}{which} does not fit LeNet-5: {first}") from None
-        for name, tensor in net.state_dict().items():
-            if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-                raise OCRError(f"weights file {path}{which} holds non-finite values in {name}")
-        networks.append(net)
+        networks.append(load_state(LeNet5(), state, f"weights file {path}{which}", "LeNet-5"))
     model = Committee(networks) if len(networks) > 1 else networks[0]
     model.eval()
     pairs = None

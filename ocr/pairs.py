@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ocr.errors import OCRError
-from ocr.lenet5 import LeNet5
+from ocr.lenet5 import LeNet5, load_state
 
 # A digit read whole from a wide mark is doubted when the detector gives two digits at least this
 # probability. Chosen on 3,000 amount strips written with held-out digits: 0.9 doubts 1.3% of the
@@ -77,15 +77,8 @@ class PairDetector(nn.Module):
 
 def load_detector(state: dict, where: str, device: str | torch.device = "cpu") -> PairDetector:
     """A :class:`PairDetector` from its state dict (stored in a weights file ``where``), in eval mode."""
-    net = PairDetector()
-    try:
-        net.load_state_dict(state)
-    except (RuntimeError, KeyError, TypeError, AttributeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise OCRError(f"weights file {where}: its two-digit detector does not fit: {first}") from None
-    if not all(torch.isfinite(t).all() for t in net.state_dict().values() if t.is_floating_point()):
-        raise OCRError(f"weights file {where}: its two-digit detector holds non-finite values")
-    return net.eval().to(device)
+    return load_state(PairDetector(), state, f"weights file {where}, its two-digit detector,",
+                      "the two-digit detector").eval().to(device)
 
 
 # --- training examples ----------------------------------------------------------------------------

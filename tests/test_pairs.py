@@ -149,5 +149,8 @@ def test_a_broken_detector_in_a_weights_file_is_a_clear_error(tmp_path):
     with torch.no_grad():
         bad.output.bias.fill_(float("nan"))
     save_weights(LeNet5(), path, j=10.0, pairs=bad)
-    with pytest.raises(OCRError, match="two-digit detector holds non-finite values"):
+    with pytest.raises(OCRError, match="its two-digit detector, holds non-finite values in output.bias"):
+        load_weights(path)
+    save_weights(LeNet5(), path, j=10.0, pairs=torch.nn.Linear(84, 2))  # some other network
+    with pytest.raises(OCRError, match=r"w.pt, its two-digit detector, does not fit the two-digit detector"):
         load_weights(path)
