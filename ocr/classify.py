@@ -233,6 +233,8 @@ class Classifier:
         n = len(x)
         out = np.empty((n, 10), dtype=np.float32)
         asked = None
+        if ask is not None and np.shape(ask) != (n,):
+            raise ValueError(f"ask must mark each of the {n} inputs, got shape {np.shape(ask)}")
         if self.pairs is not None and ask is not None and np.any(ask):
             ask = np.asarray(ask, bool)
             asked = np.full(n, np.nan, np.float32)

@@ -60,6 +60,8 @@ def test_the_detector_is_asked_once_per_batch_and_only_about_marked_rows(classif
     assert np.allclose(penalties, without.penalties(x))
     assert clf.read(x, np.zeros(300, bool))[1] is None  # nothing asked
     assert without.read(x, ask)[1] is None
+    with pytest.raises(ValueError, match="ask must mark each of the 300 inputs"):
+        clf.read(x, ask[:10])
 
 
 def test_a_wide_mark_read_as_one_digit_is_doubted_when_the_detector_says_two(classifier):
