@@ -14,11 +14,13 @@ segmenter cuts from synthetic strips written with MNIST training digits (:func:`
 each candidate labelled by who wrote its ink: *one digit* (almost all of it one digit's, and almost
 all of that digit), *two digits* (most of the ink of two digits), the rest left out.
 
-The reader asks it only about digits read whole from a mark wide enough for two
-(``DigitResult.source == "wide blob"``) and, when it says two with probability at least
-:data:`TWO_DIGITS`, sends the field to a person with :func:`pair_doubt`. The field thresholds are
-calibrated with the doubt in place (``ocr calibrate``), so the digits that stand alone no longer pay
-for the pairs hidden among them. It lives in the digit network's weights file (``pairs``), written
+The reader asks it only about the digits of amounts and digit strings (no digit count to catch a lost
+digit) read whole from a mark wide enough for two (``DigitResult.source == "wide blob"``). When it says
+two with probability at least :data:`TWO_DIGITS`, the field goes to a person with :func:`pair_doubt`,
+shown the reading with that mark cut where a cut reading exists (:data:`ocr.reader.PAIR_COST`). It never
+makes a field accepted. The shipped field thresholds were calibrated without it (it can only lower the
+error among the fields they accept); ``ocr calibrate`` or ``ocr train-pairs --recalibrate`` counts its
+doubts. It lives in the digit network's weights file (``pairs``), written
 by ``ocr train-pairs``.
 """
 
@@ -49,12 +51,17 @@ TWO_PURITY = 0.85  # ... and at least this much of its ink is theirs
 PAIR_FIELD_TYPES = ("amount", "zip", "amount")  # the strips written in turn (amounts: no count to catch a pair)
 
 
-def pair_doubt(positions: Sequence[int]) -> str:
+def pair_doubt(positions: Sequence[int], cut: bool = False) -> str:
     """The reason a field goes to a person when the marks read as the digits at ``positions`` (1-based)
-    look like two touching digits each."""
-    if len(positions) == 1:
-        return f"the wide mark read as digit {positions[0]} looks like two touching digits (a digit lost?)"
+    look like two touching digits each; ``cut``: the mark was read whole first, and is shown cut into
+    the digits at ``positions``."""
     where = ", ".join(map(str, positions))
+    if cut:
+        digits = "digits" if len(positions) > 1 else "digit"
+        return (f"a wide mark read as one digit looks like two touching digits: shown cut, as {digits} {where} "
+                "(check the cut)")
+    if len(positions) == 1:
+        return f"the wide mark read as digit {where} looks like two touching digits (a digit lost?)"
     return f"the wide marks read as digits {where} look like two touching digits (digits lost?)"
 
 

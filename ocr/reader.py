@@ -72,6 +72,9 @@ GROUPING_DOUBT = "the digits between the commas do not group as 1,23,456 or 1,23
 LOW_ONE_DOUBT = "a '1' standing lower than the digits beside it (a comma written long?)"
 # The digits the two-digit detector (ocr.pairs) is asked about: those read whole from a mark wide enough for two.
 PAIR_SOURCES = ("wide blob",)
+# What reading whole a mark the detector calls two digits adds to its path cost, so that the reading shown
+# to the person cuts it where a cut reading exists (the field goes to review either way).
+PAIR_COST = 10.0
 STRICT_DOUBT = False  # True: any confident alternative reading is a doubt (costs ~20 points of acceptance)
 
 
@@ -411,9 +414,18 @@ def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
         n = sum(len(g.candidates) for g in s.groups)
         try:
             comps = [comp for g in s.groups for comp in g.candidates]
-            chosen, doubts, point_after = _choose_paths(s, f.type, costs[offset : offset + n],
-                                                        labels[offset : offset + n], accepted[offset : offset + n],
-                                                        digit_like[offset : offset + n])
+            field_costs = costs[offset : offset + n]
+            rest = (labels[offset : offset + n], accepted[offset : offset + n], digit_like[offset : offset + n])
+            chosen, doubts, point_after = _choose_paths(s, f.type, field_costs, *rest)
+            called_two = (np.nan_to_num(two[offset : offset + n], nan=0.0) >= TWO_DIGITS if two is not None
+                          else np.zeros(n, bool))
+            group_of = [gi for gi, g in enumerate(s.groups) for _ in g.candidates]
+            flagged = {group_of[k] for k in chosen if called_two[k]}
+            if flagged:
+                # A mark read whole that the detector calls two digits: the field goes to a person, shown
+                # the reading with that mark cut where a cut reading exists (reading it whole costs more).
+                first_positions = [pos + 1 for pos, k in enumerate(chosen) if called_two[k]]
+                chosen, doubts, point_after = _choose_paths(s, f.type, field_costs + PAIR_COST * called_two, *rest)
             rows = [offset + k for k in chosen]
             m = margin[rows]
             if f.type == "date" and not form_problem("date", labels[rows]):
@@ -429,9 +441,11 @@ def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
                                           accepted=bool(m[pos] >= field_threshold),
                                           digit_image=prep.stack[j], source=source, margin=float(m[pos]),
                                           two_digits=float(two[j]) if two is not None else float("nan")))
-            pairs = [d.position + 1 for d in digits if d.source in PAIR_SOURCES and d.two_digits >= TWO_DIGITS]
-            if pairs:
-                doubts = [*doubts, pair_doubt(pairs)]
+            if flagged:
+                whole = [pos + 1 for pos, k in enumerate(chosen) if group_of[k] in flagged and called_two[k]]
+                cut = [pos + 1 for pos, k in enumerate(chosen) if group_of[k] in flagged and not called_two[k]]
+                shown = ([pair_doubt(whole)] if whole else []) + ([pair_doubt(cut, cut=True)] if cut else [])
+                doubts = [*doubts, *(shown or [pair_doubt(first_positions)])]
             results[i] = assemble(f, digits, point_after, s.doubts + doubts)
         except OCRError as exc:
             results[i] = _error_result(f, str(exc))

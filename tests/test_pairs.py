@@ -110,6 +110,22 @@ def test_a_wide_mark_read_as_one_digit_is_doubted_when_the_detector_says_two(cla
     as_zip = prepare_fields([FieldImage("zip", "zip", prep.fields[0].crop)])
     assert "wide blob" in as_zip.sources and classify_prepared(as_zip, forced)[1] is None
 
+    # Where a cut reads the pair as two confident digits, but reading it whole is cheaper, the reader reads
+    # '5'. Called two digits, the field still goes to a person, shown cut: "2157".
+    two_piece = next(p for p in groups[1].paths if len(p) == 2)
+    y2 = y.copy()
+    for piece, d in zip(two_piece, (1, 5), strict=True):
+        y2[first[1] + piece] = 60.0
+        y2[first[1] + piece, d] = 1.0
+    whole = np.where(wide, 0.01, np.nan).astype(np.float32)
+    [r] = decide_fields(prep, y2, classifier, {"amount": {"alone": 1.0, "joined": 1.0}}, whole)
+    assert r.value == "257" and r.status == "accepted"  # reading it whole is cheaper
+    whole[first[1]] = TWO_DIGITS + 0.05
+    [r] = decide_fields(prep, y2, classifier, {"amount": {"alone": 1.0, "joined": 1.0}}, whole)
+    assert r.value == "2157" and r.status == "review"
+    assert r.reason == pair_doubt([2, 3], cut=True)
+    assert "shown cut, as digits 2, 3 (check the cut)" in r.reason
+
 
 def test_train_pairs_stores_the_detector_and_keeps_or_recalibrates_the_thresholds(tmp_path, mnist_test, capsys):
     from ocr.cli import main
