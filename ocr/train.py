@@ -525,6 +525,20 @@ def rubbish_rejection(model, rubbish: np.ndarray, j: float, calibration: dict, d
     return {key: float((m < c["threshold"]).mean()) for key, c in calibration["thresholds"].items()}
 
 
+def _trained_as(weights: Path, data_dir: str | None, what: str) -> tuple[dict, TrainConfig]:
+    """The model card beside ``weights`` and the training config it records (with ``data_dir``), after
+    checking that the MNIST training files there are the ones the network was trained on. A missing card
+    is an :class:`OCRError` saying it holds ``what``."""
+    card_path = weights.with_suffix(".json")
+    if not card_path.is_file():
+        raise OCRError(f"model card {card_path} not found: it holds {what}")
+    card = json.loads(card_path.read_text())
+    cfg = TrainConfig(**(dict(card["training"]["config"]) | {"data_dir": data_dir}))
+    if mnist.file_checksums("train", data_dir) != card["data"]["train_sha256"]:
+        raise OCRError("the MNIST training files differ from the ones this model was trained on (sha256)")
+    return card, cfg
+
+
 def recalibrate(weights: Path, data_dir: str | None, targets=DEFAULT_TARGETS, device: str = "auto",
                 views: bool | None = None) -> dict:
     """``ocr calibrate``: recompute the thresholds of a trained model on the same validation split it
@@ -532,15 +546,7 @@ def recalibrate(weights: Path, data_dir: str | None, targets=DEFAULT_TARGETS, de
     rates, with or without test-time views (``None``: as trained); rewrites the weights file's
     calibration and the card. The network is unchanged."""
     weights = Path(weights)
-    card_path = weights.with_suffix(".json")
-    if not card_path.is_file():
-        raise OCRError(f"model card {card_path} not found: it holds the validation split to calibrate on")
-    card = json.loads(card_path.read_text())
-    config = dict(card["training"]["config"])
-    config["data_dir"] = data_dir
-    cfg = TrainConfig(**config)
-    if mnist.file_checksums("train", data_dir) != card["data"]["train_sha256"]:
-        raise OCRError("the MNIST training files differ from the ones this model was trained on (sha256)")
+    card, cfg = _trained_as(weights, data_dir, "the validation split to calibrate on")
     dev = resolve_device(device)
     model, info = load_weights(weights, dev)
     inputs, labels, _, raw = _load_training_data(cfg)
@@ -581,16 +587,10 @@ def train_pair_detector(weights: Path, data_dir: str | None, *, fields: int = 30
     were not). Returns the model card."""
     import copy
 
-    from ocr.pairs import PairDetector, detector_figures, fit, pair_examples, probabilities
+    from ocr.pairs import TWO_DIGITS, PairDetector, detector_figures, fit, pair_examples, probabilities
 
     weights = Path(weights)
-    card_path = weights.with_suffix(".json")
-    if not card_path.is_file():
-        raise OCRError(f"model card {card_path} not found: it holds the split of digits the network trained on")
-    card = json.loads(card_path.read_text())
-    cfg = TrainConfig(**(dict(card["training"]["config"]) | {"data_dir": data_dir}))
-    if mnist.file_checksums("train", data_dir) != card["data"]["train_sha256"]:
-        raise OCRError("the MNIST training files differ from the ones this model was trained on (sha256)")
+    card, cfg = _trained_as(weights, data_dir, "the split of digits the network trained on")
     dev = resolve_device(device)
     model, info = load_weights(weights, dev)
     if isinstance(model, Committee):
@@ -616,8 +616,6 @@ def train_pair_detector(weights: Path, data_dir: str | None, *, fields: int = 30
     seconds = time.time() - t1
     figures = detector_figures(probabilities(detector, hx, dev), hy, hwide)
     save_weights(model, weights, j=info["j"], calibration=info["calibration"], meta=info["meta"], pairs=detector)
-    from ocr.pairs import TWO_DIGITS
-
     card["pairs"] = {"command": _command_line(), "fields": fields, "held_out_fields": n_held, "epochs": epochs,
                      "lr": lr, "batch_size": batch_size, "seconds": round(seconds), "device": str(dev),
                      "examples": {"one": int((y == 0).sum()), "two": int((y == 1).sum())},
