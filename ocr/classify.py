@@ -187,8 +187,8 @@ class Classifier:
         self.wide_alone = tuple(info["calibration"].get("fields", {}).get("wide_alone", ()))
         # The test-time views the thresholds were calibrated with (ocr.views); none for older weights.
         self.views = tuple(tuple(v) for v in info["calibration"].get("views", AS_IS))
-        # The two-digit detector (ocr.pairs) the weights carry, or None; its doubts are part of what
-        # the field thresholds were calibrated with.
+        # The two-digit detector (ocr.pairs) the weights carry, or None. Its doubts only send fields to a
+        # person; whether the field thresholds counted them is in calibration["fields"]["pairs"].
         self.pairs = info.get("pairs")
         self.forward_passes = 0  # counts batches, so tests can check the batching
 

@@ -419,12 +419,13 @@ def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
             chosen, doubts, point_after = _choose_paths(s, f.type, field_costs, *rest)
             called_two = (np.nan_to_num(two[offset : offset + n], nan=0.0) >= TWO_DIGITS if two is not None
                           else np.zeros(n, bool))
-            group_of = [gi for gi, g in enumerate(s.groups) for _ in g.candidates]
-            flagged = {group_of[k] for k in chosen if called_two[k]}
-            if flagged:
-                # A mark read whole that the detector calls two digits: the field goes to a person, shown
-                # the reading with that mark cut where a cut reading exists (reading it whole costs more).
-                first_positions = [pos + 1 for pos, k in enumerate(chosen) if called_two[k]]
+            first_positions = [pos + 1 for pos, k in enumerate(chosen) if called_two[k]]
+            flagged: set[int] = set()  # groups read whole that the detector calls two digits
+            if first_positions:
+                # The field goes to a person, shown the reading with such a mark cut where a cut reading
+                # exists (reading it whole costs more).
+                group_of = [gi for gi, g in enumerate(s.groups) for _ in g.candidates]
+                flagged = {group_of[k] for k in chosen if called_two[k]}
                 chosen, doubts, point_after = _choose_paths(s, f.type, field_costs + PAIR_COST * called_two, *rest)
             rows = [offset + k for k in chosen]
             m = margin[rows]
