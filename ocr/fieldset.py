@@ -80,23 +80,32 @@ def label_candidates(masks: Sequence[np.ndarray], boxes: Sequence[Box], owner: n
     return out
 
 
-def _examples_of_fields(pool: DigitPool, seed: int, n_fields: int, touching: float,
-                        drift: float = DRIFT) -> tuple[np.ndarray, np.ndarray]:
+def cut_strips(pool: DigitPool, seed: int, n_fields: int, touching: float, types: Sequence[str] = FIELD_TYPES,
+               drift: float = DRIFT):
+    """Write ``n_fields`` synthetic strips (the field ``types`` in turn, ``touching`` of the digits touching
+    the one before) and cut each as the reader does. Yields ``(strip, clean, seg, owner)`` for every strip
+    the segmenter cut into at least one candidate, ``owner`` the writer of each cleaned pixel
+    (:func:`owner_in_clean`); a strip the pipeline rejects is passed over."""
     rng = np.random.default_rng(seed)
-    inputs: list[np.ndarray] = []
-    targets: list[np.ndarray] = []
     for i in range(n_fields):
-        field_type = FIELD_TYPES[i % len(FIELD_TYPES)]
+        field_type = types[i % len(types)]
         strip = make_field(field_type, random_value(field_type, rng), rng, pool=pool, touching_p=touching)
         try:
             clean = clean_field(strip.image)
             seg = segment(clean.ink, clean.mask, field_type, drift=drift)
         except OCRError:
             continue
-        comps = [c for g in seg.groups for c in g.candidates]
-        if not comps:
+        if not any(g.candidates for g in seg.groups):
             continue
-        owner = owner_in_clean(strip, clean)
+        yield strip, clean, seg, owner_in_clean(strip, clean)
+
+
+def _examples_of_fields(pool: DigitPool, seed: int, n_fields: int, touching: float,
+                        drift: float = DRIFT) -> tuple[np.ndarray, np.ndarray]:
+    inputs: list[np.ndarray] = []
+    targets: list[np.ndarray] = []
+    for strip, clean, seg, owner in cut_strips(pool, seed, n_fields, touching, drift=drift):
+        comps = [c for g in seg.groups for c in g.candidates]
         which = label_candidates([c.ink > 0 for c in comps], [c.bbox for c in comps], owner, clean.mask)
         digits = [int(ch) for ch in strip.value if ch.isdigit()]
         for c, k in zip(comps, which, strict=True):

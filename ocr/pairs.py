@@ -114,29 +114,15 @@ def label_pairs(masks: Sequence[np.ndarray], boxes: Sequence, owner: np.ndarray,
 
 
 def _pair_examples_of_fields(pool, seed: int, n_fields: int, touching: float):
-    from ocr.fields import clean_field
-    from ocr.fieldset import owner_in_clean
-    from ocr.handwriting import make_field, random_value
+    from ocr.fieldset import cut_strips
     from ocr.normalize import normalize_digit
-    from ocr.segment import segment
 
-    rng = np.random.default_rng(seed)
     xs: list[np.ndarray] = []
     ys: list[int] = []
     wide: list[bool] = []
-    for i in range(n_fields):
-        field_type = PAIR_FIELD_TYPES[i % len(PAIR_FIELD_TYPES)]
-        strip = make_field(field_type, random_value(field_type, rng), rng, pool=pool, touching_p=touching)
-        try:
-            clean = clean_field(strip.image)
-            seg = segment(clean.ink, clean.mask, field_type)
-        except OCRError:
-            continue
+    for _, clean, seg, owner in cut_strips(pool, seed, n_fields, touching, PAIR_FIELD_TYPES):
         comps = [(c, k == 0 and (len(g.candidates) > 1 or g.wide)) for g in seg.groups
                  for k, c in enumerate(g.candidates)]
-        if not comps:
-            continue
-        owner = owner_in_clean(strip, clean)
         labels = label_pairs([c.ink > 0 for c, _ in comps], [c.bbox for c, _ in comps], owner, clean.mask)
         for (c, whole_wide), y in zip(comps, labels, strict=True):
             if y < 0:
