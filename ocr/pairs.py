@@ -49,6 +49,7 @@ ONE_COVER = 0.9  # ... and it holds at least this much of that digit's ink
 TWO_HELD = 0.6  # two digits: it holds at least this much of the ink of each of two digits ...
 TWO_PURITY = 0.85  # ... and at least this much of its ink is theirs
 PAIR_FIELD_TYPES = ("amount", "zip", "amount")  # the strips written in turn (amounts: no count to catch a pair)
+PAIR_TOUCHING = 0.3  # share of their digits touching the one before (the reader's strips: 0.1)
 
 
 def pair_doubt(positions: Sequence[int], cut: bool = False) -> str:
@@ -137,8 +138,9 @@ def _pair_examples_of_fields(pool, seed: int, n_fields: int, touching: float):
     return x, np.asarray(ys, np.int64), np.asarray(wide, bool)
 
 
-def pair_examples(images: np.ndarray, labels: np.ndarray, n_fields: int, seed: int, *, touching: float = 0.3,
-                  workers: int = 1, chunk: int = 250) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def pair_examples(images: np.ndarray, labels: np.ndarray, n_fields: int, seed: int, *,
+                  touching: float = PAIR_TOUCHING, workers: int = 1,
+                  chunk: int = 250) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Candidates the segmenter cuts from ``n_fields`` synthetic amount and zip strips written with
     ``images``/``labels`` (``uint8 [M, 28, 28]``, ink bright), ``touching`` of the digits touching the
     one before. Returns (inputs ``float32 [N, 32, 32]``, labels ``int64 [N]`` 0 one digit / 1 two

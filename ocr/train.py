@@ -834,14 +834,17 @@ def card_markdown(card: dict, stem: str) -> str:
                 for c in by_target.values()) + " |")
     pairs = card.get("pairs")
     if pairs:
+        from ocr.pairs import PAIR_TOUCHING
+
         held = pairs["held_out"]
         lines += ["", "## Two-digit detector", "",
                   "A second network the reader asks about every digit read whole from a mark wide enough for two "
                   "(`ocr/pairs.py`): LeNet-5's C1-F6, started from the digit network's weights, with a two-way output "
                   "(one digit, two digits), trained on candidates cut from "
-                  f"{pairs['fields']} synthetic amount and zip strips written with the training digits (30% of digits "
-                  f"touching the one before; {pairs['examples']['one']:,} one-digit and {pairs['examples']['two']:,} "
-                  f"two-digit candidates), {pairs['epochs']} epochs, {pairs['seconds']} s on {pairs['device']}. A "
+                  f"{pairs['fields']} synthetic amount and zip strips written with the training digits "
+                  f"({PAIR_TOUCHING:.0%} of digits touching the one before; {pairs['examples']['one']:,} one-digit and "
+                  f"{pairs['examples']['two']:,} two-digit candidates), {pairs['epochs']} epochs, {pairs['seconds']} s "
+                  f"on {pairs['device']}. A "
                   f"digit it gives two digits at least {pairs['threshold']:g} sends its field to a person (amounts "
                   "and digit strings: zips and dates have a digit count to catch a lost digit). The field thresholds "
                   "above were calibrated "
