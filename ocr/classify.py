@@ -24,14 +24,16 @@ ENV_WEIGHTS = "OCR_WEIGHTS"
 SHIPPED_WEIGHTS = Path(__file__).resolve().parent.parent / "models" / "lenet5.pt"
 DEFAULT_TARGET = 0.001  # digit error among accepted digits the default threshold is calibrated for
 # Error among accepted *fields* the per-type thresholds are calibrated for (when the weights carry a
-# field calibration, see ocr.fieldset.calibrate_fields): a digit must pass both thresholds.
+# field calibration, see ocr.fieldset.calibrate_fields): every digit must pass the digit threshold and
+# the field its type's field score (ocr.fieldscore; older weights: a digit threshold per type).
 DEFAULT_FIELD_TARGET = 0.01
 # Field types held to a stricter field error than the one asked for: money. At 1% the thresholds
 # calibrated on strips let 0.9-1.7% of accepted amounts through wrong on fresh synthetic documents
 # (README); at 0.5%, 1 in 999.
 FIELD_TARGET_CAPS = {"amount": 0.005}
-FIELD_ERROR_HELP = ("error among accepted fields that per-type digit thresholds are calibrated for, when the "
-                    "weights carry a field calibration (a digit must pass both thresholds); amounts are held "
+FIELD_ERROR_HELP = ("error among accepted fields that the per-type field score thresholds are calibrated for, "
+                    "when the weights carry a field calibration (every digit must pass the digit threshold and "
+                    "the field its score); amounts are held "
                     "to at most 0.005; 0: the digit threshold only. Per type: 'zip=0.02,amount=0.005' (a type "
                     "named is held to exactly that, amounts too; a bare number is for the types not named)")
 # The field types a --field-error may name.
@@ -134,8 +136,10 @@ def threshold_key(field_type: str, cells: int = 0) -> str:
 
 
 def field_thresholds(calibration: dict, field_target: FieldError) -> dict[str, dict[str, float]]:
-    """Per field type, the digit margins (``{"alone": t, "joined": t}``) calibrated for the
-    ``field_target`` error among accepted fields (:func:`parse_field_error`): the type's own target
+    """Per field type, what its fields must reach for the ``field_target`` error among accepted
+    fields (:func:`parse_field_error`): the digit margins (``{"alone": t, "joined": t}``) of weights
+    calibrated with threshold pairs, or a field score (``{"alone": -inf, "joined": -inf, "score": t}``,
+    :mod:`ocr.fieldscore`) of weights that carry a scorer per type; the type's own target
     when it is named, else the one for all types, held to :data:`FIELD_TARGET_CAPS`. A type whose
     target is 0 has none (the digit threshold only); so has every type for weights without a field
     calibration. A target the calibration does not hold is an error that names those it does."""
@@ -158,6 +162,9 @@ def field_thresholds(calibration: dict, field_target: FieldError) -> dict[str, d
         if key not in by_target:
             raise OCRError(f"no calibrated threshold for field error {key} on {field_type} fields "
                            f"(calibrated: {', '.join(sorted(by_target)) or 'none'})")
+        if "score" in by_target[key]:  # a field score (ocr.fieldscore): digits need only the digit threshold
+            out[field_type] = {"alone": -np.inf, "joined": -np.inf, "score": float(by_target[key]["score"])}
+            continue
         if not all(kind in by_target[key] for kind in SOURCES):
             raise OCRError("the weights' field thresholds are in an older format (one per field type): run "
                            "`ocr calibrate` on them, or use --field-error 0")
@@ -185,6 +192,8 @@ class Classifier:
         self.rejector = Rejector.from_calibration(info["j"], info["calibration"], target)
         self.field_thresholds = field_thresholds(info["calibration"], field_target)
         self.wide_alone = tuple(info["calibration"].get("fields", {}).get("wide_alone", ()))
+        # Per threshold key, the field score's regression (ocr.fieldscore) when the weights carry one.
+        self.field_scorers = dict(info["calibration"].get("fields", {}).get("scorers", {}))
         # The test-time views the thresholds were calibrated with (ocr.views); none for older weights.
         self.views = tuple(tuple(v) for v in info["calibration"].get("views", AS_IS))
         # The two-digit detector (ocr.pairs) the weights carry, or None. Its doubts only send fields to a

@@ -28,6 +28,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -201,41 +202,48 @@ def strip_truth(field_type: str, value: str) -> str:
 def calibrate_fields(classifier, images: np.ndarray, labels: np.ndarray, n_per_type: int, seed: int, *,
                      touching: float = 0.1, targets: Sequence[float] = FIELD_TARGETS,
                      types: Sequence[str] = CALIBRATED, description: str = "") -> dict:
-    """Per field type, the digit margin thresholds at which the *fields* the reader accepts are wrong
-    at most ``targets`` of the time: one for digits read whole, one for digits cut from a wider blob
-    and, in amounts, read whole from one (:func:`ocr.classify.source_kind`).
+    """Per field type, a field score (:mod:`ocr.fieldscore`) and the thresholds on it at which the
+    *fields* the reader accepts are wrong at most ``targets`` of the time.
 
     A digit threshold calibrated on single digits says little about fields: a zip has five digits to
     get wrong, and a touching pair read confidently as one digit is a wrong field with no wrong
-    digit in it. Such errors hide in the joined digits, so those get their own threshold, and the
-    digits that stood alone need not pay for them. ``n_per_type`` strips of each type are written
-    with the held-out digits (``images``, ``labels``: never the training digits; ``touching`` of the
+    digit in it. So whole fields are judged: ``2 * n_per_type`` strips of each type are written with
+    the held-out digits (``images``, ``labels``: never the training digits; ``touching`` of the
     digits touch the one before) and read once through the pipeline with the digit threshold
     (:func:`ocr.reader.prepare_fields`, one classification, :func:`ocr.reader.decide_fields`). The
-    reader's choice of path does not depend on the field thresholds, so a field is accepted at
-    thresholds ``(alone, joined)`` exactly when it is accepted with the digit threshold and its
-    weakest digit of each kind reaches its threshold. Every pair on a grid of ``FIELD_STEP`` from
-    the digit threshold up to 10 is counted; per target, the pair that accepts the most strips with
-    the error among them at or below the target is kept (the stricter pair on a tie).
+    reader's choice of path does not depend on the field thresholds, so a field is accepted at a
+    score threshold exactly when it is accepted with the digit threshold and its score reaches it.
+    The score's logistic regression is fitted on the first ``n_per_type`` strips' accepted fields
+    (:func:`ocr.fieldscore.fit`); each target's threshold is the lowest that holds it on the other
+    ``n_per_type`` (:func:`ocr.fieldscore.threshold_for_error`), so it is not chosen on the fields
+    the score was fitted to.
 
     ``types`` are :func:`ocr.classify.threshold_key` s: ``"date"`` is written freely, ``"date/cells"``
     in printed cells, one digit in each (comb fields: nothing touches).
 
-    Returns ``{"n", "seed", "touching", "digits", "step", "thresholds": {key: {"0.01": {"alone",
-    "joined", "accepted", "error"}}}, "digit_threshold": {type: {"accepted", "error"}}, "wide_alone":
-    [types whose wide blobs read whole count as alone]}``; both thresholds are ``inf`` when no pair
-    meets a target.
+    Returns ``{"n", "seed", "touching", "digits", "thresholds": {key: {"0.01": {"score", "accepted",
+    "error"}}}, "scorers": {key: scorer}, "digit_threshold": {type: {"accepted", "error"}},
+    "wide_alone": [types whose wide blobs read whole count as alone]}``; the figures are on the
+    strips the thresholds were chosen on, and ``score`` is ``inf`` when nothing meets a target.
     """
-    grid = threshold_grid(float(classifier.rejector.threshold))
+    from ocr.fieldscore import fit, score, threshold_for_error
+
     pool = DigitPool(images, labels)
     out: dict[str, dict] = {}
     plain: dict[str, dict] = {}
+    scorers: dict[str, dict] = {}
     for name in types:
-        ok, a, j = field_margins(classifier, pool, name, n_per_type, seed, touching)
-        plain[name] = {"accepted": len(ok) / n_per_type, "error": float((~ok).sum() / max(len(ok), 1))}
-        out[name] = {f"{t:g}": choose_pair(ok, a, j, n_per_type, t, grid) for t in targets}
-    return {"n": n_per_type, "seed": seed, "touching": touching, "digits": description, "step": FIELD_STEP,
-            "thresholds": out, "digit_threshold": plain, "wide_alone": sorted(ALLOWED_COUNTS)}
+        strips = write_strips(name, 2 * n_per_type, seed, pool, touching)
+        fitted, chosen = (accepted_fields(read_with_digit_threshold(classifier, strip_fields(name, part, start), name),
+                                          part, name)
+                          for start, part in ((0, strips[:n_per_type]), (n_per_type, strips[n_per_type:])))
+        scorers[name] = fit(fitted.features, fitted.right)
+        s = score(scorers[name], chosen.features)
+        plain[name] = {"accepted": len(chosen.right) / n_per_type,
+                       "error": float((~chosen.right).sum() / max(len(chosen.right), 1))}
+        out[name] = {f"{t:g}": threshold_for_error(s, chosen.right, n_per_type, t) for t in targets}
+    return {"n": n_per_type, "seed": seed, "touching": touching, "digits": description, "thresholds": out,
+            "scorers": scorers, "digit_threshold": plain, "wide_alone": sorted(ALLOWED_COUNTS)}
 
 
 def threshold_grid(base: float) -> np.ndarray:
@@ -245,19 +253,6 @@ def threshold_grid(base: float) -> np.ndarray:
     grid = np.concatenate([[base], np.arange(np.ceil(start / FIELD_STEP + 1e-9) * FIELD_STEP, 10.0 + 1e-9,
                                              FIELD_STEP)])
     return np.unique(grid)[::-1]
-
-
-def field_margins(classifier, pool: DigitPool, name: str, n: int, seed: int,
-                  touching: float = 0.1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Write ``n`` strips of :func:`ocr.classify.threshold_key` ``name`` (``"zip"``, ``"date/cells"``)
-    with ``pool``'s digits and read them once through the reader with the digit threshold alone.
-
-    Returns, for each strip the reader accepted, whether its value is right and the lowest margin
-    among its digits read alone and among its joined digits (``inf`` when it has none of a kind):
-    it is accepted at field thresholds ``(alone, joined)`` exactly when both reach them.
-    """
-    strips = write_strips(name, n, seed, pool, touching)
-    return accepted_margins(read_with_digit_threshold(classifier, strip_fields(name, strips), name), strips, name)
 
 
 def write_strips(name: str, n: int, seed: int, pool: DigitPool, touching: float = 0.1) -> list:
@@ -289,19 +284,39 @@ def read_with_digit_threshold(classifier, fields: Sequence[FieldImage], name: st
     return decide_fields(prep, penalties, classifier, {name: {"alone": -np.inf, "joined": -np.inf}}, two)
 
 
-def accepted_margins(results: Sequence, strips: Sequence, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each accepted result (in order) of strips of ``name``: whether its value is the strip's, and
-    its :func:`weakest_margins`."""
+@dataclass
+class AcceptedFields:
+    """The fields the reader accepted at the digit threshold, of strips read in order: whether each
+    value is the strip's, its :func:`weakest_margins` and its :func:`ocr.fieldscore.digit_features`."""
+
+    right: np.ndarray  # bool [k]
+    alone: np.ndarray  # float [k]
+    joined: np.ndarray  # float [k]
+    features: np.ndarray  # float [k, len(ocr.fieldscore.FEATURES)]
+
+
+def accepted_fields(results: Sequence, strips: Sequence, name: str) -> AcceptedFields:
+    """:class:`AcceptedFields` of ``results`` (in the order of ``strips``) of kind ``name``."""
+    from ocr.fieldscore import FEATURES, digit_features
     field_type = name.partition("/")[0]
-    right, alone, joined = [], [], []
+    right, alone, joined, feats = [], [], [], []
     for r, s in zip(results, strips, strict=True):
         if r.status != "accepted":
             continue
         a, j = weakest_margins(r, name)
         alone.append(a)
         joined.append(j)
+        feats.append(digit_features(r.digits, name))
         right.append(r.value == strip_truth(field_type, s.value))
-    return np.asarray(right, bool), np.asarray(alone, float), np.asarray(joined, float)
+    return AcceptedFields(np.asarray(right, bool), np.asarray(alone, float), np.asarray(joined, float),
+                          np.asarray(feats, float).reshape(len(right), len(FEATURES)))
+
+
+def accepted_margins(results: Sequence, strips: Sequence, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each accepted result (in order) of strips of ``name``: whether its value is the strip's, and
+    its :func:`weakest_margins`."""
+    a = accepted_fields(results, strips, name)
+    return a.right, a.alone, a.joined
 
 
 def weakest_margins(result, name: str) -> tuple[float, float]:

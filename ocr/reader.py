@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from ocr.assemble import ALLOWED_COUNTS, assemble, date_alternatives, form_problem
-from ocr.classify import Classifier
+from ocr.classify import Classifier, threshold_key
 from ocr.errors import OCRError
 from ocr.fields import CleanField, clean_field, faint_point, faint_walls
+from ocr.fieldscore import digit_features, score
 from ocr.normalize import normalize_digit
 from ocr.pairs import TWO_DIGITS, pair_doubt
 from ocr.records import DigitResult, FieldImage, FieldResult
@@ -448,12 +449,35 @@ def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
                 shown = ([pair_doubt(whole)] if whole else []) + ([pair_doubt(cut, cut=True)] if cut else [])
                 doubts = [*doubts, *(shown or [pair_doubt(first_positions)])]
             results[i] = assemble(f, digits, point_after, s.doubts + doubts)
+            if results[i].status == "accepted":
+                low = score_doubt(classifier, f, digits, thresholds)
+                if low:
+                    results[i] = assemble(f, digits, point_after, [*s.doubts, *doubts, low])
         except OCRError as exc:
             results[i] = _error_result(f, str(exc))
         except Exception as exc:  # noqa: BLE001
             results[i] = _error_result(f, f"could not read the field ({type(exc).__name__}: {exc})")
         offset += n
     return [results[i] for i in range(len(prep.fields))]
+
+
+def score_doubt(classifier: Classifier, field: FieldImage, digits: Sequence[DigitResult],
+                thresholds: dict[str, dict[str, float]] | None = None) -> str:
+    """Why a field whose every digit passed is still not sure enough, by its field score
+    (:mod:`ocr.fieldscore`), or "" (no score for its type, or it reaches the threshold).
+    ``thresholds`` stands in for the classifier's calibrated field thresholds when given."""
+    table = classifier.field_thresholds if thresholds is None else thresholds
+    key = threshold_key(field.type, field.cells)
+    key = key if key in table else field.type
+    need = table.get(key, {}).get("score")
+    if need is None or not digits or key not in classifier.field_scorers:
+        return ""
+    got = float(score(classifier.field_scorers[key], digit_features(digits, key)))
+    if got >= need:
+        return ""
+    weakest = min(digits, key=lambda d: d.margin)
+    return (f"the digits together are not sure enough for an accepted {field.type} (field score {got:.1f}, "
+            f"needs {need:.1f}; weakest: digit {weakest.position + 1}, read {weakest.label})")
 
 
 def read_fields(fields: Sequence[FieldImage], classifier: Classifier, *,

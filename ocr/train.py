@@ -490,7 +490,8 @@ def calibrate_on_validation(model, x_val: np.ndarray, y_val: np.ndarray, j: floa
             "views": [list(v) for v in views], "thresholds": calibrate(margins(val_pen, j), val_correct, targets)}
 
 
-FIELD_CAL_STRIPS = 3000  # most strips per field type the per-type field thresholds are calibrated on
+# Most strips per field type the field score is fitted on (and as many again that its thresholds are chosen on).
+FIELD_CAL_STRIPS = 10_000
 
 
 def field_calibration(model, calibration: dict, cfg: TrainConfig, images: np.ndarray, labels: np.ndarray,
@@ -506,7 +507,7 @@ def field_calibration(model, calibration: dict, cfg: TrainConfig, images: np.nda
     model.eval()
     clf = Classifier(fold_for_inference(model), {"j": cfg.j, "calibration": calibration, "pairs": pairs},
                      torch.device(device), field_target=None)
-    n = min(FIELD_CAL_STRIPS, max(cfg.fields // 3, 1))
+    n = min(FIELD_CAL_STRIPS, max(cfg.fields, 1))
     out = calibrate_fields(clf, images, labels, n, cfg.seed + 2,
                            description=f"{len(labels)} digits held out of the MNIST training set (seed {cfg.seed})")
     return out | {"pairs": pairs is not None}
@@ -685,7 +686,8 @@ def make_committee(members: list[Path], out: Path, data_dir: str | None, device:
 
 
 def _command_line() -> str:
-    argv = [Path(sys.argv[0]).name] + sys.argv[1:]
+    name = Path(sys.argv[0]).name
+    argv = ["ocr" if name == "__main__.py" else name] + sys.argv[1:]  # `python -m ocr ...` is `ocr ...`
     return " ".join(shlex.quote(a) for a in argv)
 
 
@@ -756,6 +758,37 @@ def _plots(card: dict, folder: Path, stem: str) -> None:
     plt.close(fig)
 
 
+def _score_card(fields: dict) -> list[str]:
+    """The model card's lines on the field scores (:mod:`ocr.fieldscore`) and their thresholds."""
+    from ocr.fieldscore import FEATURES
+
+    keys = list(next(iter(fields["thresholds"].values())))
+    lines = ["", "Field scores (`--field-error`, `ocr/fieldscore.py`): per field type, a logistic regression on "
+             "what the reader's digits of a field say together (" + ", ".join(FEATURES) + ") that the field "
+             f"is read right, fitted on the fields accepted at the digit threshold among {fields['n']:,} synthetic "
+             "strips per type "
+             f"written with the held-out digits ({fields['touching']:.0%} of digits touching the one before; `/cells`: "
+             "written in printed cells, one digit in each, as a template's comb fields are; `ocr/fieldset.py`), and "
+             "the "
+             f"lowest score at which the fields accepted are wrong at most the target rate on {fields['n']:,} other "
+             "such strips. A field is accepted when every digit passes the digit threshold, it is well formed, "
+             "nothing is in doubt, and its score reaches its type's threshold. Table cells: score threshold, those "
+             "other strips accepted, error among them.", "",
+             "| field | digit threshold alone | " + " | ".join(f"{float(k):.1%} field error" for k in keys) + " |",
+             "|---|---|" + "---|" * len(keys)]
+    for ft, by_target in fields["thresholds"].items():
+        p = fields.get("digit_threshold", {}).get(ft)
+        first = f"{100 * p['accepted']:.1f}%, {100 * p['error']:.2f}%" if p else ""
+        lines.append(f"| {ft} | {first} | " + " | ".join(
+            f"{c['score']:.2f}: {100 * c['accepted']:.1f}%, {100 * c['error']:.2f}%"
+            for c in by_target.values()) + " |")
+    lines += ["", "Weights per feature (standardised; positive: more likely right):", "",
+              "| field | " + " | ".join(FEATURES) + " | bias |", "|---|" + "---|" * (len(FEATURES) + 1)]
+    for ft, sc in fields["scorers"].items():
+        lines.append(f"| {ft} | " + " | ".join(f"{w:+.2f}" for w in sc["weights"]) + f" | {sc['bias']:+.2f} |")
+    return lines
+
+
 def card_markdown(card: dict, stem: str) -> str:
     t = card["test"]
     cal = card["calibration"]["thresholds"]
@@ -814,7 +847,9 @@ def card_markdown(card: dict, stem: str) -> str:
         lines.append(f"- target {float(key):.2%}: margin >= {c['threshold']:.3f}, accepts "
                      f"{100 * c['accepted']:.2f}% of validation digits at {100 * c['error']:.3f}% error{extra}")
     fields = card["calibration"].get("fields")
-    if fields:
+    if fields and fields.get("scorers"):
+        lines += _score_card(fields)
+    elif fields:
         keys = list(next(iter(fields["thresholds"].values())))
         lines += ["", "Field thresholds (`--field-error`): per field type, the digit margins at which the fields the "
                   f"reader accepts are wrong at most the target rate, calibrated on {fields['n']} synthetic strips per "
@@ -876,8 +911,14 @@ def card_markdown(card: dict, stem: str) -> str:
             made += (f" Of those seconds, {spent:.0f} went to {len(graph)} epochs of field-level training on the "
                      f"segmentation graphs of {tr['config']['graph_fields']} strips (`ocr/graphtrain.py`; graph loss "
                      f"{graph[0]['graph_loss']:.3f} -> {graph[-1]['graph_loss']:.3f} per blob).")
+    recalibrated = card["calibration"].get("command")
+    with_pairs = card["calibration"].get("fields", {}).get("pairs")  # calibrated after the detector was trained
+    if recalibrated and not with_pairs:
+        commands = [*commands, recalibrated]
     if pairs:
         commands = [*commands, pairs["command"]]
+    if recalibrated and with_pairs and recalibrated not in commands:  # (train-pairs --recalibrate: the same)
+        commands = [*commands, recalibrated]
     lines += ["", "## How it was made", "", "```", *commands, "```", "", made, "Data (sha256):", ""]
     for split in ("train_sha256", "test_sha256"):
         for name, sha in card["data"][split].items():

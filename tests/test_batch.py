@@ -354,8 +354,8 @@ def test_a_per_type_field_error_reaches_the_batch_and_its_manifest(tmp_path, sca
     config = _config(tmp_path, inp, field_error="amount=0.002,zip=0")
     table = get_classifier(config).info["calibration"]["fields"]["thresholds"]
     thresholds = get_classifier(config).field_thresholds
-    assert "zip" not in thresholds and thresholds["amount"]["alone"] == table["amount"]["0.002"]["alone"]
-    assert thresholds["date"]["alone"] == table["date"]["0.01"]["alone"]
+    assert "zip" not in thresholds and thresholds["amount"]["score"] == table["amount"]["0.002"]["score"]
+    assert thresholds["date"]["score"] == table["date"]["0.01"]["score"]
     summary = run_batch(config, progress=False)
     assert summary.documents == 3
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())

@@ -66,10 +66,11 @@ def test_field_examples_hold_digits_and_rubbish(workers):
     np.testing.assert_array_equal(y, again[1])  # the same whatever the number of processes
 
 
-def test_field_thresholds_meet_each_target_on_the_strips_they_were_calibrated_on():
-    """Per target, the (alone, joined) thresholds accept as many strips as any pair can with the error
-    among them at or below the target; reading the strips again with them gives the recorded figures."""
+def test_field_scores_meet_each_target_on_the_strips_their_thresholds_were_chosen_on():
+    """The score is fitted on the first n strips; per target, its threshold is the lowest that holds the
+    target on the next n; reading those strips again with it gives the recorded figures."""
     from ocr.classify import Classifier
+    from ocr.fieldscore import FEATURES
     from ocr.fieldset import calibrate_fields, strip_truth
     from ocr.reader import decide_fields, prepare_fields
     from ocr.records import FieldImage
@@ -78,7 +79,8 @@ def test_field_thresholds_meet_each_target_on_the_strips_they_were_calibrated_on
     pool = DigitPool()
     cal = calibrate_fields(clf, pool.images[:2000], pool.labels[:2000], 30, seed=4, types=("zip",),
                            targets=(0.2, 0.05, 0.0))
-    assert cal["n"] == 30 and set(cal["thresholds"]) == {"zip"}
+    assert cal["n"] == 30 and set(cal["thresholds"]) == set(cal["scorers"]) == {"zip"}
+    assert len(cal["scorers"]["zip"]["weights"]) == len(FEATURES)
     by_target = cal["thresholds"]["zip"]
     assert list(by_target) == ["0.2", "0.05", "0"]
     plain = cal["digit_threshold"]["zip"]
@@ -86,16 +88,18 @@ def test_field_thresholds_meet_each_target_on_the_strips_they_were_calibrated_on
     assert plain["accepted"] >= accepted[0] >= accepted[1] >= accepted[2]  # a stricter target accepts no more
     for key, c in by_target.items():
         assert c["error"] <= float(key)
-        assert c["alone"] >= clf.rejector.threshold and c["joined"] >= clf.rejector.threshold
     if plain["error"] <= 0.2:  # the digit threshold alone meets 20%: nothing is rejected for it
         assert by_target["0.2"]["accepted"] == plain["accepted"]
-    # The same strips read again with the 5% thresholds: the same acceptance and error.
+    # The strips the thresholds were chosen on (the second 30) read again with the 5% score: the same figures.
     rng = np.random.default_rng([4, zlib.crc32(b"zip")])
     sub = DigitPool(pool.images[:2000], pool.labels[:2000])
-    strips = [make_field("zip", random_value("zip", rng), rng, pool=sub, touching_p=0.1) for _ in range(30)]
+    strips = [make_field("zip", random_value("zip", rng), rng, pool=sub, touching_p=0.1) for _ in range(60)][30:]
     prep = prepare_fields([FieldImage(f"z{i}", "zip", s.image) for i, s in enumerate(strips)])
     c = by_target["0.05"]
-    results = decide_fields(prep, clf.penalties(prep.stack), clf, {"zip": {"alone": c["alone"], "joined": c["joined"]}})
+    scoring = Classifier(clf.model, clf.info, clf.device, field_target=None)
+    scoring.field_scorers = cal["scorers"]
+    results = decide_fields(prep, clf.penalties(prep.stack), scoring,
+                            {"zip": {"alone": -np.inf, "joined": -np.inf, "score": c["score"]}})
     right = [r.value == strip_truth("zip", s.value) for r, s in zip(results, strips, strict=True)
              if r.status == "accepted"]
     assert len(right) / 30 == pytest.approx(c["accepted"])

@@ -213,7 +213,7 @@ def test_train_flow_publishes_the_model_card(harness, tmp_path):
     assert card["training"]["config"]["epochs"] == 1
     # The shipped recipe's options reach ocr.train: field strips trained on and calibrated with.
     assert card["training"]["config"]["fields"] == 15 and card["training"]["config"]["init_seed"] == 5
-    assert card["calibration"]["fields"]["n"] == 5
+    assert card["calibration"]["fields"]["n"] == 15  # strips per type, as many as --fields
     assert card["pairs"]["fields"] == 20 and len(card["pairs"]["history"]) == 1  # the two-digit detector too
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(

@@ -269,9 +269,10 @@ def test_a_field_error_the_weights_were_not_calibrated_for_is_a_clear_error(clas
 
 
 def _calibrated_pair(calibration: dict):
-    """(field type, target) -> the {"alone", "joined"} thresholds the calibration stores for them."""
+    """(field type, target) -> what the reader holds that type to for that target: the shipped weights'
+    field score threshold (and no field threshold per digit)."""
     table = calibration["fields"]["thresholds"]
-    return lambda ft, key: {k: float(table[ft][key][k]) for k in ("alone", "joined")}
+    return lambda ft, key: {"alone": -np.inf, "joined": -np.inf, "score": float(table[ft][key]["score"])}
 
 
 def test_a_field_error_may_be_given_per_type(classifier, tmp_path, capsys):
@@ -320,7 +321,8 @@ def test_amounts_are_held_to_the_stricter_field_error_whatever_is_asked(classifi
     assert field_thresholds(cal, 0.002)["amount"] == pick("amount", "0.002")
     assert field_thresholds(cal, 0) == {}
     clf = Classifier(classifier.model, classifier.info, classifier.device)  # the default field target
-    assert clf.threshold_for("amount", "cut") == max(clf.rejector.threshold, pick("amount", "0.005")["joined"])
+    assert clf.field_thresholds["amount"] == pick("amount", "0.005")
+    assert clf.threshold_for("amount", "cut") == clf.rejector.threshold  # the score judges the field, not each digit
 
 
 def test_cli_read_printed_sign_asks_about_a_tall_first_mark(tmp_path, capsys):

@@ -105,11 +105,11 @@ def test_training_on_field_examples_calibrates_on_held_out_fields(tmp_path, mnis
     # Field thresholds: per type, for every field error target, from strips of validation digits.
     fields = cal["fields"]
     assert set(fields["thresholds"]) == {"zip", "amount", "date", "zip/cells", "date/cells"}
-    assert fields["n"] == 10  # 30 // 3 strips per type
+    assert fields["n"] == 30  # as many strips per type as --fields (and as many again to choose thresholds on)
     assert all(list(t) == [f"{x:g}" for x in FIELD_TARGETS] for t in fields["thresholds"].values())
-    assert all({"alone", "joined"} <= set(c) for t in fields["thresholds"].values() for c in t.values())
-    assert set(fields["digit_threshold"]) == set(fields["thresholds"])
-    assert "Field thresholds (`--field-error`)" in (tmp_path / "m" / "README.md").read_text()
+    assert all({"score", "accepted", "error"} <= set(c) for t in fields["thresholds"].values() for c in t.values())
+    assert set(fields["digit_threshold"]) == set(fields["thresholds"]) == set(fields["scorers"])
+    assert "Field scores (`--field-error`" in (tmp_path / "m" / "README.md").read_text()
     again = recalibrate(tmp_path / "m" / "w.pt", str(data), device="cpu")
     assert again["calibration"]["thresholds"] == cal["thresholds"] and again["calibration"]["n"] == cal["n"]
     assert again["calibration"]["fields"]["thresholds"] == fields["thresholds"]
