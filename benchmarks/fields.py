@@ -97,8 +97,9 @@ def main(argv=None) -> int:
     clf = Classifier.load(args.weights, args.device, args.batch_size, args.target_error, args.field_error)
     pool = DigitPool()
     print(f"weights {clf.weights}; device {clf.device}; target digit error {args.target_error:g}; "
-          f"field error {args.field_error} (thresholds alone/joined: " + ", ".join(
-              f"{k} {v['alone']:.1f}/{v['joined']:.1f}" for k, v in clf.field_thresholds.items()) + "); "
+          f"field error {args.field_error} (field thresholds: " + ", ".join(
+              f"{k} score {v['score']:.2f}" if "score" in v else f"{k} alone/joined {v['alone']:.1f}/{v['joined']:.1f}"
+              for k, v in clf.field_thresholds.items()) + "); "
           f"{args.n} fields per type; seed {args.seed}; touching {args.touching:g}"
           + ("; written in printed cells" if args.cells else "") + ("; written as on CTS cheques" if args.cts else ""))
     rows = []

@@ -72,7 +72,10 @@ def fit(x: np.ndarray, right: np.ndarray, l2: float = L2) -> dict:
 
     x = np.asarray(x, np.float64)
     mean = x.mean(axis=0) if len(x) else np.zeros(x.shape[1])
-    scale = x.std(axis=0) + 1e-6 if len(x) else np.ones(x.shape[1])
+    spread = x.std(axis=0) if len(x) else np.zeros(x.shape[1])
+    # A feature that did not vary (no detector to ask, no cut pieces) keeps weight 0 and a unit scale, so
+    # that the values it takes later do not blow up.
+    scale = np.where(spread > 1e-9, spread, 1.0)
     xt = torch.tensor((x - mean) / scale, dtype=torch.float64)
     yt = torch.tensor(np.asarray(right, np.float64))
     w = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)

@@ -393,8 +393,10 @@ def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
     the grammar or to raise a segmentation doubt), so it does not depend on the field thresholds. A
     chosen digit is then accepted when its margin also reaches its field type's threshold for where
     it came from (:meth:`Classifier.threshold_for`; ``thresholds``, if given, stands in for the
-    classifier's calibrated field thresholds). ``two`` (:func:`classify_prepared`) is P(two digits) of
-    the wide marks read whole: a chosen digit read from one the detector gives at least
+    classifier's calibrated field thresholds; weights with field scores hold each digit to the digit
+    threshold only, and a field whose digits all pass to its score, :func:`score_doubt`). ``two``
+    (:func:`classify_prepared`) is P(two digits) of the wide marks read whole: a chosen digit read
+    from one the detector gives at least
     :data:`ocr.pairs.TWO_DIGITS` is a doubt (:func:`ocr.pairs.pair_doubt`).
     """
     rej = classifier.rejector

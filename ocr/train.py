@@ -581,11 +581,10 @@ def train_pair_detector(weights: Path, data_dir: str | None, *, fields: int = 30
     """``ocr train-pairs``: train the two-digit detector (:mod:`ocr.pairs`) of a trained network, from its
     trunk, on candidates cut from ``fields`` strips written with the network's own training digits (its
     validation digits stay held out: the detector's figures are measured on strips written with them),
-    and store it in the weights file. The digit network and its thresholds are unchanged: the detector
-    only sends more fields to a person, so the error among the fields accepted at those thresholds can
-    only fall. ``recalibrate_fields``: then recalibrate them with it (:func:`recalibrate`: the field
-    thresholds count its doubts; README, "A second opinion on wide marks", on why the shipped weights
-    were not). Returns the model card."""
+    and store it in the weights file. The digit network and its thresholds are unchanged: the detector's
+    doubts only send more fields to a person (and a field score fitted without a detector gives its
+    answers no weight). ``recalibrate_fields``: then fit the field scores again with it
+    (:func:`recalibrate`, as the shipped weights were). Returns the model card."""
     import copy
 
     from ocr.pairs import TWO_DIGITS, PairDetector, detector_figures, fit, pair_examples, probabilities

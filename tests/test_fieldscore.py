@@ -44,6 +44,13 @@ def test_the_regression_ranks_right_fields_above_wrong_ones():
     assert right[s > np.median(s)].mean() > right[s <= np.median(s)].mean() + 0.2
     with pytest.raises(Exception, match="other features"):
         score({**scorer, "features": ["weakest"]}, x)
+    # A feature that never varied (no detector asked: "two digits" always 0) gets no weight, and a value it
+    # takes later (weights given a detector afterwards) does not move the score.
+    k = FEATURES.index("two digits")
+    assert scorer["weights"][k] == 0.0 and scorer["scale"][k] == 1.0
+    later = x.copy()
+    later[:, k] = 0.95
+    np.testing.assert_allclose(score(scorer, later), s)
 
 
 def test_the_threshold_is_the_lowest_that_holds_the_target_and_never_splits_a_tie():

@@ -77,7 +77,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=1e-3, help="learning rate (halved each epoch)")
     p.add_argument("--workers", type=int, default=1, help="processes that write and cut the strips")
     p.add_argument("--recalibrate", action="store_true",
-                   help="then recalibrate the field thresholds with its doubts (as `ocr calibrate` would)")
+                   help="then fit the field scores again with its answers (as `ocr calibrate` would)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.set_defaults(func=cmd_train_pairs)
 
