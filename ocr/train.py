@@ -757,11 +757,24 @@ def _plots(card: dict, folder: Path, stem: str) -> None:
     plt.close(fig)
 
 
+def _field_table(fields: dict, threshold) -> list[str]:
+    """The model card's table of a field calibration: per type, the digit threshold's figures and, per
+    target, ``threshold(cell)`` with the strips accepted and the error among them."""
+    keys = list(next(iter(fields["thresholds"].values())))
+    lines = ["| field | digit threshold alone | " + " | ".join(f"{float(k):.1%} field error" for k in keys) + " |",
+             "|---|---|" + "---|" * len(keys)]
+    for ft, by_target in fields["thresholds"].items():
+        p = fields.get("digit_threshold", {}).get(ft)
+        first = f"{100 * p['accepted']:.1f}%, {100 * p['error']:.2f}%" if p else ""
+        lines.append(f"| {ft} | {first} | " + " | ".join(
+            f"{threshold(c)}: {100 * c['accepted']:.1f}%, {100 * c['error']:.2f}%" for c in by_target.values()) + " |")
+    return lines
+
+
 def _score_card(fields: dict) -> list[str]:
     """The model card's lines on the field scores (:mod:`ocr.fieldscore`) and their thresholds."""
     from ocr.fieldscore import FEATURES
 
-    keys = list(next(iter(fields["thresholds"].values())))
     lines = ["", "Field scores (`--field-error`, `ocr/fieldscore.py`): per field type, a logistic regression on "
              "what the reader's digits of a field say together (" + ", ".join(FEATURES) + ") that the field "
              f"is read right, fitted on the fields accepted at the digit threshold among {fields['n']:,} synthetic "
@@ -772,15 +785,8 @@ def _score_card(fields: dict) -> list[str]:
              f"lowest score at which the fields accepted are wrong at most the target rate on {fields['n']:,} other "
              "such strips. A field is accepted when every digit passes the digit threshold, it is well formed, "
              "nothing is in doubt, and its score reaches its type's threshold. Table cells: score threshold, those "
-             "other strips accepted, error among them.", "",
-             "| field | digit threshold alone | " + " | ".join(f"{float(k):.1%} field error" for k in keys) + " |",
-             "|---|---|" + "---|" * len(keys)]
-    for ft, by_target in fields["thresholds"].items():
-        p = fields.get("digit_threshold", {}).get(ft)
-        first = f"{100 * p['accepted']:.1f}%, {100 * p['error']:.2f}%" if p else ""
-        lines.append(f"| {ft} | {first} | " + " | ".join(
-            f"{c['score']:.2f}: {100 * c['accepted']:.1f}%, {100 * c['error']:.2f}%"
-            for c in by_target.values()) + " |")
+             "other strips accepted, error among them.", ""]
+    lines += _field_table(fields, lambda c: f"{c['score']:.2f}")
     lines += ["", "Weights per feature (standardised; positive: more likely right):", "",
               "| field | " + " | ".join(FEATURES) + " | bias |", "|---|" + "---|" * (len(FEATURES) + 1)]
     for ft, sc in fields["scorers"].items():
@@ -849,7 +855,6 @@ def card_markdown(card: dict, stem: str) -> str:
     if fields and fields.get("scorers"):
         lines += _score_card(fields)
     elif fields:
-        keys = list(next(iter(fields["thresholds"].values())))
         lines += ["", "Field thresholds (`--field-error`): per field type, the digit margins at which the fields the "
                   f"reader accepts are wrong at most the target rate, calibrated on {fields['n']} synthetic strips per "
                   f"type written with the held-out digits ({fields['touching']:.0%} of digits touching the one before; "
@@ -857,15 +862,8 @@ def card_markdown(card: dict, stem: str) -> str:
                   "`ocr/fieldset.py`): one for digits read whole (*alone*), one for digits cut from a wider "
                   "blob (*joined*; in amounts, which have no digit count to break, also wider blobs read whole). "
                   "A digit must pass both its digit threshold and its field's. Table cells: margin alone / "
-                  "joined, strips accepted, error among them.", "",
-                  "| field | digit threshold alone | " + " | ".join(f"{float(k):.1%} field error" for k in keys) + " |",
-                  "|---|---|" + "---|" * len(keys)]
-        for ft, by_target in fields["thresholds"].items():
-            p = fields.get("digit_threshold", {}).get(ft)
-            first = f"{100 * p['accepted']:.1f}%, {100 * p['error']:.2f}%" if p else ""
-            lines.append(f"| {ft} | {first} | " + " | ".join(
-                f"{c['alone']:.1f} / {c['joined']:.1f}: {100 * c['accepted']:.1f}%, {100 * c['error']:.2f}%"
-                for c in by_target.values()) + " |")
+                  "joined, strips accepted, error among them.", ""]
+        lines += _field_table(fields, lambda c: f"{c['alone']:.1f} / {c['joined']:.1f}")
     pairs = card.get("pairs")
     if pairs:
         from ocr.pairs import PAIR_TOUCHING
