@@ -16,6 +16,7 @@ import torch
 
 from ocr.assemble import ALLOWED_COUNTS
 from ocr.errors import OCRError
+from ocr.fieldscore import FEATURES
 from ocr.lenet5 import fold_for_inference, load_weights, resolve_device
 from ocr.reject import Rejector, best_two
 from ocr.views import AS_IS, mean_over_views, view_stack
@@ -194,6 +195,9 @@ class Classifier:
         self.wide_alone = tuple(info["calibration"].get("fields", {}).get("wide_alone", ()))
         # Per threshold key, the field score's regression (ocr.fieldscore) when the weights carry one.
         self.field_scorers = dict(info["calibration"].get("fields", {}).get("scorers", {}))
+        if any(list(sc.get("features", ())) != list(FEATURES) for sc in self.field_scorers.values()):
+            raise OCRError("the weights' field scores use other features than this version of ocr: run "
+                           "`ocr calibrate` on them, or use --field-error 0")
         # The test-time views the thresholds were calibrated with (ocr.views); none for older weights.
         self.views = tuple(tuple(v) for v in info["calibration"].get("views", AS_IS))
         # The two-digit detector (ocr.pairs) the weights carry, or None. Its doubts only send fields to a

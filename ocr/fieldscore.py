@@ -12,7 +12,7 @@ strips, for a target error among accepted fields (:func:`threshold_for_error`).
 One number per field, with its threshold chosen on strips the regression was not fitted on, is a
 steadier choice than the best of a few hundred threshold pairs: on 10,000 held-out amount strips,
 the pair chosen for 0.5% on one set of 10,000 accepted 28.6% of the next, the pair chosen on that
-next set let 0.74% through on the first (README, "A field's score").
+next set let 0.74% through on the first (README, "Field scores").
 
 Pure NumPy at read time; the fit uses torch (L-BFGS).
 """

@@ -114,3 +114,17 @@ def test_a_field_whose_score_falls_short_goes_to_a_person_naming_its_weakest_dig
     # Without a scorer for the type, or without a score threshold, the score is not asked.
     clf.field_scorers = {}
     assert read(margins[1] + 0.1).status == "accepted"
+
+
+def test_weights_whose_scores_use_other_features_are_a_clear_error_at_load(classifier):
+    """A field score fitted by another version of ocr (other features) stops the classifier from loading,
+    saying what to do, instead of failing on every field it reads."""
+    import copy
+
+    from ocr.errors import OCRError
+
+    info = copy.deepcopy(classifier.info)
+    for scorer in info["calibration"]["fields"]["scorers"].values():
+        scorer["features"] = scorer["features"][:-1]
+    with pytest.raises(OCRError, match="other features than this version of ocr: run `ocr calibrate`"):
+        Classifier(classifier.model, info, torch.device("cpu"))
