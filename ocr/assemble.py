@@ -10,7 +10,9 @@ A field is ``accepted`` only when every digit passes the calibrated threshold, t
 formed (in a comb field, one digit per printed cell) and segmentation had no doubt; otherwise
 ``review`` with every reason, in words.
 The field's confidence is the *smallest* digit confidence: a value is as trustworthy as its
-weakest digit, and unlike a product it does not fall with the number of digits.
+weakest digit, and unlike a product it does not fall with the number of digits. (When the weights
+carry a field score for its type, the reader replaces it with how likely the score says the whole
+field is right: :func:`ocr.reader.decide_fields`.)
 """
 
 from __future__ import annotations

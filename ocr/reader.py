@@ -451,10 +451,13 @@ def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
                 shown = ([pair_doubt(whole)] if whole else []) + ([pair_doubt(cut, cut=True)] if cut else [])
                 doubts = [*doubts, *(shown or [pair_doubt(first_positions)])]
             results[i] = assemble(f, digits, point_after, s.doubts + doubts)
+            got = field_score(classifier, f, digits)
             if results[i].status == "accepted":
-                low = score_doubt(classifier, f, digits, thresholds)
+                low = score_doubt(classifier, f, digits, got, thresholds)
                 if low:
                     results[i] = assemble(f, digits, point_after, [*s.doubts, *doubts, low])
+            if got is not None:  # the field's confidence: how likely its score says it is read right
+                results[i].confidence = float(1.0 / (1.0 + np.exp(-np.clip(got, -50.0, 50.0))))
         except OCRError as exc:
             results[i] = _error_result(f, str(exc))
         except Exception as exc:  # noqa: BLE001
@@ -463,19 +466,26 @@ def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
     return [results[i] for i in range(len(prep.fields))]
 
 
-def score_doubt(classifier: Classifier, field: FieldImage, digits: Sequence[DigitResult],
+def field_score(classifier: Classifier, field: FieldImage, digits: Sequence[DigitResult]) -> float | None:
+    """The field score (:mod:`ocr.fieldscore`: the log-odds that the field is read right) of a field
+    read as ``digits``, or ``None`` when the weights carry no score for its type or it has no digits."""
+    key = threshold_key(field.type, field.cells)
+    key = key if key in classifier.field_scorers else field.type
+    if not digits or key not in classifier.field_scorers:
+        return None
+    return float(score(classifier.field_scorers[key], digit_features(digits, key)))
+
+
+def score_doubt(classifier: Classifier, field: FieldImage, digits: Sequence[DigitResult], got: float | None,
                 thresholds: dict[str, dict[str, float]] | None = None) -> str:
-    """Why a field whose every digit passed is still not sure enough, by its field score
-    (:mod:`ocr.fieldscore`), or "" (no score for its type, or it reaches the threshold).
+    """Why a field whose every digit passed is still not sure enough, by its field score ``got``
+    (:func:`field_score`), or "" (no score, no score threshold for its type, or it reaches it).
     ``thresholds`` stands in for the classifier's calibrated field thresholds when given."""
     table = classifier.field_thresholds if thresholds is None else thresholds
     key = threshold_key(field.type, field.cells)
     key = key if key in table else field.type
     need = table.get(key, {}).get("score")
-    if need is None or not digits or key not in classifier.field_scorers:
-        return ""
-    got = float(score(classifier.field_scorers[key], digit_features(digits, key)))
-    if got >= need:
+    if need is None or got is None or got >= need:
         return ""
     weakest = min(digits, key=lambda d: d.margin)
     return (f"the digits together are not sure enough for an accepted {field.type} (field score {got:.1f}, "

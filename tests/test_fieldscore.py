@@ -111,9 +111,14 @@ def test_a_field_whose_score_falls_short_goes_to_a_person_naming_its_weakest_dig
     assert low.reason == (f"the digits together are not sure enough for an accepted amount (field score "
                           f"{margins[1]:.1f}, needs {margins[1] + 0.1:.1f}; weakest: digit 2, read 7)")
     assert all(d.accepted for d in low.digits)  # every digit passed its own threshold
-    # Without a scorer for the type, or without a score threshold, the score is not asked.
+    # The field's confidence is how likely its score says it is right, accepted or not.
+    for r in (low, read(-np.inf)):
+        assert r.confidence == pytest.approx(1 / (1 + np.exp(-margins[1])))
+    # Without a scorer for the type, or without a score threshold, the score is not asked, and the
+    # field's confidence is its weakest digit's.
     clf.field_scorers = {}
-    assert read(margins[1] + 0.1).status == "accepted"
+    plain = read(margins[1] + 0.1)
+    assert plain.status == "accepted" and plain.confidence == min(d.confidence for d in plain.digits)
 
 
 def test_weights_whose_scores_use_other_features_are_a_clear_error_at_load(classifier):
