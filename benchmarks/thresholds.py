@@ -31,15 +31,9 @@ from ocr.handwriting import DigitPool
 
 def held_out_pool(weights: Path, data_dir: str | None) -> DigitPool:
     """The digits the network at ``weights`` was trained without (its calibration digits)."""
-    from ocr import mnist
-    from ocr.train import _split, _trained_as
+    from ocr.train import held_out_digits
 
-    _, cfg = _trained_as(weights, data_dir, "the split of digits the network trained on")
-    images, labels = mnist.load_mnist("train", data_dir)
-    if cfg.limit:
-        images, labels = images[: cfg.limit], labels[: cfg.limit]
-    _, val = _split(len(labels), len(labels), cfg.val_size, cfg.seed)
-    return DigitPool(images[val], labels[val])
+    return DigitPool(*held_out_digits(weights, data_dir))
 
 
 def main(argv=None) -> int:

@@ -16,7 +16,7 @@ import torch
 
 from ocr.assemble import ALLOWED_COUNTS
 from ocr.errors import OCRError
-from ocr.fieldscore import FEATURES
+from ocr.fieldscore import check_scorer
 from ocr.lenet5 import fold_for_inference, load_weights, resolve_device
 from ocr.reject import Rejector, best_two
 from ocr.views import AS_IS, mean_over_views, view_stack
@@ -130,10 +130,12 @@ def source_kind(source: str, key: str = "", wide_alone=tuple(ALLOWED_COUNTS)) ->
     return "joined"
 
 
-def threshold_key(field_type: str, cells: int = 0) -> str:
+def threshold_key(field_type: str, cells: int = 0, among=None) -> str:
     """The key of a field's thresholds: ``"date"``, or ``"date/cells"`` for a field written in printed
-    cells, one digit in each (no two digits can touch)."""
-    return f"{field_type}/cells" if cells > 1 else field_type
+    cells, one digit in each (no two digits can touch). With ``among`` (the keys a calibration has), a
+    field in cells falls back to its type's key when there is none for cells."""
+    key = f"{field_type}/cells" if cells > 1 else field_type
+    return key if among is None or key in among else field_type
 
 
 def field_thresholds(calibration: dict, field_target: FieldError) -> dict[str, dict[str, float]]:
@@ -195,9 +197,8 @@ class Classifier:
         self.wide_alone = tuple(info["calibration"].get("fields", {}).get("wide_alone", ()))
         # Per threshold key, the field score's regression (ocr.fieldscore) when the weights carry one.
         self.field_scorers = dict(info["calibration"].get("fields", {}).get("scorers", {}))
-        if any(list(sc.get("features", ())) != list(FEATURES) for sc in self.field_scorers.values()):
-            raise OCRError("the weights' field scores use other features than this version of ocr: run "
-                           "`ocr calibrate` on them, or use --field-error 0")
+        for scorer in self.field_scorers.values():
+            check_scorer(scorer)
         # The test-time views the thresholds were calibrated with (ocr.views); none for older weights.
         self.views = tuple(tuple(v) for v in info["calibration"].get("views", AS_IS))
         # The two-digit detector (ocr.pairs) the weights carry, or None. Its doubts only send fields to a
@@ -213,8 +214,7 @@ class Classifier:
         (``DigitResult.source``) if it is stricter. ``table`` (:func:`threshold_key` -> {"alone": t,
         "joined": t}) stands in for the calibrated field thresholds when given."""
         table = self.field_thresholds if table is None else table
-        key = threshold_key(field_type, cells)
-        key = key if key in table else field_type
+        key = threshold_key(field_type, cells, table)
         return max(self.rejector.threshold, table.get(key, {}).get(source_kind(source, key, self.wide_alone), -np.inf))
 
     @classmethod

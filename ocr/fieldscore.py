@@ -94,11 +94,18 @@ def fit(x: np.ndarray, right: np.ndarray, l2: float = L2) -> dict:
             "weights": w.detach().numpy().tolist(), "bias": float(b.detach()[0])}
 
 
+def check_scorer(scorer: dict) -> None:
+    """:class:`ocr.errors.OCRError` when ``scorer`` was fitted on other features than :data:`FEATURES`
+    (by another version of ocr)."""
+    if list(scorer.get("features", ())) != list(FEATURES):
+        from ocr.errors import OCRError
+        raise OCRError("the weights' field scores use other features than this version of ocr: run "
+                       "`ocr calibrate` on them, or use --field-error 0")
+
+
 def score(scorer: dict, x: np.ndarray) -> np.ndarray:
     """The log-odds that fields with features ``x`` (``[N, F]`` or ``[F]``) are read right."""
-    if list(scorer["features"]) != list(FEATURES):
-        from ocr.errors import OCRError
-        raise OCRError("the weights' field scorer uses other features than this version of ocr: run `ocr calibrate`")
+    check_scorer(scorer)
     z = (np.asarray(x, np.float64) - np.asarray(scorer["mean"])) / np.asarray(scorer["scale"])
     return z @ np.asarray(scorer["weights"]) + scorer["bias"]
 

@@ -457,7 +457,7 @@ def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
                 if low:
                     results[i] = assemble(f, digits, point_after, [*s.doubts, *doubts, low])
             if got is not None:  # the field's confidence: how likely its score says it is read right
-                results[i].confidence = float(1.0 / (1.0 + np.exp(-np.clip(got, -50.0, 50.0))))
+                results[i].confidence = float(confidence_of(got))
         except OCRError as exc:
             results[i] = _error_result(f, str(exc))
         except Exception as exc:  # noqa: BLE001
@@ -469,8 +469,7 @@ def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
 def field_score(classifier: Classifier, field: FieldImage, digits: Sequence[DigitResult]) -> float | None:
     """The field score (:mod:`ocr.fieldscore`: the log-odds that the field is read right) of a field
     read as ``digits``, or ``None`` when the weights carry no score for its type or it has no digits."""
-    key = threshold_key(field.type, field.cells)
-    key = key if key in classifier.field_scorers else field.type
+    key = threshold_key(field.type, field.cells, classifier.field_scorers)
     if not digits or key not in classifier.field_scorers:
         return None
     return float(score(classifier.field_scorers[key], digit_features(digits, key)))
@@ -482,8 +481,7 @@ def score_doubt(classifier: Classifier, field: FieldImage, digits: Sequence[Digi
     (:func:`field_score`), or "" (no score, no score threshold for its type, or it reaches it).
     ``thresholds`` stands in for the classifier's calibrated field thresholds when given."""
     table = classifier.field_thresholds if thresholds is None else thresholds
-    key = threshold_key(field.type, field.cells)
-    key = key if key in table else field.type
+    key = threshold_key(field.type, field.cells, table)
     need = table.get(key, {}).get("score")
     if need is None or got is None or got >= need:
         return ""

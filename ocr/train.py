@@ -540,6 +540,26 @@ def _trained_as(weights: Path, data_dir: str | None, what: str) -> tuple[dict, T
     return card, cfg
 
 
+def _mnist_split(card: dict, cfg: TrainConfig):
+    """The raw MNIST training digits and labels a trained network used (``cfg.data_dir``, ``cfg.limit``),
+    and its split of them: ``(raw, labels, train_idx, val_idx)`` as at training time (``train_idx`` also
+    counts the extra sets its ``card`` records, after the MNIST digits)."""
+    raw, labels = mnist.load_mnist("train", cfg.data_dir)
+    if cfg.limit:
+        raw, labels = raw[: cfg.limit], labels[: cfg.limit]
+    n_extra = sum(e["n"] for e in card["training"].get("extra_sets", []))
+    train_idx, val_idx = _split(len(raw), len(raw) + n_extra, cfg.val_size, cfg.seed)
+    return raw, labels, train_idx, val_idx
+
+
+def held_out_digits(weights: Path, data_dir: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """The MNIST training digits the network at ``weights`` was trained without (its calibration
+    digits: raw images and labels), after checking the files in ``data_dir`` are the ones it used."""
+    card, cfg = _trained_as(Path(weights), data_dir, "the split of digits the network trained on")
+    raw, labels, _, val_idx = _mnist_split(card, cfg)
+    return raw[val_idx], labels[val_idx]
+
+
 def recalibrate(weights: Path, data_dir: str | None, targets=DEFAULT_TARGETS, device: str = "auto",
                 views: bool | None = None) -> dict:
     """``ocr calibrate``: recompute the thresholds of a trained model on the same validation split it
@@ -595,11 +615,7 @@ def train_pair_detector(weights: Path, data_dir: str | None, *, fields: int = 30
     model, info = load_weights(weights, dev)
     if isinstance(model, Committee):
         raise OCRError(f"{weights}: a committee of networks; the detector starts from a single network")
-    raw, labels = mnist.load_mnist("train", data_dir)
-    if cfg.limit:
-        raw, labels = raw[: cfg.limit], labels[: cfg.limit]
-    n_extra = sum(e["n"] for e in card["training"].get("extra_sets", []))
-    train_idx, val_idx = _split(len(raw), len(raw) + n_extra, cfg.val_size, cfg.seed)
+    raw, labels, train_idx, val_idx = _mnist_split(card, cfg)
     train_digits = train_digits_of(train_idx, len(raw))
     t0 = time.time()
     x, y, _ = pair_examples(raw[train_digits], labels[train_digits], fields, cfg.seed, workers=workers)
