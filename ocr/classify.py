@@ -204,6 +204,8 @@ class Classifier:
         # The two-digit detector (ocr.pairs) the weights carry, or None. Its doubts only send fields to a
         # person; whether the field thresholds counted them is in calibration["fields"]["pairs"].
         self.pairs = info.get("pairs")
+        # The pair reader (ocr.pairs.PairReader) the weights carry, or None: a feature of the field score.
+        self.pair_reader = info.get("pair_reader")
         self.forward_passes = 0  # counts batches, so tests can check the batching
 
     def threshold_for(self, field_type: str, source: str = "blob", cells: int = 0,
@@ -267,6 +269,27 @@ class Classifier:
                     asked[start + which] = self.pairs.two_digits(on_device[pick]).float().cpu().numpy()
             self.forward_passes += 1
         return out, asked
+
+    @torch.inference_mode()
+    def read_marks(self, inputs: np.ndarray, marks: np.ndarray) -> np.ndarray | None:
+        """The pair reader's log P(reading) (``float32 [N, READINGS]``: :mod:`ocr.pairs`) of the rows
+        ``marks`` picks out of ``inputs`` (``[N, 32, 32]``; NaN rows elsewhere), one forward pass per
+        batch that holds any; ``None`` when the weights carry no pair reader or nothing is marked."""
+        from ocr.pairs import READINGS
+
+        marks = np.asarray(marks, bool)
+        if self.pair_reader is None or not marks.any():
+            return None
+        x = np.asarray(inputs, dtype=np.float32).reshape(-1, 1, 32, 32)
+        if len(marks) != len(x):
+            raise ValueError(f"marks must mark each of the {len(x)} inputs, got {len(marks)}")
+        out = np.full((len(x), READINGS), np.nan, np.float32)
+        which = np.flatnonzero(marks)
+        for start in range(0, len(which), self.batch_size):
+            rows = which[start : start + self.batch_size]
+            on_device = torch.from_numpy(np.ascontiguousarray(x[rows])).to(self.device)
+            out[rows] = self.pair_reader.log_probs(on_device).float().cpu().numpy()
+        return out
 
     def classify(self, inputs: np.ndarray) -> Verdicts:
         y = self.penalties(inputs)

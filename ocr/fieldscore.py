@@ -3,7 +3,10 @@
 Two thresholds on a field's weakest digits (one for digits read whole, one for joined digits:
 :func:`ocr.fieldset.choose_pair`) see two numbers of a field. Whether a field is right depends on
 more: how many digits it has, how many of them are unsure and not only the weakest, how many were
-cut from a wider mark, and what the two-digit detector said of a wide mark read whole. The score
+cut from a wider mark, what the two-digit detector said of a wide mark read whole, and how likely the
+pair reader (:class:`ocr.pairs.PairReader`), reading each wide mark whole, finds the digits the
+segmentation graph read from it (a touching pair cut in the wrong place is read as digits the whole
+mark does not look like). The score
 here is a logistic regression on those features of the digits the reader chose (:func:`features`),
 fitted per field type on strips written with held-out digits and read at the digit threshold
 (:func:`fit`); a field is accepted when its score reaches the threshold chosen, on *other* such
@@ -26,17 +29,21 @@ import numpy as np
 # The features, in order. Margins are log-odds of the chosen digit (ocr.reject.margins), clipped to
 # +-CLIP; a field with no digit of a kind counts as CLIP there.
 FEATURES = ("weakest alone", "weakest joined", "weakest", "second weakest", "digits", "wide marks read whole",
-            "cut pieces", "two digits", "log risk", "has joined")
+            "cut pieces", "two digits", "log risk", "has joined", "pair reading")
 CLIP = 20.0
 L2 = 1e-3  # ridge penalty on the standardised weights
 
 
 def features(margins: Sequence[float], kinds: Sequence[str], sources: Sequence[str],
-             two_digits: Sequence[float]) -> np.ndarray:
+             two_digits: Sequence[float], pair_readings: Sequence[float] = ()) -> np.ndarray:
     """``float64 [len(FEATURES)]`` for one field read as digits with these ``margins``, threshold
     ``kinds`` ("alone" / "joined": :func:`ocr.classify.source_kind`), ``sources`` ("blob", "wide
-    blob", "cut": ``DigitResult.source``) and two-digit detector answers (NaN: not asked)."""
+    blob", "cut": ``DigitResult.source``), two-digit detector answers (NaN: not asked) and the pair
+    reader's log P of the readings of the wide marks they were read from (``DigitResult.pair_reading``,
+    NaN: none; the feature is the least likely, at least -CLIP, and 0 when there is none)."""
     m = np.clip(np.asarray(margins, np.float64), -CLIP, CLIP)
+    pr = np.asarray(pair_readings, np.float64)
+    pr = pr[np.isfinite(pr)]
     k = np.asarray(kinds)
     s = list(sources)
     two = np.asarray(two_digits, np.float64)
@@ -53,6 +60,7 @@ def features(margins: Sequence[float], kinds: Sequence[str], sources: Sequence[s
         float(np.nanmax(two)) if np.isfinite(two).any() else 0.0,
         np.log(risk + 1e-9),
         float((k == "joined").any()),
+        max(float(pr.min()), -CLIP) if len(pr) else 0.0,
     ], np.float64)
 
 
@@ -61,13 +69,14 @@ def digit_features(digits: Sequence, key: str) -> np.ndarray:
     thresholds ``key`` (:func:`ocr.classify.threshold_key`)."""
     from ocr.classify import source_kind  # the classifier imports this module
     return features([d.margin for d in digits], [source_kind(d.source, key) for d in digits],
-                    [d.source for d in digits], [d.two_digits for d in digits])
+                    [d.source for d in digits], [d.two_digits for d in digits], [d.pair_reading for d in digits])
 
 
 def fit(x: np.ndarray, right: np.ndarray, l2: float = L2) -> dict:
     """A logistic regression of ``right`` (``bool [N]``) on ``x`` (``[N, len(FEATURES)]``), standardised,
     with a ridge penalty ``l2``. Returns ``{"features", "mean", "scale", "weights", "bias"}`` (plain
-    lists, for the weights file)."""
+    lists, for the weights file; ``features`` names the columns, so that a scorer keeps working when
+    later versions add features)."""
     import torch
 
     x = np.asarray(x, np.float64)
@@ -95,19 +104,31 @@ def fit(x: np.ndarray, right: np.ndarray, l2: float = L2) -> dict:
 
 
 def check_scorer(scorer: dict) -> None:
-    """:class:`ocr.errors.OCRError` when ``scorer`` was fitted on other features than :data:`FEATURES`
-    (by another version of ocr)."""
-    if list(scorer.get("features", ())) != list(FEATURES):
+    """:class:`ocr.errors.OCRError` when ``scorer`` uses a feature this version of ocr does not know (it
+    was fitted by another version), or its columns do not match its feature names. A scorer fitted on
+    fewer features (an older version's) is fine: :func:`score` takes the columns it names."""
+    names = list(scorer.get("features", ()))
+    unknown = [f for f in names if f not in FEATURES]
+    sizes = {len(scorer.get(k, ())) for k in ("mean", "scale", "weights")}
+    if not names or unknown or sizes != {len(names)}:
         from ocr.errors import OCRError
-        raise OCRError("the weights' field scores use other features than this version of ocr: run "
-                       "`ocr calibrate` on them, or use --field-error 0")
+        what = f"features this version of ocr does not know ({', '.join(map(str, unknown))})" if unknown \
+            else "a malformed feature list"
+        raise OCRError(f"the weights' field scores use {what}: run `ocr calibrate` on them, or use --field-error 0")
 
 
 def score(scorer: dict, x: np.ndarray) -> np.ndarray:
-    """The log-odds that fields with features ``x`` (``[N, F]`` or ``[F]``) are read right."""
+    """The log-odds that fields with features ``x`` (``[N, len(FEATURES)]`` or ``[len(FEATURES)]``) are
+    read right, by the features ``scorer`` was fitted on."""
     check_scorer(scorer)
-    z = (np.asarray(x, np.float64) - np.asarray(scorer["mean"])) / np.asarray(scorer["scale"])
-    return z @ np.asarray(scorer["weights"]) + scorer["bias"]
+    cols = [FEATURES.index(f) for f in scorer["features"]]
+    z = (np.asarray(x, np.float64)[..., cols] - np.asarray(scorer["mean"])) / np.asarray(scorer["scale"])
+    # Summed the same way for one field as for many (a matrix product may round differently from a dot
+    # product), so that the field whose score set a threshold scores exactly that when read alone.
+    out = np.zeros(z.shape[:-1])
+    for k, w in enumerate(scorer["weights"]):
+        out = out + z[..., k] * w
+    return out + scorer["bias"]
 
 
 def threshold_for_error(scores: np.ndarray, right: np.ndarray, n: int, target: float) -> dict:

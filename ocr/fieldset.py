@@ -280,8 +280,8 @@ def read_with_digit_threshold(classifier, fields: Sequence[FieldImage], name: st
     for :func:`ocr.classify.threshold_key` ``name``): one forward pass for all of them."""
     from ocr.reader import classify_prepared, decide_fields, prepare_fields  # the reader imports the classifier
     prep = prepare_fields(fields)
-    penalties, two = classify_prepared(prep, classifier)
-    return decide_fields(prep, penalties, classifier, {name: {"alone": -np.inf, "joined": -np.inf}}, two)
+    penalties, two, readings = classify_prepared(prep, classifier)
+    return decide_fields(prep, penalties, classifier, {name: {"alone": -np.inf, "joined": -np.inf}}, two, readings)
 
 
 @dataclass

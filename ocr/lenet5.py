@@ -443,9 +443,10 @@ def _state(model: nn.Module) -> dict:
 
 
 def save_weights(model: LeNet5 | Committee, path: Path, *, j: float, calibration: dict | None = None,
-                 meta: dict | None = None, pairs: nn.Module | None = None):
+                 meta: dict | None = None, pairs: nn.Module | None = None, pair_reader: nn.Module | None = None):
     """Write a self-contained weights file: state dict (a committee: one per member) + the loss
-    constant j + rejection thresholds (+ the two-digit detector of :mod:`ocr.pairs`, when given)."""
+    constant j + rejection thresholds (+ the two-digit detector and the pair reader of :mod:`ocr.pairs`,
+    when given)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -457,6 +458,7 @@ def save_weights(model: LeNet5 | Committee, path: Path, *, j: float, calibration
         "calibration": calibration or {},
         "meta": meta or {},
         **({"pairs": _state(pairs)} if pairs is not None else {}),
+        **({"pair_reader": _state(pair_reader)} if pair_reader is not None else {}),
     }
     tmp = path.with_name(path.name + ".tmp")
     torch.save(payload, tmp)
@@ -481,9 +483,9 @@ def load_weights(path: Path, device: str | torch.device = "cpu") -> tuple[LeNet5
     """Load a weights file written by :func:`save_weights`.
 
     Returns ``(model in eval mode on device, info)`` (a :class:`Committee` when the file holds several
-    networks) with ``info`` holding ``j``, ``calibration``, ``meta`` and ``pairs`` (the two-digit
-    detector of :mod:`ocr.pairs` in eval mode on device, or ``None``). A missing, truncated or foreign file raises
-    :class:`OCRError` naming the file.
+    networks) with ``info`` holding ``j``, ``calibration``, ``meta``, ``pairs`` and ``pair_reader`` (the
+    two-digit detector and the pair reader of :mod:`ocr.pairs` in eval mode on device, or ``None``). A
+    missing, truncated or foreign file raises :class:`OCRError` naming the file.
     """
     path = Path(path)
     if not path.is_file():
@@ -511,8 +513,13 @@ def load_weights(path: Path, device: str | torch.device = "cpu") -> tuple[LeNet5
         from ocr.pairs import load_detector
 
         pairs = load_detector(payload["pairs"], str(path), device)
+    pair_reader = None
+    if payload.get("pair_reader") is not None:
+        from ocr.pairs import load_reader
+
+        pair_reader = load_reader(payload["pair_reader"], str(path), device)
     info = {"j": float(payload.get("j", 0.0)), "calibration": payload.get("calibration", {}),
-            "meta": payload.get("meta", {}), "pairs": pairs}
+            "meta": payload.get("meta", {}), "pairs": pairs, "pair_reader": pair_reader}
     return model.to(device), info
 
 

@@ -22,6 +22,15 @@ makes a field accepted. The shipped field thresholds were calibrated without it 
 error among the fields they accept); ``ocr calibrate`` or ``ocr train-pairs --recalibrate`` counts its
 doubts. It lives in the digit network's weights file (``pairs``), written
 by ``ocr train-pairs``.
+
+:class:`PairReader` is a second network on the same marks: it *reads* a mark wide enough for two
+digits, whole, as one of the 100 digit pairs or one of the 10 digits (:data:`READINGS` classes), from
+the same trunk and input. The reader asks it about every such mark and gives the field score
+(:mod:`ocr.fieldscore`) how likely the reading the segmentation graph chose for that mark is
+(``DigitResult.pair_reading``): a touching pair cut in the wrong place reads as digits the whole
+mark does not look like ("78" cut into a '2' and an '8'). It is trained by ``ocr train-pair-reader``
+on the marks cut from strips written with the training digits, labelled by who wrote their ink, and
+lives in the weights file too (``pair_reader``).
 """
 
 from __future__ import annotations
@@ -89,28 +98,106 @@ def load_detector(state: dict, where: str, device: str | torch.device = "cpu") -
                       "the two-digit detector").eval().to(device)
 
 
+# The pair reader's classes: 10 a + b for the pair "ab" (0-99), 100 + d for the single digit d.
+READINGS = 110
+READER_TOUCHING = 0.6  # share of the digits touching the one before in its training strips (more pairs)
+READER_FIELDS = 60_000  # strips written to train it (about 100,000 wide marks, 42,000 of them pairs)
+READER_EPOCHS = 15
+
+
+def reading_class(labels: Sequence[int]) -> int | None:
+    """The :data:`READINGS` class of a mark read as the digits ``labels``: ``100 + d`` for one digit,
+    ``10 a + b`` for two, ``None`` for more (the pair reader cannot judge those)."""
+    if len(labels) == 1:
+        return 100 + int(labels[0])
+    if len(labels) == 2:
+        return 10 * int(labels[0]) + int(labels[1])
+    return None
+
+
+class PairReader(nn.Module):
+    """LeNet-5 up to F6 and a linear output: logits ``[N, READINGS]`` of a wide mark read whole as
+    one of the 100 digit pairs or one of the 10 digits, for inputs ``[N, 1, 32, 32]``."""
+
+    def __init__(self, trunk: LeNet5 | None = None):
+        super().__init__()
+        self.trunk = trunk if trunk is not None else LeNet5()
+        self.output = nn.Linear(84, READINGS)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.output(self.trunk.features(x))
+
+    def log_probs(self, x: torch.Tensor) -> torch.Tensor:
+        """log P(reading) ``[N, READINGS]``."""
+        return torch.log_softmax(self.forward(x), dim=1)
+
+
+def load_reader(state: dict, where: str, device: str | torch.device = "cpu") -> PairReader:
+    """A :class:`PairReader` from its state dict (stored in a weights file ``where``), in eval mode."""
+    net = load_state(PairReader(), state, f"weights file {where}, its pair reader,", "the pair reader")
+    return net.eval().to(device)
+
+
 # --- training examples ----------------------------------------------------------------------------
+
+def _ink_shares(mask: np.ndarray, box, owner: np.ndarray, totals: np.ndarray):
+    """Of a candidate's ink (``mask`` inside ``box``): the share that is each digit's (``own``) and the
+    share of each digit's ink it holds (``held``), both ``float [n_digits]``; ``None`` when it holds
+    no digit's ink."""
+    x0, y0, x1, y1 = box
+    who = owner[y0:y1, x0:x1][mask]
+    counts = np.bincount(who[who >= 0], minlength=len(totals))
+    if who.size == 0 or counts.max() == 0:
+        return None
+    return counts / who.size, counts / totals
+
+
+def _digit_totals(owner: np.ndarray, ink: np.ndarray) -> np.ndarray:
+    n_digits = int(owner.max()) + 1 if owner.size else 0
+    return np.maximum(np.bincount(owner[ink & (owner >= 0)], minlength=n_digits), 1)
+
 
 def label_pairs(masks: Sequence[np.ndarray], boxes: Sequence, owner: np.ndarray, ink: np.ndarray) -> np.ndarray:
     """Per candidate (``masks[k]`` its ink inside ``boxes[k]``; ``owner`` the writer of each pixel, digit
     index or negative; ``ink`` everything the segmenter saw as ink): 0 one digit, 1 two digits, -1
     neither (left out of training)."""
-    n_digits = int(owner.max()) + 1 if owner.size else 0
     out = np.full(len(masks), -1, np.int64)
-    if n_digits == 0:
+    totals = _digit_totals(owner, ink)
+    if len(totals) == 0:
         return out
-    totals = np.maximum(np.bincount(owner[ink & (owner >= 0)], minlength=n_digits), 1)
-    for k, (m, (x0, y0, x1, y1)) in enumerate(zip(masks, boxes, strict=True)):
-        who = owner[y0:y1, x0:x1][m]
-        counts = np.bincount(who[who >= 0], minlength=n_digits)
-        if who.size == 0 or counts.max() == 0:
+    for k, (m, box) in enumerate(zip(masks, boxes, strict=True)):
+        shares = _ink_shares(m, box, owner, totals)
+        if shares is None:
             continue
-        own, held = counts / who.size, counts / totals
-        best = int(np.argmax(counts))
+        own, held = shares
+        best = int(np.argmax(own))
         if own[best] >= ONE_PURITY and held[best] >= ONE_COVER:
             out[k] = 0
         elif (held >= TWO_HELD).sum() >= 2 and own[held >= TWO_HELD].sum() >= TWO_PURITY:
             out[k] = 1
+    return out
+
+
+def label_readings(masks: Sequence[np.ndarray], boxes: Sequence, owner: np.ndarray, ink: np.ndarray,
+                   digits: Sequence[int]) -> np.ndarray:
+    """As :func:`label_pairs`, the :data:`READINGS` class of each candidate: ``100 + d`` for one digit
+    ``d`` (``digits[i]`` is the label of the strip's digit ``i``), ``10 a + b`` for exactly two digits
+    ``a`` then ``b`` (left to right, as written), -1 otherwise."""
+    out = np.full(len(masks), -1, np.int64)
+    totals = _digit_totals(owner, ink)
+    if len(totals) == 0:
+        return out
+    for k, (m, box) in enumerate(zip(masks, boxes, strict=True)):
+        shares = _ink_shares(m, box, owner, totals)
+        if shares is None:
+            continue
+        own, held = shares
+        best = int(np.argmax(own))
+        two = np.flatnonzero(held >= TWO_HELD)
+        if own[best] >= ONE_PURITY and held[best] >= ONE_COVER:
+            out[k] = reading_class([digits[best]])
+        elif len(two) == 2 and own[two].sum() >= TWO_PURITY:
+            out[k] = reading_class([digits[two[0]], digits[two[1]]])
     return out
 
 
@@ -156,6 +243,51 @@ def pair_examples(images: np.ndarray, labels: np.ndarray, n_fields: int, seed: i
     return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
 
 
+def _whole_wide(seg):
+    """The candidates of ``seg`` that are a mark wide enough for two digits, read whole (what the pair
+    reader is asked about: ``DigitResult.source == "wide blob"``)."""
+    return [g.candidates[0] for g in seg.groups if g.candidates and (len(g.candidates) > 1 or g.wide)]
+
+
+def _reading_examples_of_fields(pool, seed: int, n_fields: int, touching: float):
+    from ocr.fieldset import cut_strips
+    from ocr.normalize import normalize_digit
+
+    xs: list[np.ndarray] = []
+    ys: list[int] = []
+    for strip, clean, seg, owner in cut_strips(pool, seed, n_fields, touching, PAIR_FIELD_TYPES):
+        marks = _whole_wide(seg)
+        digits = [int(c) for c in strip.value if c.isdigit()]
+        labels = label_readings([c.ink > 0 for c in marks], [c.bbox for c in marks], owner, clean.mask, digits)
+        for c, y in zip(marks, labels, strict=True):
+            if y < 0:
+                continue
+            try:
+                xs.append(normalize_digit(c.ink))
+            except OCRError:
+                continue
+            ys.append(int(y))
+    return (np.stack(xs) if xs else np.zeros((0, 32, 32), np.float32)), np.asarray(ys, np.int64)
+
+
+def reading_examples(images: np.ndarray, labels: np.ndarray, n_fields: int, seed: int, *,
+                     touching: float = READER_TOUCHING, workers: int = 1,
+                     chunk: int = 250) -> tuple[np.ndarray, np.ndarray]:
+    """The wide marks read whole that the segmenter cuts from ``n_fields`` synthetic amount and zip
+    strips written with ``images``/``labels``, ``touching`` of the digits touching the one before,
+    labelled by who wrote their ink (:func:`label_readings`). Returns (inputs ``float32 [N, 32, 32]``,
+    :data:`READINGS` classes ``int64 [N]``); the same seed and chunk give the same examples whatever
+    ``workers`` is."""
+    from ocr.fieldset import map_over_digits
+
+    jobs = [(int(zlib.crc32(f"readings:{seed}:{k}".encode())), min(chunk, n_fields - k), touching)
+            for k in range(0, n_fields, chunk)]
+    parts = map_over_digits(_reading_examples_of_fields, jobs, images, labels, workers)
+    if not parts:
+        return np.zeros((0, 32, 32), np.float32), np.zeros(0, np.int64)
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
 # --- training ------------------------------------------------------------------------------------
 
 def probabilities(net: PairDetector, x: np.ndarray, device, batch_size: int = 4096) -> np.ndarray:
@@ -169,16 +301,16 @@ def probabilities(net: PairDetector, x: np.ndarray, device, batch_size: int = 40
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
-def fit(net: PairDetector, x: np.ndarray, y: np.ndarray, *, epochs: int, lr: float, batch_size: int,
-        generator: torch.Generator, device, log=print) -> list[dict]:
-    """Cross-entropy with Adam, the learning rate halved each epoch; the whole network trains."""
+def fit(net: nn.Module, x: np.ndarray, y: np.ndarray, *, epochs: int, lr: float, batch_size: int,
+        generator: torch.Generator, device, log=print, decay: float = 0.5) -> list[dict]:
+    """Cross-entropy with Adam, the learning rate times ``decay`` each epoch; the whole network trains."""
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     xt, yt = torch.from_numpy(x).unsqueeze(1), torch.from_numpy(y)
     history = []
     for epoch in range(epochs):
         net.train()
         for group in opt.param_groups:
-            group["lr"] = lr * 0.5 ** epoch
+            group["lr"] = lr * decay ** epoch
         t0, total = time.time(), 0.0
         order = torch.randperm(len(yt), generator=generator)
         for start in range(0, len(yt), batch_size):
@@ -189,7 +321,7 @@ def fit(net: PairDetector, x: np.ndarray, y: np.ndarray, *, epochs: int, lr: flo
             opt.step()
             total += loss.item() * len(b)
         history.append({"epoch": epoch + 1, "loss": total / max(len(yt), 1), "seconds": round(time.time() - t0, 1)})
-        log(f"pairs epoch {epoch + 1}/{epochs}: loss {history[-1]['loss']:.4f}, {history[-1]['seconds']:.0f}s")
+        log(f"epoch {epoch + 1}/{epochs}: loss {history[-1]['loss']:.4f}, {history[-1]['seconds']:.0f}s")
     net.eval()
     return history
 
@@ -205,3 +337,26 @@ def detector_figures(p: np.ndarray, y: np.ndarray, wide: np.ndarray, threshold: 
                      "false_alarms": float((p[one] >= threshold).mean()) if one.any() else 0.0,
                      "found": float((p[two] >= threshold).mean()) if two.any() else 0.0}
     return out
+
+
+def reading_log_probs(net: PairReader, x: np.ndarray, device, batch_size: int = 4096) -> np.ndarray:
+    """log P(reading) ``float32 [N, READINGS]`` for inputs ``[N, 32, 32]``."""
+    net.eval()
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(x), batch_size):
+            xb = torch.from_numpy(np.ascontiguousarray(x[i : i + batch_size])).unsqueeze(1).to(device)
+            out.append(net.log_probs(xb).float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, READINGS), np.float32)
+
+
+def reader_figures(log_p: np.ndarray, y: np.ndarray) -> dict:
+    """How often the pair reader's best reading of held-out wide marks is theirs: among pairs, among
+    single digits, and how often it reads a pair as one digit or a digit as a pair."""
+    best = np.argmax(log_p, axis=1) if len(log_p) else np.zeros(0, np.int64)
+    pair = y < 100
+    return {"pairs": int(pair.sum()), "singles": int((~pair).sum()),
+            "pairs_read_right": float((best[pair] == y[pair]).mean()) if pair.any() else 0.0,
+            "singles_read_right": float((best[~pair] == y[~pair]).mean()) if (~pair).any() else 0.0,
+            "pairs_read_as_one": float((best[pair] >= 100).mean()) if pair.any() else 0.0,
+            "singles_read_as_two": float((best[~pair] < 100).mean()) if (~pair).any() else 0.0}

@@ -370,22 +370,27 @@ def prepare_fields(fields: Sequence[FieldImage], timings: Timings | None = None)
     return Prepared(fields, failed, cleaned, stack, boxes, heights, sources, valid)
 
 
-def classify_prepared(prep: Prepared, classifier: Classifier) -> tuple[np.ndarray, np.ndarray | None]:
-    """Every candidate's penalties ``float32 [N, 10]`` and, for the marks wide enough for two digits read
+def classify_prepared(prep: Prepared, classifier: Classifier) -> tuple[np.ndarray, np.ndarray | None,
+                                                                         np.ndarray | None]:
+    """Every candidate's penalties ``float32 [N, 10]``; for the marks wide enough for two digits read
     whole in fields with no digit count (amounts, digits: a zip or a date read a digit short is wrong
     for its count already), P(two digits) from the weights' two-digit detector (``float32 [N]``, NaN
-    for the others; ``None`` without a detector): one call, batched (:meth:`Classifier.read`)."""
+    for the others; ``None`` without a detector); and for every mark wide enough for two digits read
+    whole, the pair reader's log P(reading) (``float32 [N, READINGS]``, :mod:`ocr.pairs`; NaN rows for
+    the others; ``None`` without a pair reader). Batched (:meth:`Classifier.read`,
+    :meth:`Classifier.read_marks`)."""
     if not len(prep.stack):
-        return np.zeros((0, 10), np.float32), None
+        return np.zeros((0, 10), np.float32), None, None
     uncounted = [prep.fields[i].type not in ALLOWED_COUNTS for i, _, s in prep.cleaned
                  for g in s.groups for _ in g.candidates]
-    asked = np.isin(np.asarray(prep.sources), PAIR_SOURCES) & np.asarray(uncounted, bool)
-    return classifier.read(prep.stack, ask=asked)
+    wide = np.isin(np.asarray(prep.sources), PAIR_SOURCES)
+    penalties, two = classifier.read(prep.stack, ask=wide & np.asarray(uncounted, bool))
+    return penalties, two, classifier.read_marks(prep.stack, wide)
 
 
 def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
                   thresholds: dict[str, dict[str, float]] | None = None,
-                  two: np.ndarray | None = None) -> list[FieldResult]:
+                  two: np.ndarray | None = None, readings: np.ndarray | None = None) -> list[FieldResult]:
     """From the penalties of every candidate (``float32 [N, 10]``, in ``prep.stack`` order): per
     field, the cheapest path through each segmentation graph, then the value and its status.
 
@@ -397,7 +402,9 @@ def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
     threshold only, and a field whose digits all pass to its score, :func:`score_doubt`). ``two``
     (:func:`classify_prepared`) is P(two digits) of the wide marks read whole: a chosen digit read
     from one the detector gives at least
-    :data:`ocr.pairs.TWO_DIGITS` is a doubt (:func:`ocr.pairs.pair_doubt`).
+    :data:`ocr.pairs.TWO_DIGITS` is a doubt (:func:`ocr.pairs.pair_doubt`). ``readings`` (the same) is the
+    pair reader's log P(reading) of those marks: each digit read from one, whole or cut, carries the
+    log-probability of its mark's reading (``DigitResult.pair_reading``), a feature of the field score.
     """
     rej = classifier.rejector
     margin = margins(penalties, rej.j) if len(penalties) else np.zeros(0)
@@ -431,6 +438,8 @@ def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
                 flagged = {group_of[k] for k in chosen if called_two[k]}
                 chosen, doubts, point_after = _choose_paths(s, f.type, field_costs + PAIR_COST * called_two, *rest)
             rows = [offset + k for k in chosen]
+            marks = mark_readings(s, chosen, labels[offset : offset + n],
+                                  readings[offset : offset + n] if readings is not None else None)
             m = margin[rows]
             if f.type == "date" and not form_problem("date", labels[rows]):
                 # A date's grammar rules readings out: a digit is only in doubt against the digits
@@ -444,7 +453,8 @@ def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
                                           penalties=penalties[j].copy(), confidence=float(confidence_of(m[pos])),
                                           accepted=bool(m[pos] >= field_threshold),
                                           digit_image=prep.stack[j], source=source, margin=float(m[pos]),
-                                          two_digits=float(two[j]) if two is not None else float("nan")))
+                                          two_digits=float(two[j]) if two is not None else float("nan"),
+                                          pair_reading=marks[pos]))
             if flagged:
                 whole = [pos + 1 for pos, k in enumerate(chosen) if group_of[k] in flagged and called_two[k]]
                 cut = [pos + 1 for pos, k in enumerate(chosen) if group_of[k] in flagged and not called_two[k]]
@@ -464,6 +474,29 @@ def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
             results[i] = _error_result(f, f"could not read the field ({type(exc).__name__}: {exc})")
         offset += n
     return [results[i] for i in range(len(prep.fields))]
+
+
+def mark_readings(seg: Segmentation, chosen: Sequence[int], labels: np.ndarray,
+                  readings: np.ndarray | None) -> list[float]:
+    """Per chosen digit (``chosen``: candidate indices into the field's groups, in order), the pair
+    reader's log P of the reading chosen for the mark it was read from, when that mark was read by the
+    pair reader (``readings``, NaN rows for the others) and one or two digits were read from it; NaN
+    otherwise."""
+    from ocr.pairs import reading_class
+
+    out = [float("nan")] * len(chosen)
+    if readings is None:
+        return out
+    start = 0
+    for g in seg.groups:
+        stop = start + len(g.candidates)
+        mine = [pos for pos, k in enumerate(chosen) if start <= k < stop]
+        cls = reading_class([int(labels[chosen[pos]]) for pos in mine]) if mine else None
+        if cls is not None and np.isfinite(readings[start, cls]):
+            for pos in mine:
+                out[pos] = float(readings[start, cls])
+        start = stop
+    return out
 
 
 def field_score(classifier: Classifier, field: FieldImage, digits: Sequence[DigitResult]) -> float | None:
@@ -512,10 +545,10 @@ def read_fields(fields: Sequence[FieldImage], classifier: Classifier, *,
     t = timings if timings is not None else Timings()
     prep = prepare_fields(fields, t)
     t1 = time.perf_counter()
-    penalties, two = classify_prepared(prep, classifier)
+    penalties, two, readings = classify_prepared(prep, classifier)
     t2 = time.perf_counter()
     t.classify += t2 - t1
-    results = decide_fields(prep, penalties, classifier, two=two)
+    results = decide_fields(prep, penalties, classifier, two=two, readings=readings)
     t.assemble += time.perf_counter() - t2
     return results
 

@@ -94,6 +94,10 @@ class DigitResult:
     # P(two touching digits) from the two-digit detector (ocr.pairs), for the digits it was asked about
     # (an amount's digit read whole from a wide mark); NaN for the others.
     two_digits: float = float("nan")
+    # log P(the reading chosen for the wide mark this digit was read from) by the pair reader (ocr.pairs:
+    # the mark read whole as one of 100 digit pairs or 10 digits), for every digit read from such a mark
+    # (whole or cut into two); NaN for the others.
+    pair_reading: float = float("nan")
 
     @property
     def best_penalty(self) -> float:

@@ -495,22 +495,22 @@ FIELD_CAL_STRIPS = 10_000
 
 
 def field_calibration(model, calibration: dict, cfg: TrainConfig, images: np.ndarray, labels: np.ndarray,
-                      device, pairs=None) -> dict:
+                      device, pairs=None, pair_reader=None) -> dict:
     """Per field type, the digit thresholds for target error rates among accepted *fields*
     (:func:`ocr.fieldset.calibrate_fields`), on strips written with the validation digits ``images``
-    (never trained on), read by the pipeline with this model, its digit ``calibration`` and its two-digit
-    detector ``pairs`` (:mod:`ocr.pairs`; ``None``: none)."""
+    (never trained on), read by the pipeline with this model, its digit ``calibration``, its two-digit
+    detector ``pairs`` and its pair reader ``pair_reader`` (:mod:`ocr.pairs`; ``None``: none)."""
     from ocr.classify import Classifier
     from ocr.fieldset import calibrate_fields
     from ocr.lenet5 import fold_for_inference
 
     model.eval()
-    clf = Classifier(fold_for_inference(model), {"j": cfg.j, "calibration": calibration, "pairs": pairs},
-                     torch.device(device), field_target=None)
+    clf = Classifier(fold_for_inference(model), {"j": cfg.j, "calibration": calibration, "pairs": pairs,
+                                                 "pair_reader": pair_reader}, torch.device(device), field_target=None)
     n = min(FIELD_CAL_STRIPS, max(cfg.fields, 1))
     out = calibrate_fields(clf, images, labels, n, cfg.seed + 2,
                            description=f"{len(labels)} digits held out of the MNIST training set (seed {cfg.seed})")
-    return out | {"pairs": pairs is not None}
+    return out | {"pairs": pairs is not None, "pair_reader": pair_reader is not None}
 
 
 def calibrated_views(calibration: dict) -> tuple[tuple[float, float], ...]:
@@ -583,9 +583,10 @@ def recalibrate(weights: Path, data_dir: str | None, targets=DEFAULT_TARGETS, de
         calibration["rubbish_rejected"] = rubbish_rejection(model, held.rubbish, info["j"], calibration, dev)
     if cfg.fields:
         calibration["fields"] = field_calibration(model, calibration, cfg, raw[val_idx], labels[val_idx], dev,
-                                                  info.get("pairs"))
+                                                  info.get("pairs"), info.get("pair_reader"))
     calibration["command"] = _command_line()
-    save_weights(model, weights, j=info["j"], calibration=calibration, meta=info["meta"], pairs=info.get("pairs"))
+    save_weights(model, weights, j=info["j"], calibration=calibration, meta=info["meta"], pairs=info.get("pairs"),
+                 pair_reader=info.get("pair_reader"))
     test_images, test_labels = mnist.load_mnist("test")
     card["calibration"] = calibration
     card["test"] = evaluate(predict_penalties(model, normalize_many(test_images), dev,
@@ -631,7 +632,8 @@ def train_pair_detector(weights: Path, data_dir: str | None, *, fields: int = 30
                   log=log)
     seconds = time.time() - t1
     figures = detector_figures(probabilities(detector, hx, dev), hy, hwide)
-    save_weights(model, weights, j=info["j"], calibration=info["calibration"], meta=info["meta"], pairs=detector)
+    save_weights(model, weights, j=info["j"], calibration=info["calibration"], meta=info["meta"], pairs=detector,
+                 pair_reader=info.get("pair_reader"))
     card["pairs"] = {"command": _command_line(), "fields": fields, "held_out_fields": n_held, "epochs": epochs,
                      "lr": lr, "batch_size": batch_size, "seconds": round(seconds), "device": str(dev),
                      "examples": {"one": int((y == 0).sum()), "two": int((y == 1).sum())},
@@ -640,6 +642,66 @@ def train_pair_detector(weights: Path, data_dir: str | None, *, fields: int = 30
     if not recalibrate_fields:
         return card
     log("recalibrating the thresholds with the detector ...")
+    return recalibrate(weights, data_dir, tuple(float(k) for k in card["calibration"]["thresholds"]), device)
+
+
+def train_pair_reader(weights: Path, data_dir: str | None, *, fields: int | None = None, epochs: int | None = None,
+                      lr: float = 1e-3, batch_size: int = 256, workers: int = 1, device: str = "auto",
+                      recalibrate_fields: bool = False, log=print) -> dict:
+    """``ocr train-pair-reader``: train the pair reader (:class:`ocr.pairs.PairReader`) of a trained
+    network, from its trunk, on the wide marks cut from ``fields`` strips written with the network's own
+    training digits (its validation digits stay held out: the reader's figures are measured on strips
+    written with them), and store it in the weights file. The learning rate falls by 0.8 each epoch.
+    The digit network, the detector and the thresholds are unchanged: a field score fitted without the
+    reader gives its answers no weight. ``recalibrate_fields``: then fit the field scores again with it
+    (:func:`recalibrate`, as the shipped weights were). Returns the model card."""
+    import copy
+
+    from ocr.pairs import (
+        READER_EPOCHS,
+        READER_FIELDS,
+        READER_TOUCHING,
+        PairReader,
+        fit,
+        reader_figures,
+        reading_examples,
+        reading_log_probs,
+    )
+
+    fields = READER_FIELDS if fields is None else fields
+    epochs = READER_EPOCHS if epochs is None else epochs
+    weights = Path(weights)
+    card, cfg = _trained_as(weights, data_dir, "the split of digits the network trained on")
+    dev = resolve_device(device)
+    model, info = load_weights(weights, dev)
+    if isinstance(model, Committee):
+        raise OCRError(f"{weights}: a committee of networks; the pair reader starts from a single network")
+    raw, labels, train_idx, val_idx = _mnist_split(card, cfg)
+    train_digits = train_digits_of(train_idx, len(raw))
+    t0 = time.time()
+    x, y = reading_examples(raw[train_digits], labels[train_digits], fields, cfg.seed, workers=workers)
+    n_held = max(fields // 5, 1)
+    hx, hy = reading_examples(raw[val_idx], labels[val_idx], n_held, cfg.seed + 1, workers=workers)
+    log(f"reading examples: {len(y)} wide marks ({int((y < 100).sum())} pairs) from {fields} strips, "
+        f"{len(hy)} held out, {time.time() - t0:.0f}s")
+    generator = _seed_everything(cfg.seed)
+    reader = PairReader(copy.deepcopy(model).cpu()).to(dev)
+    t1 = time.time()
+    history = fit(reader, x, y, epochs=epochs, lr=lr, batch_size=batch_size, generator=generator, device=dev,
+                  log=log, decay=0.8)
+    seconds = time.time() - t1
+    figures = reader_figures(reading_log_probs(reader, hx, dev), hy)
+    save_weights(model, weights, j=info["j"], calibration=info["calibration"], meta=info["meta"],
+                 pairs=info.get("pairs"), pair_reader=reader)
+    card["pair_reader"] = {"command": _command_line(), "fields": fields, "touching": READER_TOUCHING,
+                           "held_out_fields": n_held, "epochs": epochs, "lr": lr, "batch_size": batch_size,
+                           "seconds": round(seconds), "device": str(dev),
+                           "examples": {"pairs": int((y < 100).sum()), "singles": int((y >= 100).sum())},
+                           "held_out": figures, "history": history}
+    write_card(card, weights)
+    if not recalibrate_fields:
+        return card
+    log("recalibrating the thresholds with the pair reader ...")
     return recalibrate(weights, data_dir, tuple(float(k) for k in card["calibration"]["thresholds"]), device)
 
 
@@ -791,8 +853,10 @@ def _score_card(fields: dict) -> list[str]:
     """The model card's lines on the field scores (:mod:`ocr.fieldscore`) and their thresholds."""
     from ocr.fieldscore import FEATURES
 
+    # The features the scores were fitted on (weights fitted by an earlier version: fewer), in order.
+    named = [f for f in FEATURES if any(f in sc["features"] for sc in fields["scorers"].values())]
     lines = ["", "Field scores (`--field-error`, `ocr/fieldscore.py`): per field type, a logistic regression on "
-             "what the reader's digits of a field say together (" + ", ".join(FEATURES) + ") that the field "
+             "what the reader's digits of a field say together (" + ", ".join(named) + ") that the field "
              f"is read right, fitted on the fields accepted at the digit threshold among {fields['n']:,} synthetic "
              "strips per type "
              f"written with the held-out digits ({fields['touching']:.0%} of digits touching the one before; `/cells`: "
@@ -804,9 +868,11 @@ def _score_card(fields: dict) -> list[str]:
              "other strips accepted, error among them.", ""]
     lines += _field_table(fields, lambda c: f"{c['score']:.2f}")
     lines += ["", "Weights per feature (standardised; positive: more likely right):", "",
-              "| field | " + " | ".join(FEATURES) + " | bias |", "|---|" + "---|" * (len(FEATURES) + 1)]
+              "| field | " + " | ".join(named) + " | bias |", "|---|" + "---|" * (len(named) + 1)]
     for ft, sc in fields["scorers"].items():
-        lines.append(f"| {ft} | " + " | ".join(f"{w:+.2f}" for w in sc["weights"]) + f" | {sc['bias']:+.2f} |")
+        weight = dict(zip(sc["features"], sc["weights"], strict=True))
+        lines.append(f"| {ft} | " + " | ".join(f"{weight[f]:+.2f}" if f in weight else "-" for f in named)
+                     + f" | {sc['bias']:+.2f} |")
     return lines
 
 
@@ -906,6 +972,26 @@ def card_markdown(card: dict, stem: str) -> str:
             h = held[name]
             lines.append(f"| {label} | {100 * h['false_alarms']:.2f}% of {h['one']:,} | "
                          f"{100 * h['found']:.1f}% of {h['two']:,} |")
+    reader = card.get("pair_reader")
+    if reader:
+        held = reader["held_out"]
+        lines += ["", "## Pair reader", "",
+                  "A third network the reader asks about every mark wide enough for two digits, read whole "
+                  "(`ocr/pairs.py`): LeNet-5's C1-F6, started from the digit network's weights, with a 110-way output "
+                  "(the 100 digit pairs and the 10 digits), trained on the wide marks cut from "
+                  f"{reader['fields']:,} synthetic amount and zip strips written with the training digits "
+                  f"({reader['touching']:.0%} of digits touching the one before; {reader['examples']['pairs']:,} "
+                  f"touching pairs and {reader['examples']['singles']:,} single digits, labelled by who wrote their "
+                  f"ink), {reader['epochs']} epochs, {reader['seconds']} s on {reader['device']}. How likely it finds "
+                  "the reading the segmentation graph chose for such a mark (whole, or cut into two digits) is a "
+                  "feature of the field score (`pair reading`); the field scores above were fitted "
+                  + ("with it" if card["calibration"].get("fields", {}).get("pair_reader") else
+                     "without it (they give it no weight until `ocr calibrate` is run)")
+                  + f". On the wide marks of {reader['held_out_fields']:,} strips written with the held-out digits "
+                  f"({held['pairs']:,} pairs, {held['singles']:,} single digits) its best reading is right for "
+                  f"{100 * held['pairs_read_right']:.1f}% of the pairs and {100 * held['singles_read_right']:.1f}% of "
+                  f"the single digits; it reads {100 * held['pairs_read_as_one']:.1f}% of the pairs as one digit and "
+                  f"{100 * held['singles_read_as_two']:.1f}% of the single digits as two."]
     tr = card["training"]
     if committee:
         commands = [m["command"] for m in members] + [committee["command"]]
@@ -926,11 +1012,16 @@ def card_markdown(card: dict, stem: str) -> str:
                      f"{graph[0]['graph_loss']:.3f} -> {graph[-1]['graph_loss']:.3f} per blob).")
     recalibrated = card["calibration"].get("command")
     with_pairs = card["calibration"].get("fields", {}).get("pairs")  # calibrated after the detector was trained
-    if recalibrated and not with_pairs:
+    with_reader = card["calibration"].get("fields", {}).get("pair_reader")  # ... after the pair reader was
+    if recalibrated and not (with_pairs or with_reader):
         commands = [*commands, recalibrated]
     if pairs:
         commands = [*commands, pairs["command"]]
-    if recalibrated and with_pairs and recalibrated not in commands:  # (train-pairs --recalibrate: the same)
+    if recalibrated and with_pairs and not with_reader and recalibrated not in commands:
+        commands = [*commands, recalibrated]  # (train-pairs --recalibrate: the same)
+    if reader:
+        commands = [*commands, reader["command"]]
+    if recalibrated and with_reader and recalibrated not in commands:
         commands = [*commands, recalibrated]
     lines += ["", "## How it was made", "", "```", *commands, "```", "", made, "Data (sha256):", ""]
     for split in ("train_sha256", "test_sha256"):

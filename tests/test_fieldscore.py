@@ -28,7 +28,11 @@ def test_features_of_a_field_count_its_digits_by_kind_and_keep_its_weakest():
     assert _f("log risk", x) == pytest.approx(np.log(risk))
     alone = features([50.0], ["alone"], ["blob"], [np.nan])  # no joined digit, none asked about, margin clipped
     assert _f("weakest joined", alone) == CLIP and _f("weakest", alone) == CLIP and _f("second weakest", alone) == CLIP
-    assert _f("two digits", alone) == 0.0 and _f("has joined", alone) == 0.0
+    assert _f("two digits", alone) == 0.0 and _f("has joined", alone) == 0.0 and _f("pair reading", alone) == 0.0
+    # The pair reader's least likely reading of the field's wide marks (NaN: a digit not read from one).
+    read = features([6.0, 4.0, 5.0], ["alone"] * 3, ["cut", "cut", "blob"], [np.nan] * 3, [-0.2, -0.2, np.nan])
+    assert _f("pair reading", read) == pytest.approx(-0.2)
+    assert _f("pair reading", features([6.0], ["alone"], ["wide blob"], [np.nan], [-80.0])) == -CLIP
 
 
 def test_the_regression_ranks_right_fields_above_wrong_ones():
@@ -42,8 +46,17 @@ def test_the_regression_ranks_right_fields_above_wrong_ones():
     assert s.shape == (2000,) and scorer["features"] == list(FEATURES)
     assert np.corrcoef(s, weakest)[0, 1] > 0.95
     assert right[s > np.median(s)].mean() > right[s <= np.median(s)].mean() + 0.2
-    with pytest.raises(Exception, match="other features"):
-        score({**scorer, "features": ["weakest"]}, x)
+    # A field scored alone (the reader) scores exactly as in a batch (the calibration that chose a threshold
+    # at some field's score): not a rounding apart.
+    assert all(float(score(scorer, x[i])) == s[i] for i in range(200))
+    with pytest.raises(Exception, match="does not know .*sharpness"):
+        score({**scorer, "features": [*FEATURES[:-1], "sharpness"]}, x)
+    with pytest.raises(Exception, match="malformed"):
+        score({**scorer, "features": ["weakest"]}, x)  # one name, eleven weights
+    # A scorer fitted by an older version on fewer features scores by the columns it names.
+    older = fit(x[:, :10], right)
+    older["features"] = list(FEATURES[:10])
+    np.testing.assert_allclose(score(older, x), s, rtol=1e-4, atol=1e-4)  # the eleventh never varied here
     # A feature that never varied (no detector asked: "two digits" always 0) gets no weight, and a value it
     # takes later (weights given a detector afterwards) does not move the score.
     k = FEATURES.index("two digits")
@@ -122,14 +135,14 @@ def test_a_field_whose_score_falls_short_goes_to_a_person_naming_its_weakest_dig
 
 
 def test_weights_whose_scores_use_other_features_are_a_clear_error_at_load(classifier):
-    """A field score fitted by another version of ocr (other features) stops the classifier from loading,
-    saying what to do, instead of failing on every field it reads."""
+    """A field score fitted by another version of ocr (features this one does not know) stops the
+    classifier from loading, saying what to do, instead of failing on every field it reads."""
     import copy
 
     from ocr.errors import OCRError
 
     info = copy.deepcopy(classifier.info)
     for scorer in info["calibration"]["fields"]["scorers"].values():
-        scorer["features"] = scorer["features"][:-1]
-    with pytest.raises(OCRError, match="other features than this version of ocr: run `ocr calibrate`"):
+        scorer["features"] = [*scorer["features"][:-1], "ink colour"]
+    with pytest.raises(OCRError, match=r"features this version of ocr does not know \(ink colour\): run `ocr calibr"):
         Classifier(classifier.model, info, torch.device("cpu"))

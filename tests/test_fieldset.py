@@ -72,7 +72,7 @@ def test_field_scores_meet_each_target_on_the_strips_their_thresholds_were_chose
     from ocr.classify import Classifier
     from ocr.fieldscore import FEATURES
     from ocr.fieldset import calibrate_fields, strip_truth
-    from ocr.reader import decide_fields, prepare_fields
+    from ocr.reader import classify_prepared, decide_fields, prepare_fields
     from ocr.records import FieldImage
 
     clf = Classifier.load(device="cpu", field_target=None)
@@ -98,8 +98,9 @@ def test_field_scores_meet_each_target_on_the_strips_their_thresholds_were_chose
     c = by_target["0.05"]
     scoring = Classifier(clf.model, clf.info, clf.device, field_target=None)
     scoring.field_scorers = cal["scorers"]
-    results = decide_fields(prep, clf.penalties(prep.stack), scoring,
-                            {"zip": {"alone": -np.inf, "joined": -np.inf, "score": c["score"]}})
+    penalties, two, readings = classify_prepared(prep, scoring)  # with the pair reader's answers, as calibrated
+    results = decide_fields(prep, penalties, scoring,
+                            {"zip": {"alone": -np.inf, "joined": -np.inf, "score": c["score"]}}, two, readings)
     right = [r.value == strip_truth("zip", s.value) for r, s in zip(results, strips, strict=True)
              if r.status == "accepted"]
     assert len(right) / 30 == pytest.approx(c["accepted"])

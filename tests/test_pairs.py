@@ -1,4 +1,5 @@
-"""The two-digit detector: its labels, its training command, its batching, and the doubt it raises."""
+"""The two-digit detector and the pair reader: their labels, training commands, batching, and what the reader
+makes of their answers."""
 
 import json
 
@@ -10,7 +11,18 @@ from ocr.classify import Classifier
 from ocr.errors import OCRError
 from ocr.handwriting import DigitPool, render_text
 from ocr.lenet5 import LeNet5, load_weights, save_weights
-from ocr.pairs import TWO_DIGITS, PairDetector, label_pairs, pair_doubt, pair_examples
+from ocr.pairs import (
+    READINGS,
+    TWO_DIGITS,
+    PairDetector,
+    PairReader,
+    label_pairs,
+    label_readings,
+    pair_doubt,
+    pair_examples,
+    reading_class,
+    reading_examples,
+)
 from ocr.reader import classify_prepared, decide_fields, prepare_fields
 from ocr.records import FieldImage
 from tests.test_train import _tiny_mnist
@@ -104,7 +116,7 @@ def test_a_wide_mark_read_as_one_digit_is_doubted_when_the_detector_says_two(cla
     assert pair_doubt([1, 3]).startswith("the wide marks read as digits 1, 3 look like")
 
     forced = Classifier(classifier.model, {**classifier.info, "pairs": _forced(True)}, torch.device("cpu"))
-    _, asked = classify_prepared(prep, forced)
+    _, asked, _ = classify_prepared(prep, forced)
     assert np.flatnonzero(~np.isnan(asked)).tolist() == np.flatnonzero(wide).tolist()
     # A zip's count catches a digit lost in a pair: the detector is not asked there.
     as_zip = prepare_fields([FieldImage("zip", "zip", prep.fields[0].crop)])
@@ -171,4 +183,152 @@ def test_a_broken_detector_in_a_weights_file_is_a_clear_error(tmp_path):
         load_weights(path)
     save_weights(LeNet5(), path, j=10.0, pairs=torch.nn.Linear(84, 2))  # some other network
     with pytest.raises(OCRError, match=r"w.pt, its two-digit detector, does not fit the two-digit detector"):
+        load_weights(path)
+
+
+# --- the pair reader ------------------------------------------------------------------------------
+
+def _forced_reader(cls: int) -> PairReader:
+    """A pair reader that reads every mark as the class ``cls`` (P about 0.98)."""
+    net = PairReader()
+    with torch.no_grad():
+        net.output.weight.zero_()
+        net.output.bias.zero_()
+        net.output.bias[cls] = 8.5
+    return net.eval()
+
+
+def test_wide_marks_are_labelled_with_the_digits_who_wrote_their_ink():
+    owner = np.full((10, 20), -1)
+    owner[:, 2:8] = 0  # the strip's digit 0, a '3'
+    owner[:, 8:14] = 1  # its digit 1, an '8', touching it
+    ink = owner >= 0
+    boxes = [(2, 0, 14, 10), (8, 0, 14, 10), (2, 0, 5, 10), (2, 0, 10, 10)]
+    masks = [ink[y0:y1, x0:x1] for x0, y0, x1, y1 in boxes]
+    # the pair "38"; the '8' alone; half of the '3'; the '3' and a third of the '8': neither
+    assert label_readings(masks, boxes, owner, ink, [3, 8]).tolist() == [38, 108, -1, -1]
+    assert reading_class([3, 8]) == 38 and reading_class([0, 7]) == 7 and reading_class([4]) == 104
+    assert reading_class([1, 2, 3]) is None and READINGS == 110
+
+
+def test_reading_examples_are_wide_marks_mostly_touching_pairs(mnist_test):
+    images, labels = mnist_test
+    x, y = reading_examples(images[:2000], labels[:2000], 12, seed=0, touching=0.8)
+    assert x.shape[1:] == (32, 32) and len(x) == len(y) > 0
+    assert ((y >= 0) & (y < READINGS)).all() and (y < 100).any()
+
+
+def test_the_pair_reader_reads_the_wide_marks_only_once_per_batch(classifier):
+    clf = Classifier(classifier.model, {**classifier.info, "pair_reader": _forced_reader(42)}, torch.device("cpu"),
+                     batch_size=2)
+    x = np.random.default_rng(0).random((7, 32, 32), np.float32) * 1.275 - 0.1
+    marks = np.array([1, 0, 1, 1, 0, 0, 1], bool)
+    got = clf.read_marks(x, marks)
+    assert got.shape == (7, READINGS) and np.isnan(got[~marks]).all()
+    assert (got[marks].argmax(axis=1) == 42).all() and np.allclose(np.exp(got[marks]).sum(axis=1), 1.0, atol=1e-5)
+    without = Classifier(classifier.model, {**classifier.info, "pair_reader": None}, torch.device("cpu"))
+    assert clf.read_marks(x, np.zeros(7, bool)) is None and without.read_marks(x, marks) is None
+    with pytest.raises(ValueError, match="each of the 7 inputs"):
+        clf.read_marks(x, marks[:3])
+
+
+def test_each_digit_read_from_a_wide_mark_carries_how_likely_the_pair_reader_finds_its_reading(classifier):
+    """'2 15 1' with the '15' touching, read (penalties built here) as 2, 5, 1 with the pair whole. A digit
+    read from a wide mark carries log P(that digit) by the pair reader; the others carry nothing. Cut into
+    '1' and '5', both pieces carry log P('15'). The field score's feature is the least likely reading."""
+    from ocr.fieldscore import FEATURES, digit_features
+
+    rng = np.random.default_rng(4)
+    pool = DigitPool()
+    parts = [render_text(t, pool, rng, height=40, touching_p=p, spacing=0.6)[0] for t, p in
+             (("2", 0.0), ("15", 1.0), ("1", 0.0))]
+    h = max(p.shape[0] for p in parts)
+    ink = np.concatenate([np.pad(p, ((h - p.shape[0], 0), (0, 8))) for p in parts], axis=1)
+    prep = prepare_fields([FieldImage("amount", "amount", np.pad(255 - ink, 12, constant_values=255))])
+    groups = prep.cleaned[0][2].groups
+    first = np.cumsum([0] + [len(g.candidates) for g in groups])[:-1]
+    y = np.full((len(prep.stack), 10), 60.0, np.float32)
+    for k, d in zip(first, (2, 5, 1), strict=True):
+        y[k, d] = 1.0
+    reads_15 = Classifier(classifier.model, {**classifier.info, "pair_reader": _forced_reader(15)},
+                          torch.device("cpu"))
+    _, _, readings = classify_prepared(prep, reads_15)
+    wide = np.asarray(prep.sources) == "wide blob"
+    assert np.isfinite(readings[:, 0]).tolist() == wide.tolist() and wide[first[1]]
+    loose = {"amount": {"alone": 1.0, "joined": 1.0}}
+    [r] = decide_fields(prep, y, reads_15, loose, None, readings)
+    assert r.value == "251"
+    for d, k, label in zip(r.digits, first, (2, 5, 1), strict=True):
+        assert (d.pair_reading == pytest.approx(readings[k, 100 + label])) if wide[k] else np.isnan(d.pair_reading)
+    assert r.digits[1].pair_reading < -5 and not wide[first[2]]  # a '1' is narrow
+    least = min(d.pair_reading for d in r.digits if wide[first[d.position]])
+    assert digit_features(r.digits, "amount")[FEATURES.index("pair reading")] == pytest.approx(least)
+    from ocr.cli.read import result_json
+    shown = result_json(r)["digits"]
+    assert "pair_reading" not in shown[2] and shown[1]["pair_reading"] == pytest.approx(np.exp(readings[first[1], 105]),
+                                                                                      abs=1e-4)
+    # Cut into '1' and '5' (the cut pieces confident, reading whole no digit): both carry log P('15').
+    two_piece = next(p for p in groups[1].paths if len(p) == 2)
+    y2 = y.copy()
+    y2[first[1]] = 60.0
+    for piece, d in zip(two_piece, (1, 5), strict=True):
+        y2[first[1] + piece] = 60.0
+        y2[first[1] + piece, d] = 1.0
+    [r] = decide_fields(prep, y2, reads_15, loose, None, readings)
+    assert r.value == "2151"
+    assert [round(d.pair_reading, 4) for d in r.digits[1:3]] == [round(float(readings[first[1], 15]), 4)] * 2
+    assert r.digits[1].pair_reading > -0.1
+    # Without a pair reader nothing is carried.
+    [plain] = decide_fields(prep, y2, classifier, loose)
+    assert all(np.isnan(d.pair_reading) for d in plain.digits)
+
+
+def test_train_pair_reader_stores_it_and_keeps_or_recalibrates_the_thresholds(tmp_path, mnist_test, capsys):
+    from ocr.cli import main
+    from ocr.train import TrainConfig, recalibrate, train
+
+    data = _tiny_mnist(tmp_path, mnist_test, n=800)
+    weights = tmp_path / "m" / "w.pt"
+    train(TrainConfig(data_dir=str(data), out=str(weights), epochs=1, val_size=200, seed=2,
+                      checkpoint_dir=str(tmp_path / "ck"), device="cpu", fields=30), progress=False, log=lambda s: None)
+    before, info0 = load_weights(weights)
+    args = ["train-pair-reader", "--weights", str(weights), "--data", str(data), "--fields", "60", "--epochs", "1",
+            "--device", "cpu"]
+    assert main(args) == 0 and "wrote the pair reader into" in capsys.readouterr().out
+    after, info = load_weights(weights)
+    assert isinstance(info["pair_reader"], PairReader) and info["pairs"] is None
+    assert all(torch.equal(a, b) for a, b in zip(before.state_dict().values(), after.state_dict().values(),
+                                                 strict=True))  # the digit network is unchanged ...
+    assert info["calibration"] == info0["calibration"]  # ... and so are its thresholds
+    card = json.loads(weights.with_suffix(".json").read_text())
+    reader = card["pair_reader"]
+    assert reader["fields"] == 60 and reader["held_out_fields"] == 12 and len(reader["history"]) == 1
+    assert reader["examples"]["pairs"] > 0 and reader["examples"]["singles"] > 0
+    assert 0.0 <= reader["held_out"]["pairs_read_right"] <= 1.0
+    readme = (weights.parent / "README.md").read_text()
+    assert "## Pair reader" in readme and reader["command"] in readme and "fitted without it" in readme
+
+    # --recalibrate: the field scores are fitted again with its answers; the card says so. The detector,
+    # trained afterwards, keeps it, and so does a later recalibration.
+    assert main([*args, "--recalibrate"]) == 0 and "recalibrated with it" in capsys.readouterr().out
+    card = json.loads(weights.with_suffix(".json").read_text())
+    assert card["calibration"]["fields"]["pair_reader"] is True
+    assert "fitted with it" in (weights.parent / "README.md").read_text()
+    assert main(["train-pairs", "--weights", str(weights), "--data", str(data), "--fields", "40", "--epochs", "1",
+                 "--device", "cpu"]) == 0
+    recalibrate(weights, str(data), device="cpu")
+    info = load_weights(weights)[1]
+    assert isinstance(info["pair_reader"], PairReader) and isinstance(info["pairs"], PairDetector)
+
+
+def test_a_broken_pair_reader_in_a_weights_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "w.pt"
+    bad = PairReader()
+    with torch.no_grad():
+        bad.output.weight.fill_(float("inf"))
+    save_weights(LeNet5(), path, j=10.0, pair_reader=bad)
+    with pytest.raises(OCRError, match="its pair reader, holds non-finite values in output.weight"):
+        load_weights(path)
+    save_weights(LeNet5(), path, j=10.0, pair_reader=PairDetector())  # the detector in the reader's place
+    with pytest.raises(OCRError, match=r"w.pt, its pair reader, does not fit the pair reader"):
         load_weights(path)

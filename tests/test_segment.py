@@ -844,9 +844,8 @@ def test_a_comb_printed_too_faint_to_be_ink_is_found_from_its_grey_levels(pool, 
     assert comb is not None and (comb.top, comb.bottom) == (0.0, float(gray.shape[0]))
     seg = segment(clean.ink, clean.mask, "zip", comb=comb)
     assert [comb.cell_of((g.bbox[0] + g.bbox[2]) / 2) for g in seg.groups] == [0, 1, 2, 3, 4]
-    free, cells = read_fields([FieldImage("zip", "zip", gray), FieldImage("zip", "zip", gray, cells=5)], classifier)
+    [cells] = read_fields([FieldImage("zip", "zip", gray, cells=5)], classifier)
     assert cells.value == "30412", cells.reason
-    assert free.value != "30412" or free.status != "accepted"
     # Dark walls are found by the cleaning, and the grey levels put the cells in the same place.
     dark = clean_field(_scanned(_comb(digits)))
     assert np.allclose(comb_of(dark, 5).edges, faint_walls(dark.gray, 5), atol=1.5)

@@ -1,5 +1,5 @@
-"""``ocr train``, ``ocr calibrate``, ``ocr train-pairs``, ``ocr committee``, ``ocr evaluate``, ``ocr classify``,
-``ocr download-mnist``."""
+"""``ocr train``, ``ocr calibrate``, ``ocr train-pairs``, ``ocr train-pair-reader``, ``ocr committee``,
+``ocr evaluate``, ``ocr classify``, ``ocr download-mnist``."""
 
 from __future__ import annotations
 
@@ -81,6 +81,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.set_defaults(func=cmd_train_pairs)
 
+    p = sub.add_parser("train-pair-reader", help="train the pair reader of trained weights (ocr/pairs.py: a wide "
+                                                 "mark read whole as one of 100 digit pairs or 10 digits, a feature "
+                                                 "of the field score) and store it in the weights file")
+    p.add_argument("--weights", default="models/lenet5.pt", help="weights file (its model card must be beside it)")
+    p.add_argument("--data", default=None, help="folder with the MNIST IDX files (default: $OCR_MNIST_DIR)")
+    p.add_argument("--fields", type=int, default=None, metavar="N",
+                   help="synthetic strips written with the network's training digits to cut wide marks from "
+                        "(default 60000)")
+    p.add_argument("--epochs", type=int, default=None, help="default 15")
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate (times 0.8 each epoch)")
+    p.add_argument("--workers", type=int, default=1, help="processes that write and cut the strips")
+    p.add_argument("--recalibrate", action="store_true",
+                   help="then fit the field scores again with its answers (as `ocr calibrate` would)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.set_defaults(func=cmd_train_pair_reader)
+
     p = sub.add_parser("committee", help="read several networks trained on the same data as one (penalties "
                                          "averaged), calibrate it, and write its weights + model card")
     p.add_argument("members", nargs="+", type=Path, metavar="WEIGHTS",
@@ -148,6 +164,19 @@ def cmd_train_pairs(args) -> int:
     print(f"wrote the two-digit detector into {args.weights}: on held-out wide marks read whole it calls "
           f"{100 * wide['false_alarms']:.2f}% of single digits and {100 * wide['found']:.1f}% of touching pairs two "
           "digits" + ("; thresholds recalibrated with it" if args.recalibrate else ""))
+    return 0
+
+
+def cmd_train_pair_reader(args) -> int:
+    from ocr.train import train_pair_reader
+
+    card = train_pair_reader(Path(args.weights), args.data, fields=args.fields, epochs=args.epochs, lr=args.lr,
+                             workers=args.workers, device=args.device, recalibrate_fields=args.recalibrate,
+                             log=lambda s: print(s, file=sys.stderr))
+    held = card["pair_reader"]["held_out"]
+    print(f"wrote the pair reader into {args.weights}: on held-out wide marks it reads "
+          f"{100 * held['pairs_read_right']:.1f}% of touching pairs and {100 * held['singles_read_right']:.1f}% of "
+          "single digits right" + ("; thresholds recalibrated with it" if args.recalibrate else ""))
     return 0
 
 

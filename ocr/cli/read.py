@@ -47,7 +47,9 @@ def result_json(r) -> dict:
                     "penalty_best": round(d.best_penalty, 3), "penalty_second": round(d.second_penalty, 3),
                     "confidence": round(d.confidence, 4), "accepted": d.accepted, "source": d.source,
                     # P(two touching digits) from the two-digit detector, where it was asked (ocr/pairs.py)
-                    **({} if math.isnan(d.two_digits) else {"two_digits": round(d.two_digits, 4)})}
+                    **({} if math.isnan(d.two_digits) else {"two_digits": round(d.two_digits, 4)}),
+                    # P(the reading of the wide mark it was read from) by the pair reader, where it read one
+                    **({} if math.isnan(d.pair_reading) else {"pair_reading": round(math.exp(d.pair_reading), 4)})}
                    for d in r.digits],
     }
 
