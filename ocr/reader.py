@@ -76,6 +76,8 @@ PAIR_SOURCES = ("wide blob",)
 # What reading whole a mark the detector calls two digits adds to its path cost, so that the reading shown
 # to the person cuts it where a cut reading exists (the field goes to review either way).
 PAIR_COST = 10.0
+# The start of the reason a field whose digits all pass goes to a person with when its field score falls short.
+SCORE_DOUBT = "the digits together are not sure enough"
 STRICT_DOUBT = False  # True: any confident alternative reading is a doubt (costs ~20 points of acceptance)
 
 
@@ -519,7 +521,7 @@ def score_doubt(classifier: Classifier, field: FieldImage, digits: Sequence[Digi
     if need is None or got is None or got >= need:
         return ""
     weakest = min(digits, key=lambda d: d.margin)
-    return (f"the digits together are not sure enough for an accepted {field.type} (field score {got:.1f}, "
+    return (f"{SCORE_DOUBT} for an accepted {field.type} (field score {got:.1f}, "
             f"needs {need:.1f}; weakest: digit {weakest.position + 1}, read {weakest.label})")
 
 
