@@ -157,25 +157,39 @@ def _digit_totals(owner: np.ndarray, ink: np.ndarray) -> np.ndarray:
     return np.maximum(np.bincount(owner[ink & (owner >= 0)], minlength=n_digits), 1)
 
 
-def label_pairs(masks: Sequence[np.ndarray], boxes: Sequence, owner: np.ndarray, ink: np.ndarray) -> np.ndarray:
-    """Per candidate (``masks[k]`` its ink inside ``boxes[k]``; ``owner`` the writer of each pixel, digit
-    index or negative; ``ink`` everything the segmenter saw as ink): 0 one digit, 1 two digits, -1
-    neither (left out of training)."""
+def _writers(own: np.ndarray, held: np.ndarray) -> list[int]:
+    """Whose digit(s) a candidate is, by its ink shares (:func:`_ink_shares`): ``[d]`` when almost all
+    of it is digit ``d``'s and it holds almost all of that digit; the digits it holds most of when it
+    holds most of two or more and little else; ``[]`` otherwise (left out of training)."""
+    best = int(np.argmax(own))
+    if own[best] >= ONE_PURITY and held[best] >= ONE_COVER:
+        return [best]
+    most = np.flatnonzero(held >= TWO_HELD)
+    if len(most) >= 2 and own[most].sum() >= TWO_PURITY:
+        return most.tolist()
+    return []
+
+
+def _label_each(masks: Sequence[np.ndarray], boxes: Sequence, owner: np.ndarray, ink: np.ndarray,
+                label) -> np.ndarray:
+    """``label(writers)`` (:func:`_writers`) of each candidate (``masks[k]`` its ink inside ``boxes[k]``),
+    -1 for those that hold no digit's ink."""
     out = np.full(len(masks), -1, np.int64)
     totals = _digit_totals(owner, ink)
     if len(totals) == 0:
         return out
     for k, (m, box) in enumerate(zip(masks, boxes, strict=True)):
         shares = _ink_shares(m, box, owner, totals)
-        if shares is None:
-            continue
-        own, held = shares
-        best = int(np.argmax(own))
-        if own[best] >= ONE_PURITY and held[best] >= ONE_COVER:
-            out[k] = 0
-        elif (held >= TWO_HELD).sum() >= 2 and own[held >= TWO_HELD].sum() >= TWO_PURITY:
-            out[k] = 1
+        if shares is not None:
+            out[k] = label(_writers(*shares))
     return out
+
+
+def label_pairs(masks: Sequence[np.ndarray], boxes: Sequence, owner: np.ndarray, ink: np.ndarray) -> np.ndarray:
+    """Per candidate (``masks[k]`` its ink inside ``boxes[k]``; ``owner`` the writer of each pixel, digit
+    index or negative; ``ink`` everything the segmenter saw as ink): 0 one digit, 1 two digits, -1
+    neither (left out of training)."""
+    return _label_each(masks, boxes, owner, ink, lambda who: min(len(who), 2) - 1)
 
 
 def label_readings(masks: Sequence[np.ndarray], boxes: Sequence, owner: np.ndarray, ink: np.ndarray,
@@ -183,35 +197,38 @@ def label_readings(masks: Sequence[np.ndarray], boxes: Sequence, owner: np.ndarr
     """As :func:`label_pairs`, the :data:`READINGS` class of each candidate: ``100 + d`` for one digit
     ``d`` (``digits[i]`` is the label of the strip's digit ``i``), ``10 a + b`` for exactly two digits
     ``a`` then ``b`` (left to right, as written), -1 otherwise."""
-    out = np.full(len(masks), -1, np.int64)
-    totals = _digit_totals(owner, ink)
-    if len(totals) == 0:
-        return out
-    for k, (m, box) in enumerate(zip(masks, boxes, strict=True)):
-        shares = _ink_shares(m, box, owner, totals)
-        if shares is None:
-            continue
-        own, held = shares
-        best = int(np.argmax(own))
-        two = np.flatnonzero(held >= TWO_HELD)
-        if own[best] >= ONE_PURITY and held[best] >= ONE_COVER:
-            out[k] = reading_class([digits[best]])
-        elif len(two) == 2 and own[two].sum() >= TWO_PURITY:
-            out[k] = reading_class([digits[two[0]], digits[two[1]]])
-    return out
+    def label(who: list[int]) -> int:
+        cls = reading_class([digits[i] for i in who]) if who else None
+        return -1 if cls is None else cls
+
+    return _label_each(masks, boxes, owner, ink, label)
 
 
-def _pair_examples_of_fields(pool, seed: int, n_fields: int, touching: float):
+def _whole_wide(g) -> bool:
+    """Whether a group's first candidate is a mark wide enough for two digits, read whole (what the pair
+    reader is asked about: ``DigitResult.source == "wide blob"``)."""
+    return len(g.candidates) > 1 or g.wide
+
+
+def _examples_of_fields(pool, seed: int, n_fields: int, touching: float, readings: bool):
+    """Candidates cut from strips, normalised, labelled one/two digits (every candidate) or, with
+    ``readings``, by :data:`READINGS` class (the wide marks read whole only); and whether each is a wide
+    mark read whole."""
     from ocr.fieldset import cut_strips
     from ocr.normalize import normalize_digit
 
     xs: list[np.ndarray] = []
     ys: list[int] = []
     wide: list[bool] = []
-    for _, clean, seg, owner in cut_strips(pool, seed, n_fields, touching, PAIR_FIELD_TYPES):
-        comps = [(c, k == 0 and (len(g.candidates) > 1 or g.wide)) for g in seg.groups
-                 for k, c in enumerate(g.candidates)]
-        labels = label_pairs([c.ink > 0 for c, _ in comps], [c.bbox for c, _ in comps], owner, clean.mask)
+    for strip, clean, seg, owner in cut_strips(pool, seed, n_fields, touching, PAIR_FIELD_TYPES):
+        comps = [(c, k == 0 and _whole_wide(g)) for g in seg.groups for k, c in enumerate(g.candidates)]
+        if readings:
+            comps = [(c, w) for c, w in comps if w]
+            digits = [int(ch) for ch in strip.value if ch.isdigit()]
+            labels = label_readings([c.ink > 0 for c, _ in comps], [c.bbox for c, _ in comps], owner, clean.mask,
+                                    digits)
+        else:
+            labels = label_pairs([c.ink > 0 for c, _ in comps], [c.bbox for c, _ in comps], owner, clean.mask)
         for (c, whole_wide), y in zip(comps, labels, strict=True):
             if y < 0:
                 continue
@@ -225,6 +242,18 @@ def _pair_examples_of_fields(pool, seed: int, n_fields: int, touching: float):
     return x, np.asarray(ys, np.int64), np.asarray(wide, bool)
 
 
+def _examples(tag: str, images: np.ndarray, labels: np.ndarray, n_fields: int, seed: int, touching: float,
+              workers: int, chunk: int, readings: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from ocr.fieldset import map_over_digits
+
+    jobs = [(int(zlib.crc32(f"{tag}:{seed}:{k}".encode())), min(chunk, n_fields - k), touching, readings)
+            for k in range(0, n_fields, chunk)]
+    parts = map_over_digits(_examples_of_fields, jobs, images, labels, workers)
+    if not parts:
+        return np.zeros((0, 32, 32), np.float32), np.zeros(0, np.int64), np.zeros(0, bool)
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
+
+
 def pair_examples(images: np.ndarray, labels: np.ndarray, n_fields: int, seed: int, *,
                   touching: float = PAIR_TOUCHING, workers: int = 1,
                   chunk: int = 250) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -233,41 +262,7 @@ def pair_examples(images: np.ndarray, labels: np.ndarray, n_fields: int, seed: i
     one before. Returns (inputs ``float32 [N, 32, 32]``, labels ``int64 [N]`` 0 one digit / 1 two
     digits, ``bool [N]`` read whole from a wide mark). The same seed and chunk give the same examples
     whatever ``workers`` is."""
-    from ocr.fieldset import map_over_digits
-
-    jobs = [(int(zlib.crc32(f"pairs:{seed}:{k}".encode())), min(chunk, n_fields - k), touching)
-            for k in range(0, n_fields, chunk)]
-    parts = map_over_digits(_pair_examples_of_fields, jobs, images, labels, workers)
-    if not parts:
-        return np.zeros((0, 32, 32), np.float32), np.zeros(0, np.int64), np.zeros(0, bool)
-    return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
-
-
-def _whole_wide(seg):
-    """The candidates of ``seg`` that are a mark wide enough for two digits, read whole (what the pair
-    reader is asked about: ``DigitResult.source == "wide blob"``)."""
-    return [g.candidates[0] for g in seg.groups if g.candidates and (len(g.candidates) > 1 or g.wide)]
-
-
-def _reading_examples_of_fields(pool, seed: int, n_fields: int, touching: float):
-    from ocr.fieldset import cut_strips
-    from ocr.normalize import normalize_digit
-
-    xs: list[np.ndarray] = []
-    ys: list[int] = []
-    for strip, clean, seg, owner in cut_strips(pool, seed, n_fields, touching, PAIR_FIELD_TYPES):
-        marks = _whole_wide(seg)
-        digits = [int(c) for c in strip.value if c.isdigit()]
-        labels = label_readings([c.ink > 0 for c in marks], [c.bbox for c in marks], owner, clean.mask, digits)
-        for c, y in zip(marks, labels, strict=True):
-            if y < 0:
-                continue
-            try:
-                xs.append(normalize_digit(c.ink))
-            except OCRError:
-                continue
-            ys.append(int(y))
-    return (np.stack(xs) if xs else np.zeros((0, 32, 32), np.float32)), np.asarray(ys, np.int64)
+    return _examples("pairs", images, labels, n_fields, seed, touching, workers, chunk, readings=False)
 
 
 def reading_examples(images: np.ndarray, labels: np.ndarray, n_fields: int, seed: int, *,
@@ -278,14 +273,8 @@ def reading_examples(images: np.ndarray, labels: np.ndarray, n_fields: int, seed
     labelled by who wrote their ink (:func:`label_readings`). Returns (inputs ``float32 [N, 32, 32]``,
     :data:`READINGS` classes ``int64 [N]``); the same seed and chunk give the same examples whatever
     ``workers`` is."""
-    from ocr.fieldset import map_over_digits
-
-    jobs = [(int(zlib.crc32(f"readings:{seed}:{k}".encode())), min(chunk, n_fields - k), touching)
-            for k in range(0, n_fields, chunk)]
-    parts = map_over_digits(_reading_examples_of_fields, jobs, images, labels, workers)
-    if not parts:
-        return np.zeros((0, 32, 32), np.float32), np.zeros(0, np.int64)
-    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    x, y, _ = _examples("readings", images, labels, n_fields, seed, touching, workers, chunk, readings=True)
+    return x, y
 
 
 # --- training ------------------------------------------------------------------------------------

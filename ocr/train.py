@@ -596,6 +596,20 @@ def recalibrate(weights: Path, data_dir: str | None, targets=DEFAULT_TARGETS, de
     return card
 
 
+def _second_network_start(weights: Path, data_dir: str | None, device: str, what: str):
+    """What ``ocr train-pairs`` and ``ocr train-pair-reader`` start from: the trained network at ``weights``
+    (not a committee: ``what`` starts from one network's trunk), its card and config, the device, and its
+    MNIST digits split as at training time. Returns ``(card, cfg, dev, model, info, raw, labels,
+    train_digits, val_idx)``."""
+    card, cfg = _trained_as(weights, data_dir, "the split of digits the network trained on")
+    dev = resolve_device(device)
+    model, info = load_weights(weights, dev)
+    if isinstance(model, Committee):
+        raise OCRError(f"{weights}: a committee of networks; {what} starts from a single network")
+    raw, labels, train_idx, val_idx = _mnist_split(card, cfg)
+    return card, cfg, dev, model, info, raw, labels, train_digits_of(train_idx, len(raw)), val_idx
+
+
 def train_pair_detector(weights: Path, data_dir: str | None, *, fields: int = 30_000, epochs: int = 3,
                         lr: float = 1e-3, batch_size: int = 256, workers: int = 1, device: str = "auto",
                         recalibrate_fields: bool = False, log=print) -> dict:
@@ -611,13 +625,8 @@ def train_pair_detector(weights: Path, data_dir: str | None, *, fields: int = 30
     from ocr.pairs import TWO_DIGITS, PairDetector, detector_figures, fit, pair_examples, probabilities
 
     weights = Path(weights)
-    card, cfg = _trained_as(weights, data_dir, "the split of digits the network trained on")
-    dev = resolve_device(device)
-    model, info = load_weights(weights, dev)
-    if isinstance(model, Committee):
-        raise OCRError(f"{weights}: a committee of networks; the detector starts from a single network")
-    raw, labels, train_idx, val_idx = _mnist_split(card, cfg)
-    train_digits = train_digits_of(train_idx, len(raw))
+    card, cfg, dev, model, info, raw, labels, train_digits, val_idx = _second_network_start(
+        weights, data_dir, device, "the detector")
     t0 = time.time()
     x, y, _ = pair_examples(raw[train_digits], labels[train_digits], fields, cfg.seed, workers=workers)
     n_held = max(fields // 5, 1)
@@ -671,13 +680,8 @@ def train_pair_reader(weights: Path, data_dir: str | None, *, fields: int | None
     fields = READER_FIELDS if fields is None else fields
     epochs = READER_EPOCHS if epochs is None else epochs
     weights = Path(weights)
-    card, cfg = _trained_as(weights, data_dir, "the split of digits the network trained on")
-    dev = resolve_device(device)
-    model, info = load_weights(weights, dev)
-    if isinstance(model, Committee):
-        raise OCRError(f"{weights}: a committee of networks; the pair reader starts from a single network")
-    raw, labels, train_idx, val_idx = _mnist_split(card, cfg)
-    train_digits = train_digits_of(train_idx, len(raw))
+    card, cfg, dev, model, info, raw, labels, train_digits, val_idx = _second_network_start(
+        weights, data_dir, device, "the pair reader")
     t0 = time.time()
     x, y = reading_examples(raw[train_digits], labels[train_digits], fields, cfg.seed, workers=workers)
     n_held = max(fields // 5, 1)

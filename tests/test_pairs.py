@@ -139,14 +139,22 @@ def test_a_wide_mark_read_as_one_digit_is_doubted_when_the_detector_says_two(cla
     assert "shown cut, as digits 2, 3 (check the cut)" in r.reason
 
 
-def test_train_pairs_stores_the_detector_and_keeps_or_recalibrates_the_thresholds(tmp_path, mnist_test, capsys):
-    from ocr.cli import main
-    from ocr.train import TrainConfig, recalibrate, train
+def _tiny_network(tmp_path, mnist_test):
+    """A network trained for one epoch on 800 digits (with field strips): (its MNIST folder, its weights)."""
+    from ocr.train import TrainConfig, train
 
     data = _tiny_mnist(tmp_path, mnist_test, n=800)
     weights = tmp_path / "m" / "w.pt"
     train(TrainConfig(data_dir=str(data), out=str(weights), epochs=1, val_size=200, seed=2,
                       checkpoint_dir=str(tmp_path / "ck"), device="cpu", fields=30), progress=False, log=lambda s: None)
+    return data, weights
+
+
+def test_train_pairs_stores_the_detector_and_keeps_or_recalibrates_the_thresholds(tmp_path, mnist_test, capsys):
+    from ocr.cli import main
+    from ocr.train import recalibrate
+
+    data, weights = _tiny_network(tmp_path, mnist_test)
     before, info0 = load_weights(weights)
     args = ["train-pairs", "--weights", str(weights), "--data", str(data), "--fields", "40", "--epochs", "1",
             "--device", "cpu"]
@@ -285,12 +293,9 @@ def test_each_digit_read_from_a_wide_mark_carries_how_likely_the_pair_reader_fin
 
 def test_train_pair_reader_stores_it_and_keeps_or_recalibrates_the_thresholds(tmp_path, mnist_test, capsys):
     from ocr.cli import main
-    from ocr.train import TrainConfig, recalibrate, train
+    from ocr.train import recalibrate
 
-    data = _tiny_mnist(tmp_path, mnist_test, n=800)
-    weights = tmp_path / "m" / "w.pt"
-    train(TrainConfig(data_dir=str(data), out=str(weights), epochs=1, val_size=200, seed=2,
-                      checkpoint_dir=str(tmp_path / "ck"), device="cpu", fields=30), progress=False, log=lambda s: None)
+    data, weights = _tiny_network(tmp_path, mnist_test)
     before, info0 = load_weights(weights)
     args = ["train-pair-reader", "--weights", str(weights), "--data", str(data), "--fields", "60", "--epochs", "1",
             "--device", "cpu"]

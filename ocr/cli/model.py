@@ -69,32 +69,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("train-pairs", help="train the two-digit detector of trained weights (ocr/pairs.py) and "
                                            "store it in the weights file")
-    p.add_argument("--weights", default="models/lenet5.pt", help="weights file (its model card must be beside it)")
-    p.add_argument("--data", default=None, help="folder with the MNIST IDX files (default: $OCR_MNIST_DIR)")
-    p.add_argument("--fields", type=int, default=30_000, metavar="N",
-                   help="synthetic strips written with the network's training digits to cut examples from")
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--lr", type=float, default=1e-3, help="learning rate (halved each epoch)")
-    p.add_argument("--workers", type=int, default=1, help="processes that write and cut the strips")
-    p.add_argument("--recalibrate", action="store_true",
-                   help="then fit the field scores again with its answers (as `ocr calibrate` would)")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    _second_network_options(p, fields=30_000, fields_help="to cut examples from", epochs=3, decay="halved")
     p.set_defaults(func=cmd_train_pairs)
 
     p = sub.add_parser("train-pair-reader", help="train the pair reader of trained weights (ocr/pairs.py: a wide "
                                                  "mark read whole as one of 100 digit pairs or 10 digits, a feature "
                                                  "of the field score) and store it in the weights file")
-    p.add_argument("--weights", default="models/lenet5.pt", help="weights file (its model card must be beside it)")
-    p.add_argument("--data", default=None, help="folder with the MNIST IDX files (default: $OCR_MNIST_DIR)")
-    p.add_argument("--fields", type=int, default=None, metavar="N",
-                   help="synthetic strips written with the network's training digits to cut wide marks from "
-                        "(default 60000)")
-    p.add_argument("--epochs", type=int, default=None, help="default 15")
-    p.add_argument("--lr", type=float, default=1e-3, help="learning rate (times 0.8 each epoch)")
-    p.add_argument("--workers", type=int, default=1, help="processes that write and cut the strips")
-    p.add_argument("--recalibrate", action="store_true",
-                   help="then fit the field scores again with its answers (as `ocr calibrate` would)")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    _second_network_options(p, fields=None, fields_help="to cut wide marks from (default 60000)", epochs=None,
+                            decay="times 0.8")
     p.set_defaults(func=cmd_train_pair_reader)
 
     p = sub.add_parser("committee", help="read several networks trained on the same data as one (penalties "
@@ -122,6 +104,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("download-mnist", help="download the four canonical MNIST files and check their sha256")
     p.add_argument("--out", required=True, help="folder to write them into")
     p.set_defaults(func=cmd_download)
+
+
+def _second_network_options(p, *, fields: int | None, fields_help: str, epochs: int | None, decay: str) -> None:
+    """The options of ``ocr train-pairs`` and ``ocr train-pair-reader``: a second network trained on a trained
+    network's trunk and stored in its weights file."""
+    p.add_argument("--weights", default="models/lenet5.pt", help="weights file (its model card must be beside it)")
+    p.add_argument("--data", default=None, help="folder with the MNIST IDX files (default: $OCR_MNIST_DIR)")
+    p.add_argument("--fields", type=int, default=fields, metavar="N",
+                   help="synthetic strips written with the network's training digits " + fields_help)
+    p.add_argument("--epochs", type=int, default=epochs, help=None if epochs else "default 15")
+    p.add_argument("--lr", type=float, default=1e-3, help=f"learning rate ({decay} each epoch)")
+    p.add_argument("--workers", type=int, default=1, help="processes that write and cut the strips")
+    p.add_argument("--recalibrate", action="store_true",
+                   help="then fit the field scores again with its answers (as `ocr calibrate` would)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
 
 
 def cmd_train(args) -> int:
