@@ -204,12 +204,6 @@ def label_readings(masks: Sequence[np.ndarray], boxes: Sequence, owner: np.ndarr
     return _label_each(masks, boxes, owner, ink, label)
 
 
-def _whole_wide(g) -> bool:
-    """Whether a group's first candidate is a mark wide enough for two digits, read whole (what the pair
-    reader is asked about: ``DigitResult.source == "wide blob"``)."""
-    return len(g.candidates) > 1 or g.wide
-
-
 def _examples_of_fields(pool, seed: int, n_fields: int, touching: float, readings: bool):
     """Candidates cut from strips, normalised, labelled one/two digits (every candidate) or, with
     ``readings``, by :data:`READINGS` class (the wide marks read whole only); and whether each is a wide
@@ -221,7 +215,7 @@ def _examples_of_fields(pool, seed: int, n_fields: int, touching: float, reading
     ys: list[int] = []
     wide: list[bool] = []
     for strip, clean, seg, owner in cut_strips(pool, seed, n_fields, touching, PAIR_FIELD_TYPES):
-        comps = [(c, k == 0 and _whole_wide(g)) for g in seg.groups for k, c in enumerate(g.candidates)]
+        comps = [(c, k == 0 and g.wide_mark) for g in seg.groups for k, c in enumerate(g.candidates)]
         if readings:
             comps = [(c, w) for c, w in comps if w]
             digits = [int(ch) for ch in strip.value if ch.isdigit()]
@@ -279,15 +273,21 @@ def reading_examples(images: np.ndarray, labels: np.ndarray, n_fields: int, seed
 
 # --- training ------------------------------------------------------------------------------------
 
-def probabilities(net: PairDetector, x: np.ndarray, device, batch_size: int = 4096) -> np.ndarray:
-    """P(two digits) ``float32 [N]`` for inputs ``[N, 32, 32]``."""
+def _in_batches(net: nn.Module, answer, x: np.ndarray, device, batch_size: int, empty: tuple) -> np.ndarray:
+    """``answer(batch)`` (a method of ``net``) for inputs ``[N, 32, 32]``, in eval mode, ``batch_size``
+    at a time; ``float32 [0, *empty]`` for no inputs."""
     net.eval()
     out = []
     with torch.inference_mode():
         for i in range(0, len(x), batch_size):
             xb = torch.from_numpy(np.ascontiguousarray(x[i : i + batch_size])).unsqueeze(1).to(device)
-            out.append(net.two_digits(xb).float().cpu().numpy())
-    return np.concatenate(out) if out else np.zeros(0, np.float32)
+            out.append(answer(xb).float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, *empty), np.float32)
+
+
+def probabilities(net: PairDetector, x: np.ndarray, device, batch_size: int = 4096) -> np.ndarray:
+    """P(two digits) ``float32 [N]`` for inputs ``[N, 32, 32]``."""
+    return _in_batches(net, net.two_digits, x, device, batch_size, ())
 
 
 def fit(net: nn.Module, x: np.ndarray, y: np.ndarray, *, epochs: int, lr: float, batch_size: int,
@@ -330,13 +330,7 @@ def detector_figures(p: np.ndarray, y: np.ndarray, wide: np.ndarray, threshold: 
 
 def reading_log_probs(net: PairReader, x: np.ndarray, device, batch_size: int = 4096) -> np.ndarray:
     """log P(reading) ``float32 [N, READINGS]`` for inputs ``[N, 32, 32]``."""
-    net.eval()
-    out = []
-    with torch.inference_mode():
-        for i in range(0, len(x), batch_size):
-            xb = torch.from_numpy(np.ascontiguousarray(x[i : i + batch_size])).unsqueeze(1).to(device)
-            out.append(net.log_probs(xb).float().cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, READINGS), np.float32)
+    return _in_batches(net, net.log_probs, x, device, batch_size, (READINGS,))
 
 
 def reader_figures(log_p: np.ndarray, y: np.ndarray) -> dict:

@@ -26,7 +26,7 @@ from ocr.errors import OCRError
 from ocr.fields import CleanField, clean_field, faint_point, faint_walls
 from ocr.fieldscore import digit_features, score
 from ocr.normalize import normalize_digit
-from ocr.pairs import TWO_DIGITS, pair_doubt
+from ocr.pairs import TWO_DIGITS, pair_doubt, reading_class
 from ocr.records import DigitResult, FieldImage, FieldResult
 from ocr.reject import confidence as confidence_of
 from ocr.reject import margins
@@ -360,7 +360,7 @@ def prepare_fields(fields: Sequence[FieldImage], timings: Timings | None = None)
             for k, comp in enumerate(g.candidates):
                 boxes.append(comp.bbox)
                 heights.append(s.digit_height)
-                sources.append("cut" if k > 0 else "wide blob" if len(g.candidates) > 1 or g.wide else "blob")
+                sources.append("cut" if k > 0 else "wide blob" if g.wide_mark else "blob")
                 try:
                     inputs.append(normalize_digit(comp.ink))
                     valid.append(True)
@@ -484,8 +484,6 @@ def mark_readings(seg: Segmentation, chosen: Sequence[int], labels: np.ndarray,
     reader's log P of the reading chosen for the mark it was read from, when that mark was read by the
     pair reader (``readings``, NaN rows for the others) and one or two digits were read from it; NaN
     otherwise."""
-    from ocr.pairs import reading_class
-
     out = [float("nan")] * len(chosen)
     if readings is None:
         return out

@@ -130,6 +130,13 @@ class Group:
     optional: str = ""
     wide: bool = False  # wider than a digit, read whole only (a comb cell's mark is never cut)
 
+    @property
+    def wide_mark(self) -> bool:
+        """Whether ``candidates[0]``, the blob read whole, is a mark wide enough for two digits (the
+        blob may be cut, or is wider than a digit): a ``"wide blob"``, what the two-digit detector and
+        the pair reader are asked about."""
+        return len(self.candidates) > 1 or self.wide
+
 
 @dataclass
 class Segmentation:
