@@ -271,25 +271,22 @@ class Classifier:
         return out, asked
 
     @torch.inference_mode()
-    def read_marks(self, inputs: np.ndarray, marks: np.ndarray) -> np.ndarray | None:
-        """The pair reader's log P(reading) (``float32 [N, READINGS]``: :mod:`ocr.pairs`) of the rows
-        ``marks`` picks out of ``inputs`` (``[N, 32, 32]``; NaN rows elsewhere), one forward pass per
-        batch that holds any; ``None`` when the weights carry no pair reader or nothing is marked."""
-        from ocr.pairs import READINGS
+    def read_marks(self, inputs: np.ndarray) -> np.ndarray | None:
+        """The pair reader's log P(reading) (``float32 [M, READINGS]``: :mod:`ocr.pairs`) of marks wide
+        enough for two digits, normalised ``wide`` (``[M, 32, 64]``), one forward pass per batch; ``None``
+        when the weights carry no pair reader or there are no marks."""
+        from ocr.normalize import PAIR_WIDTH, SIZE
 
-        marks = np.asarray(marks, bool)
-        if self.pair_reader is None or not marks.any():
+        x = np.asarray(inputs, dtype=np.float32)
+        if self.pair_reader is None or not len(x):
             return None
-        x = np.asarray(inputs, dtype=np.float32).reshape(-1, 1, 32, 32)
-        if len(marks) != len(x):
-            raise ValueError(f"marks must mark each of the {len(x)} inputs, got {len(marks)}")
-        out = np.full((len(x), READINGS), np.nan, np.float32)
-        which = np.flatnonzero(marks)
-        for start in range(0, len(which), self.batch_size):
-            rows = which[start : start + self.batch_size]
-            on_device = torch.from_numpy(np.ascontiguousarray(x[rows])).to(self.device)
-            out[rows] = self.pair_reader.log_probs(on_device).float().cpu().numpy()
-        return out
+        if x.shape[1:] != (SIZE, PAIR_WIDTH):
+            raise ValueError(f"the pair reader reads marks normalised wide ({SIZE}x{PAIR_WIDTH}), got {x.shape[1:]}")
+        out = []
+        for start in range(0, len(x), self.batch_size):
+            on_device = torch.from_numpy(np.ascontiguousarray(x[start : start + self.batch_size])).to(self.device)
+            out.append(self.pair_reader.log_probs(on_device.unsqueeze(1)).float().cpu().numpy())
+        return np.concatenate(out)
 
     def classify(self, inputs: np.ndarray) -> Verdicts:
         y = self.penalties(inputs)

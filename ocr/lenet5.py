@@ -311,14 +311,18 @@ class LeNet5(nn.Module):
         uniform_(self.f6.weight, 120)
         uniform_(self.f6.bias, 120)
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The F6 output ``[N, 84]`` (the state the RBF units compare with their centres)."""
+    def c5_maps(self, x: torch.Tensor) -> torch.Tensor:
+        """The C5 output ``[N, 120, 1, (W - 32) / 4 + 1]`` for inputs ``[N, 1, 32, W]``: ``[N, 120, 1, 1]`` for
+        the 32x32 input; a wider input gives a column every 4 pixels, the network slid along it."""
         x = squash(self.c1(x))
         x = squash(self.s2(x))
         x = squash(self.c3(x))
         x = squash(self.s4(x))
-        x = squash(self.c5(x)).flatten(1)
-        return squash(self.f6(x))
+        return squash(self.c5(x))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The F6 output ``[N, 84]`` (the state the RBF units compare with their centres)."""
+        return squash(self.f6(self.c5_maps(x).flatten(1)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.output(self.features(x))
@@ -479,13 +483,15 @@ def load_state(net: nn.Module, state, where: str, what: str) -> nn.Module:
     return net
 
 
-def load_weights(path: Path, device: str | torch.device = "cpu") -> tuple[LeNet5 | Committee, dict]:
+def load_weights(path: Path, device: str | torch.device = "cpu", *,
+                 pair_reader: bool = True) -> tuple[LeNet5 | Committee, dict]:
     """Load a weights file written by :func:`save_weights`.
 
     Returns ``(model in eval mode on device, info)`` (a :class:`Committee` when the file holds several
     networks) with ``info`` holding ``j``, ``calibration``, ``meta``, ``pairs`` and ``pair_reader`` (the
     two-digit detector and the pair reader of :mod:`ocr.pairs` in eval mode on device, or ``None``). A
-    missing, truncated or foreign file raises :class:`OCRError` naming the file.
+    missing, truncated or foreign file raises :class:`OCRError` naming the file. ``pair_reader=False``
+    leaves the pair reader out (``None``; ``ocr train-pair-reader`` replaces it, whatever it was).
     """
     path = Path(path)
     if not path.is_file():
@@ -513,13 +519,13 @@ def load_weights(path: Path, device: str | torch.device = "cpu") -> tuple[LeNet5
         from ocr.pairs import load_detector
 
         pairs = load_detector(payload["pairs"], str(path), device)
-    pair_reader = None
-    if payload.get("pair_reader") is not None:
+    reader = None
+    if pair_reader and payload.get("pair_reader") is not None:
         from ocr.pairs import load_reader
 
-        pair_reader = load_reader(payload["pair_reader"], str(path), device)
+        reader = load_reader(payload["pair_reader"], str(path), device)
     info = {"j": float(payload.get("j", 0.0)), "calibration": payload.get("calibration", {}),
-            "meta": payload.get("meta", {}), "pairs": pairs, "pair_reader": pair_reader}
+            "meta": payload.get("meta", {}), "pairs": pairs, "pair_reader": reader}
     return model.to(device), info
 
 

@@ -25,8 +25,11 @@ by ``ocr train-pairs``.
 
 :class:`PairReader` is a second network on the same marks: it *reads* a mark wide enough for two
 digits, whole, as one of the 100 digit pairs or one of the 10 digits (:data:`READINGS` classes), from
-the same trunk and input. The reader asks it about every such mark and gives the field score
-(:mod:`ocr.fieldscore`) how likely the reading the segmentation graph chose for that mark is
+the same trunk slid along a 32x64 input (the mark normalised ``wide``: fitted to 20x20, a pair's digits
+were 10 pixels wide and it read 82.8% of held-out pairs right; at 32x64 each digit is as large as a
+digit alone). The reader asks it about every such mark. Its -log P of each reading of the mark (whole,
+or cut into two) is added to that path's cost in the segmentation graph (:func:`ocr.reader.reading_cost`),
+and the field score (:mod:`ocr.fieldscore`) is given how likely the reading the graph chose is
 (``DigitResult.pair_reading``): a touching pair cut in the wrong place reads as digits the whole
 mark does not look like ("78" cut into a '2' and an '8'). It is trained by ``ocr train-pair-reader``
 on the marks cut from strips written with the training digits, labelled by who wrote their ink, and
@@ -45,7 +48,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ocr.errors import OCRError
-from ocr.lenet5 import LeNet5, load_state
+from ocr.lenet5 import LeNet5, load_state, squash
+from ocr.normalize import PAIR_WIDTH, SIZE
 
 # A digit read whole from a wide mark is doubted when the detector gives two digits at least this
 # probability. Chosen on 3,000 amount strips written with held-out digits: 0.9 doubts 1.3% of the
@@ -103,6 +107,7 @@ READINGS = 110
 READER_TOUCHING = 0.6  # share of the digits touching the one before in its training strips (more pairs)
 READER_FIELDS = 60_000  # strips written to train it (about 100,000 wide marks, 42,000 of them pairs)
 READER_EPOCHS = 15
+MARK_COLUMNS = (PAIR_WIDTH - SIZE) // 4 + 1  # C5 columns along the pair reader's 32x64 input
 
 
 def reading_class(labels: Sequence[int]) -> int | None:
@@ -116,24 +121,36 @@ def reading_class(labels: Sequence[int]) -> int | None:
 
 
 class PairReader(nn.Module):
-    """LeNet-5 up to F6 and a linear output: logits ``[N, READINGS]`` of a wide mark read whole as
-    one of the 100 digit pairs or one of the 10 digits, for inputs ``[N, 1, 32, 32]``."""
+    """Logits ``[N, READINGS]`` of a wide mark read whole as one of the 100 digit pairs or one of the 10
+    digits, for inputs ``[N, 1, 32, 64]`` (:func:`ocr.normalize.normalize_digit` with ``wide=True``).
+
+    LeNet-5's C1-C5 slide along the wide input (:meth:`ocr.lenet5.LeNet5.c5_maps`: 9 columns, 4 pixels
+    apart, each seeing a digit-sized 32x32 window), F6 reads each column, and a linear output reads the 9
+    columns' F6 states together. Started from the digit network's trained layers, each window first sees
+    what the digit network saw; only the output is new."""
 
     def __init__(self, trunk: LeNet5 | None = None):
         super().__init__()
         self.trunk = trunk if trunk is not None else LeNet5()
-        self.output = nn.Linear(84, READINGS)
+        self.output = nn.Linear(84 * MARK_COLUMNS, READINGS)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.output(self.trunk.features(x))
+        columns = self.trunk.c5_maps(x).flatten(2).transpose(1, 2)  # [N, 9, 120]
+        return self.output(squash(self.trunk.f6(columns)).flatten(1))
 
     def log_probs(self, x: torch.Tensor) -> torch.Tensor:
         """log P(reading) ``[N, READINGS]``."""
-        return torch.log_softmax(self.forward(x), dim=1)
+        return torch.log_softmax(self(x), dim=1)
 
 
 def load_reader(state: dict, where: str, device: str | torch.device = "cpu") -> PairReader:
-    """A :class:`PairReader` from its state dict (stored in a weights file ``where``), in eval mode."""
+    """A :class:`PairReader` from its state dict (stored in a weights file ``where``), in eval mode. A pair
+    reader of the first kind (32x32 marks, one F6 state) is an :class:`OCRError` saying how to replace it."""
+    out = state.get("output.weight") if isinstance(state, dict) else None
+    if isinstance(out, torch.Tensor) and tuple(out.shape) == (READINGS, 84):
+        raise OCRError(f"weights file {where}: its pair reader reads marks at 32x32, as the first pair readers "
+                       f"did; this version reads them at {SIZE}x{PAIR_WIDTH}. Train it again: ocr train-pair-reader "
+                       f"--weights {where} --data MNIST_DIR --recalibrate")
     net = load_state(PairReader(), state, f"weights file {where}, its pair reader,", "the pair reader")
     return net.eval().to(device)
 
@@ -227,12 +244,12 @@ def _examples_of_fields(pool, seed: int, n_fields: int, touching: float, reading
             if y < 0:
                 continue
             try:
-                xs.append(normalize_digit(c.ink))
+                xs.append(normalize_digit(c.ink, wide=readings))
             except OCRError:
                 continue
             ys.append(int(y))
             wide.append(bool(whole_wide))
-    x = np.stack(xs) if xs else np.zeros((0, 32, 32), np.float32)
+    x = np.stack(xs) if xs else np.zeros((0, SIZE, PAIR_WIDTH if readings else SIZE), np.float32)
     return x, np.asarray(ys, np.int64), np.asarray(wide, bool)
 
 
@@ -244,7 +261,8 @@ def _examples(tag: str, images: np.ndarray, labels: np.ndarray, n_fields: int, s
             for k in range(0, n_fields, chunk)]
     parts = map_over_digits(_examples_of_fields, jobs, images, labels, workers)
     if not parts:
-        return np.zeros((0, 32, 32), np.float32), np.zeros(0, np.int64), np.zeros(0, bool)
+        empty = np.zeros((0, SIZE, PAIR_WIDTH if readings else SIZE), np.float32)
+        return empty, np.zeros(0, np.int64), np.zeros(0, bool)
     return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
 
 
@@ -264,7 +282,7 @@ def reading_examples(images: np.ndarray, labels: np.ndarray, n_fields: int, seed
                      chunk: int = 250) -> tuple[np.ndarray, np.ndarray]:
     """The wide marks read whole that the segmenter cuts from ``n_fields`` synthetic amount and zip
     strips written with ``images``/``labels``, ``touching`` of the digits touching the one before,
-    labelled by who wrote their ink (:func:`label_readings`). Returns (inputs ``float32 [N, 32, 32]``,
+    labelled by who wrote their ink (:func:`label_readings`). Returns (inputs ``float32 [N, 32, 64]``,
     :data:`READINGS` classes ``int64 [N]``); the same seed and chunk give the same examples whatever
     ``workers`` is."""
     x, y, _ = _examples("readings", images, labels, n_fields, seed, touching, workers, chunk, readings=True)
@@ -274,7 +292,7 @@ def reading_examples(images: np.ndarray, labels: np.ndarray, n_fields: int, seed
 # --- training ------------------------------------------------------------------------------------
 
 def _in_batches(net: nn.Module, answer, x: np.ndarray, device, batch_size: int, empty: tuple) -> np.ndarray:
-    """``answer(batch)`` (a method of ``net``) for inputs ``[N, 32, 32]``, in eval mode, ``batch_size``
+    """``answer(batch)`` (a method of ``net``) for inputs ``[N, H, W]``, in eval mode, ``batch_size``
     at a time; ``float32 [0, *empty]`` for no inputs."""
     net.eval()
     out = []
@@ -329,7 +347,7 @@ def detector_figures(p: np.ndarray, y: np.ndarray, wide: np.ndarray, threshold: 
 
 
 def reading_log_probs(net: PairReader, x: np.ndarray, device, batch_size: int = 4096) -> np.ndarray:
-    """log P(reading) ``float32 [N, READINGS]`` for inputs ``[N, 32, 32]``."""
+    """log P(reading) ``float32 [N, READINGS]`` for inputs ``[N, 32, 64]``."""
     return _in_batches(net, net.log_probs, x, device, batch_size, (READINGS,))
 
 

@@ -25,7 +25,7 @@ from ocr.classify import Classifier, threshold_key
 from ocr.errors import OCRError
 from ocr.fields import CleanField, clean_field, faint_point, faint_walls
 from ocr.fieldscore import digit_features, score
-from ocr.normalize import normalize_digit
+from ocr.normalize import BACKGROUND, PAIR_WIDTH, SIZE, normalize_digit
 from ocr.pairs import TWO_DIGITS, pair_doubt, reading_class
 from ocr.records import DigitResult, FieldImage, FieldResult
 from ocr.reject import confidence as confidence_of
@@ -78,6 +78,10 @@ PAIR_SOURCES = ("wide blob",)
 PAIR_COST = 10.0
 # The start of the reason a field whose digits all pass goes to a person with when its field score falls short.
 SCORE_DOUBT = "the digits together are not sure enough"
+# The pair reader's say in how a wide mark is read: its -log P(reading), times this, is added to the
+# path cost of reading the mark so (ocr.pairs), at most READING_CAP.
+READING_WEIGHT = 1.0
+READING_CAP = 10.0
 STRICT_DOUBT = False  # True: any confident alternative reading is a doubt (costs ~20 points of acceptance)
 
 
@@ -126,8 +130,20 @@ def grouped_after_comma(n: int) -> bool:
     return n >= 3 and (n % 3 == 0 or n % 2 == 1)
 
 
+def reading_cost(readings: np.ndarray | None, first: int, reading: Sequence[int]) -> float:
+    """What the pair reader (``readings``: the field's rows of log P(reading), NaN for marks it did not
+    read) adds to the cost of reading the mark whose whole is candidate ``first`` as the digits
+    ``reading``: :data:`READING_WEIGHT` times -log P(that reading), at most :data:`READING_CAP` (three
+    digits or more, which it cannot judge: the cap); 0 for a mark it did not read."""
+    if readings is None or READING_WEIGHT == 0 or not np.isfinite(readings[first, 0]):
+        return 0.0
+    cls = reading_class(reading)
+    return READING_WEIGHT * (READING_CAP if cls is None else min(-float(readings[first, cls]), READING_CAP))
+
+
 def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels: np.ndarray,
-                  accepted: np.ndarray, digit_like: np.ndarray) -> tuple[list[int], list[str], int | None]:
+                  accepted: np.ndarray, digit_like: np.ndarray,
+                  readings: np.ndarray | None = None) -> tuple[list[int], list[str], int | None]:
     """Choose one path through every group's segmentation graph.
 
     ``costs``/``labels``/``accepted``/``digit_like`` are this field's candidates in order
@@ -166,7 +182,8 @@ def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels:
                 sign_doubts.append(SMALL_DIGIT_DOUBT)
             for p in g.paths:
                 idx = tuple(offset + c for c in p)
-                opts.append((float(sum(costs[k] for k in idx)), idx, tuple(int(labels[k]) for k in idx),
+                reading = tuple(int(labels[k]) for k in idx)
+                opts.append((float(sum(costs[k] for k in idx)) + reading_cost(readings, offset, reading), idx, reading,
                              bool(all(accepted[k] for k in idx))))
         opts.sort(key=lambda o: o[0])
         options.append(opts)
@@ -292,7 +309,9 @@ class Prepared:
 
     ``stack`` ``float32 [N, 32, 32]`` holds every candidate of every segmented field in order
     (field, group, candidate); ``boxes``, ``heights`` (the field's digit height), ``sources`` and
-    ``valid`` (normalisable) follow the same order. ``failed`` maps a field's index to its error
+    ``valid`` (normalisable) follow the same order. ``marks`` ``int [M]`` are the rows of the marks wide
+    enough for two digits read whole (sources :data:`PAIR_SOURCES`), ``mark_stack`` ``float32 [M, 32, 64]``
+    the same marks normalised ``wide`` for the pair reader. ``failed`` maps a field's index to its error
     result; ``cleaned`` lists the others as (index, cleaned field, segmentation).
     """
 
@@ -304,6 +323,8 @@ class Prepared:
     heights: list[float]
     sources: list[str]
     valid: list[bool]
+    marks: np.ndarray
+    mark_stack: np.ndarray
 
 
 def comb_of(c: CleanField, cells: int) -> Comb | None:
@@ -355,6 +376,8 @@ def prepare_fields(fields: Sequence[FieldImage], timings: Timings | None = None)
     boxes: list[tuple[int, int, int, int]] = []
     heights: list[float] = []
     sources: list[str] = []
+    marks: list[int] = []
+    mark_inputs: list[np.ndarray] = []
     for _, _, s in cleaned:
         for g in s.groups:
             for k, comp in enumerate(g.candidates):
@@ -365,11 +388,17 @@ def prepare_fields(fields: Sequence[FieldImage], timings: Timings | None = None)
                     inputs.append(normalize_digit(comp.ink))
                     valid.append(True)
                 except OCRError:
-                    inputs.append(np.full((32, 32), -0.1, np.float32))
+                    inputs.append(np.full((SIZE, SIZE), BACKGROUND, np.float32))
                     valid.append(False)
-    stack = np.stack(inputs) if inputs else np.zeros((0, 32, 32), np.float32)
+                    continue
+                if sources[-1] in PAIR_SOURCES:
+                    marks.append(len(inputs) - 1)
+                    mark_inputs.append(normalize_digit(comp.ink, wide=True))
+    stack = np.stack(inputs) if inputs else np.zeros((0, SIZE, SIZE), np.float32)
+    mark_stack = np.stack(mark_inputs) if mark_inputs else np.zeros((0, SIZE, PAIR_WIDTH), np.float32)
     t.normalize += time.perf_counter() - t0
-    return Prepared(fields, failed, cleaned, stack, boxes, heights, sources, valid)
+    return Prepared(fields, failed, cleaned, stack, boxes, heights, sources, valid, np.asarray(marks, np.int64),
+                    mark_stack)
 
 
 def classify_prepared(prep: Prepared, classifier: Classifier) -> tuple[np.ndarray, np.ndarray | None,
@@ -387,7 +416,12 @@ def classify_prepared(prep: Prepared, classifier: Classifier) -> tuple[np.ndarra
                  for g in s.groups for _ in g.candidates]
     wide = np.isin(np.asarray(prep.sources), PAIR_SOURCES)
     penalties, two = classifier.read(prep.stack, ask=wide & np.asarray(uncounted, bool))
-    return penalties, two, classifier.read_marks(prep.stack, wide)
+    read = classifier.read_marks(prep.mark_stack)
+    if read is None:
+        return penalties, two, None
+    readings = np.full((len(prep.stack), read.shape[1]), np.nan, np.float32)
+    readings[prep.marks] = read
+    return penalties, two, readings
 
 
 def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
@@ -427,7 +461,9 @@ def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
         try:
             comps = [comp for g in s.groups for comp in g.candidates]
             field_costs = costs[offset : offset + n]
-            rest = (labels[offset : offset + n], accepted[offset : offset + n], digit_like[offset : offset + n])
+            field_readings = readings[offset : offset + n] if readings is not None else None
+            rest = (labels[offset : offset + n], accepted[offset : offset + n], digit_like[offset : offset + n],
+                    field_readings)
             chosen, doubts, point_after = _choose_paths(s, f.type, field_costs, *rest)
             called_two = (np.nan_to_num(two[offset : offset + n], nan=0.0) >= TWO_DIGITS if two is not None
                           else np.zeros(n, bool))
@@ -440,8 +476,7 @@ def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
                 flagged = {group_of[k] for k in chosen if called_two[k]}
                 chosen, doubts, point_after = _choose_paths(s, f.type, field_costs + PAIR_COST * called_two, *rest)
             rows = [offset + k for k in chosen]
-            marks = mark_readings(s, chosen, labels[offset : offset + n],
-                                  readings[offset : offset + n] if readings is not None else None)
+            marks = mark_readings(s, chosen, labels[offset : offset + n], field_readings)
             m = margin[rows]
             if f.type == "date" and not form_problem("date", labels[rows]):
                 # A date's grammar rules readings out: a digit is only in doubt against the digits

@@ -596,14 +596,15 @@ def recalibrate(weights: Path, data_dir: str | None, targets=DEFAULT_TARGETS, de
     return card
 
 
-def _second_network_start(weights: Path, data_dir: str | None, device: str, what: str):
+def _second_network_start(weights: Path, data_dir: str | None, device: str, what: str, *,
+                          pair_reader: bool = True):
     """What ``ocr train-pairs`` and ``ocr train-pair-reader`` start from: the trained network at ``weights``
     (not a committee: ``what`` starts from one network's trunk), its card and config, the device, and its
     MNIST digits split as at training time. Returns ``(card, cfg, dev, model, info, raw, labels,
     train_digits, val_idx)``."""
     card, cfg = _trained_as(weights, data_dir, "the split of digits the network trained on")
     dev = resolve_device(device)
-    model, info = load_weights(weights, dev)
+    model, info = load_weights(weights, dev, pair_reader=pair_reader)
     if isinstance(model, Committee):
         raise OCRError(f"{weights}: a committee of networks; {what} starts from a single network")
     raw, labels, train_idx, val_idx = _mnist_split(card, cfg)
@@ -661,9 +662,10 @@ def train_pair_reader(weights: Path, data_dir: str | None, *, fields: int | None
     network, from its trunk, on the wide marks cut from ``fields`` strips written with the network's own
     training digits (its validation digits stay held out: the reader's figures are measured on strips
     written with them), and store it in the weights file. The learning rate falls by 0.8 each epoch.
-    The digit network, the detector and the thresholds are unchanged: a field score fitted without the
-    reader gives its answers no weight. ``recalibrate_fields``: then fit the field scores again with it
-    (:func:`recalibrate`, as the shipped weights were). Returns the model card."""
+    The digit network, the detector and the thresholds are unchanged, but the reader's answers weigh in how
+    wide marks are read at once (:func:`ocr.reader.reading_cost`) while the field scores were fitted with the
+    readings of the reader before (or none, and give its answers no weight): ``recalibrate_fields`` then fits
+    them again with it (:func:`recalibrate`, as the shipped weights were). Returns the model card."""
     import copy
 
     from ocr.pairs import (
@@ -681,7 +683,7 @@ def train_pair_reader(weights: Path, data_dir: str | None, *, fields: int | None
     epochs = READER_EPOCHS if epochs is None else epochs
     weights = Path(weights)
     card, cfg, dev, model, info, raw, labels, train_digits, val_idx = _second_network_start(
-        weights, data_dir, device, "the pair reader")
+        weights, data_dir, device, "the pair reader", pair_reader=False)
     t0 = time.time()
     x, y = reading_examples(raw[train_digits], labels[train_digits], fields, cfg.seed, workers=workers)
     n_held = max(fields // 5, 1)
@@ -981,14 +983,17 @@ def card_markdown(card: dict, stem: str) -> str:
         held = reader["held_out"]
         lines += ["", "## Pair reader", "",
                   "A third network the reader asks about every mark wide enough for two digits, read whole "
-                  "(`ocr/pairs.py`): LeNet-5's C1-F6, started from the digit network's weights, with a 110-way output "
-                  "(the 100 digit pairs and the 10 digits), trained on the wide marks cut from "
+                  "(`ocr/pairs.py`): LeNet-5's C1-C5 slid along the mark normalised to 32x64 (9 columns, each a "
+                  "digit-sized window), F6 on each column and a 110-way output on the nine together (the 100 "
+                  "digit pairs and the 10 digits), started from the digit network's weights, trained on the wide "
+                  "marks cut from "
                   f"{reader['fields']:,} synthetic amount and zip strips written with the training digits "
                   f"({reader['touching']:.0%} of digits touching the one before; {reader['examples']['pairs']:,} "
                   f"touching pairs and {reader['examples']['singles']:,} single digits, labelled by who wrote their "
-                  f"ink), {reader['epochs']} epochs, {reader['seconds']} s on {reader['device']}. How likely it finds "
-                  "the reading the segmentation graph chose for such a mark (whole, or cut into two digits) is a "
-                  "feature of the field score (`pair reading`); the field scores above were fitted "
+                  f"ink), {reader['epochs']} epochs, {reader['seconds']} s on {reader['device']}. Its -log P of each "
+                  "reading of such a mark (whole, or cut into two digits) is added to that reading's cost in the "
+                  "segmentation graph, and how likely it finds the reading the graph chose is a feature of the "
+                  "field score (`pair reading`); the field scores above were fitted "
                   + ("with it" if card["calibration"].get("fields", {}).get("pair_reader") else
                      "without it (they give it no weight until `ocr calibrate` is run)")
                   + f". On the wide marks of {reader['held_out_fields']:,} strips written with the held-out digits "

@@ -85,3 +85,26 @@ def test_training_and_pipeline_share_the_one_function():
 
     src = inspect.getsource(ocr.train)
     assert "normalize_many" in src and "def normalize" not in src
+
+
+def test_a_wide_mark_is_fitted_as_high_as_a_digit_into_the_pair_readers_wider_input():
+    pair = np.zeros((60, 120), np.uint8)
+    pair[5:55, 10:40] = 255  # two blocks 50 high, 30 wide each, touching by a bar
+    pair[5:55, 60:90] = 255
+    pair[28:32, 40:60] = 255
+    out = normalize_digit(pair, wide=True)
+    assert out.shape == (32, 64) and out.dtype == np.float32
+    rows = np.flatnonzero((out > 0.5).any(1))
+    cols = np.flatnonzero((out > 0.5).any(0))
+    # 50 x 80 -> 20 x 32: as high as a digit in the 32x32 input, each block 12 wide (6 at 32x32)
+    assert (np.ptp(rows) + 1, np.ptp(cols) + 1) == (20, 32)
+    cy, cx = _centre_of_mass(out)
+    assert abs(cy - CENTRE) <= 0.501 and abs(cx - (CENTRE + 16)) <= 0.501
+    # a mark more than twice as wide as high is fitted to the 40-pixel width instead
+    long = np.zeros((20, 200), np.uint8)
+    long[5:15, 10:190] = 255
+    cols = np.flatnonzero((normalize_digit(long, wide=True) > 0.5).any(0))
+    assert np.ptp(cols) + 1 == 40
+    # the 32x32 input is what it always was
+    assert np.array_equal(normalize_digit(pair), normalize_digit(pair, wide=False))
+    assert np.ptp(np.flatnonzero((normalize_digit(pair) > 0.5).any(0))) + 1 == 20

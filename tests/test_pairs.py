@@ -222,22 +222,25 @@ def test_wide_marks_are_labelled_with_the_digits_who_wrote_their_ink():
 def test_reading_examples_are_wide_marks_mostly_touching_pairs(mnist_test):
     images, labels = mnist_test
     x, y = reading_examples(images[:2000], labels[:2000], 12, seed=0, touching=0.8)
-    assert x.shape[1:] == (32, 32) and len(x) == len(y) > 0
+    assert x.shape[1:] == (32, 64) and len(x) == len(y) > 0
     assert ((y >= 0) & (y < READINGS)).all() and (y < 100).any()
 
 
 def test_the_pair_reader_reads_the_wide_marks_only_once_per_batch(classifier):
     clf = Classifier(classifier.model, {**classifier.info, "pair_reader": _forced_reader(42)}, torch.device("cpu"),
                      batch_size=2)
-    x = np.random.default_rng(0).random((7, 32, 32), np.float32) * 1.275 - 0.1
-    marks = np.array([1, 0, 1, 1, 0, 0, 1], bool)
-    got = clf.read_marks(x, marks)
-    assert got.shape == (7, READINGS) and np.isnan(got[~marks]).all()
-    assert (got[marks].argmax(axis=1) == 42).all() and np.allclose(np.exp(got[marks]).sum(axis=1), 1.0, atol=1e-5)
+    x = np.random.default_rng(0).random((7, 32, 64), np.float32) * 1.275 - 0.1
+    calls = []
+    clf.pair_reader.register_forward_hook(lambda module, args, out: calls.append(args[0].shape))
+    got = clf.read_marks(x)
+    assert got.shape == (7, READINGS) and [c[0] for c in calls] == [2, 2, 2, 1]
+    assert (got.argmax(axis=1) == 42).all() and np.allclose(np.exp(got).sum(axis=1), 1.0, atol=1e-5)
+    # the same marks one at a time read the same
+    assert np.allclose(np.concatenate([clf.read_marks(x[k : k + 1]) for k in range(7)]), got, atol=1e-5)
     without = Classifier(classifier.model, {**classifier.info, "pair_reader": None}, torch.device("cpu"))
-    assert clf.read_marks(x, np.zeros(7, bool)) is None and without.read_marks(x, marks) is None
-    with pytest.raises(ValueError, match="each of the 7 inputs"):
-        clf.read_marks(x, marks[:3])
+    assert clf.read_marks(x[:0]) is None and without.read_marks(x) is None
+    with pytest.raises(ValueError, match="normalised wide"):
+        clf.read_marks(x[:, :, :32])
 
 
 def test_each_digit_read_from_a_wide_mark_carries_how_likely_the_pair_reader_finds_its_reading(classifier):
@@ -289,6 +292,30 @@ def test_each_digit_read_from_a_wide_mark_carries_how_likely_the_pair_reader_fin
     # Without a pair reader nothing is carried.
     [plain] = decide_fields(prep, y2, classifier, loose)
     assert all(np.isnan(d.pair_reading) for d in plain.digits)
+    # Read whole as a '5' and cut as '1' '5', both confident: the pair reader has its say in which reading
+    # the path takes (reading_cost). Without it the whole mark, one piece cheaper, is taken.
+    y3 = y2.copy()
+    y3[first[1]] = y[first[1]]
+    assert decide_fields(prep, y3, classifier, loose)[0].value == "251"
+    assert decide_fields(prep, y3, reads_15, loose, None, readings)[0].value == "2151"
+    reads_5 = Classifier(classifier.model, {**classifier.info, "pair_reader": _forced_reader(105)},
+                         torch.device("cpu"))
+    _, _, readings_5 = classify_prepared(prep, reads_5)
+    assert decide_fields(prep, y3, reads_5, loose, None, readings_5)[0].value == "251"
+
+
+def test_the_pair_reader_adds_its_doubt_about_a_reading_to_the_path_cost():
+    from ocr.reader import READING_CAP, READING_WEIGHT, reading_cost
+
+    readings = np.full((3, READINGS), np.nan, np.float32)
+    readings[0] = np.log(np.full(READINGS, 0.5 / (READINGS - 1)))
+    readings[0, 15] = np.log(0.5)
+    assert reading_cost(readings, 0, (1, 5)) == pytest.approx(READING_WEIGHT * np.log(2))
+    assert reading_cost(readings, 0, (5,)) == pytest.approx(READING_WEIGHT * np.log(2 * (READINGS - 1)))
+    assert reading_cost(readings, 0, (1, 5, 7)) == READING_WEIGHT * READING_CAP  # three digits: it cannot say
+    readings[0, 107] = -1e6
+    assert reading_cost(readings, 0, (7,)) == READING_WEIGHT * READING_CAP  # at most the cap
+    assert reading_cost(readings, 1, (1, 5)) == 0.0 and reading_cost(None, 0, (1, 5)) == 0.0  # a mark it did not read
 
 
 def test_train_pair_reader_stores_it_and_keeps_or_recalibrates_the_thresholds(tmp_path, mnist_test, capsys):
@@ -337,3 +364,10 @@ def test_a_broken_pair_reader_in_a_weights_file_is_a_clear_error(tmp_path):
     save_weights(LeNet5(), path, j=10.0, pair_reader=PairDetector())  # the detector in the reader's place
     with pytest.raises(OCRError, match=r"w.pt, its pair reader, does not fit the pair reader"):
         load_weights(path)
+    # A pair reader of the first kind (32x32 marks, a linear output on F6) says how to replace it.
+    first_kind = PairDetector()
+    first_kind.output = torch.nn.Linear(84, READINGS)
+    save_weights(LeNet5(), path, j=10.0, pair_reader=first_kind)
+    with pytest.raises(OCRError, match=r"w.pt: its pair reader reads marks at 32x32.*ocr train-pair-reader"):
+        load_weights(path)
+    assert load_weights(path, pair_reader=False)[1]["pair_reader"] is None

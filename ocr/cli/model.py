@@ -73,8 +73,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_train_pairs)
 
     p = sub.add_parser("train-pair-reader", help="train the pair reader of trained weights (ocr/pairs.py: a wide "
-                                                 "mark read whole as one of 100 digit pairs or 10 digits, a feature "
-                                                 "of the field score) and store it in the weights file")
+                                                 "mark read whole as one of 100 digit pairs or 10 digits: a cost in "
+                                                 "the segmentation graph and a feature of the field score) and "
+                                                 "store it in the weights file")
     _second_network_options(p, fields=None, fields_help="to cut wide marks from (default 60000)", epochs=None,
                             decay="times 0.8")
     p.set_defaults(func=cmd_train_pair_reader)
