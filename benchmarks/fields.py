@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import re
 import time
 import zlib
 from pathlib import Path
@@ -125,7 +126,9 @@ def main(argv=None) -> int:
             seg_ok += segmentation_right(r, s.digit_boxes)
             # What the digit thresholds of the sweep below decide (a digit, or the field's score, not sure
             # enough) is no structural problem; anything else is.
-            others = [x for x in r.reason.split("; ") if x and not x.startswith(("low-confidence", SCORE_DOUBT))]
+            # (A reason's details in brackets may hold "; " too: "(field score 2.8, needs 2.9; weakest: ...)".)
+            reasons_of = [x.strip() for x in re.sub(r"\([^)]*\)", "", r.reason).split(";")]
+            others = [x for x in reasons_of if x and not x.startswith(("low-confidence", SCORE_DOUBT))]
             m = min((d.margin for d in r.digits), default=-np.inf)  # as the reader judged them
             sweep.append((not others, m, ok))
             if r.status == "accepted":
