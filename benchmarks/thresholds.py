@@ -56,7 +56,10 @@ def main(argv=None) -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     pool = DigitPool() if args.digits == "test" else held_out_pool(Path(clf.weights), args.data)
     scorers = fields.get("scorers", {})
-    print(f"weights {clf.weights}; calibrated on {fields['n']} strips per kind (seed {fields['seed']}); "
+    crossed = fields.get("cross_fitted")
+    basis = (f"{2 * fields['n']} strips per kind, out-of-fold scores ({crossed['folds']} folds x {crossed['repeats']})"
+             if crossed else f"{fields['n']} strips per kind")
+    print(f"weights {clf.weights}; calibrated on {basis} (seed {fields['seed']}); "
           f"checked on {args.n} strips per kind and seed, seeds {args.seeds}, "
           + ("MNIST test digits" if args.digits == "test" else "the network's held-out training digits"))
     head = ("kind", "target", "threshold", "calibration: accepted % (error %)",

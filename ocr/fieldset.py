@@ -213,20 +213,23 @@ def calibrate_fields(classifier, images: np.ndarray, labels: np.ndarray, n_per_t
     (:func:`ocr.reader.prepare_fields`, one classification, :func:`ocr.reader.decide_fields`). The
     reader's choice of path does not depend on the field thresholds, so a field is accepted at a
     score threshold exactly when it is accepted with the digit threshold and its score reaches it.
-    The score's logistic regression is fitted on the first ``n_per_type`` strips' accepted fields
-    (:func:`ocr.fieldscore.fit`); each target's threshold is the lowest that holds it on the other
-    ``n_per_type`` (:func:`ocr.fieldscore.threshold_for_error`), so it is not chosen on the fields
-    the score was fitted to.
+    The score's logistic regression is fitted on the accepted fields of all ``2 * n_per_type`` strips
+    (:func:`ocr.fieldscore.fit`); each target's threshold is the lowest that holds it
+    (:func:`ocr.fieldscore.threshold_for_error`) on the out-of-fold scores of those same strips
+    (:func:`ocr.fieldscore.cross_fitted_scores`: each scored by regressions fitted without it), so it is
+    not chosen on scores of the fields a regression was fitted to, and it rests on all the strips, not
+    half of them.
 
     ``types`` are :func:`ocr.classify.threshold_key` s: ``"date"`` is written freely, ``"date/cells"``
     in printed cells, one digit in each (comb fields: nothing touches).
 
     Returns ``{"n", "seed", "touching", "digits", "thresholds": {key: {"0.01": {"score", "accepted",
     "error"}}}, "scorers": {key: scorer}, "digit_threshold": {type: {"accepted", "error"}},
-    "wide_alone": [types whose wide blobs read whole count as alone]}``; the figures are on the
-    strips the thresholds were chosen on, and ``score`` is ``inf`` when nothing meets a target.
+    "wide_alone": [types whose wide blobs read whole count as alone], "cross_fitted": {"folds",
+    "repeats"}}``; the figures are on the strips the thresholds were chosen on (their out-of-fold scores),
+    and ``score`` is ``inf`` when nothing meets a target.
     """
-    from ocr.fieldscore import fit, score, threshold_for_error
+    from ocr.fieldscore import FOLDS, REPEATS, cross_fitted_scores, fit, threshold_for_error
 
     pool = DigitPool(images, labels)
     out: dict[str, dict] = {}
@@ -234,16 +237,20 @@ def calibrate_fields(classifier, images: np.ndarray, labels: np.ndarray, n_per_t
     scorers: dict[str, dict] = {}
     for name in types:
         strips = write_strips(name, 2 * n_per_type, seed, pool, touching)
-        fitted, chosen = (accepted_fields(read_with_digit_threshold(classifier, strip_fields(name, part, start), name),
-                                          part, name)
-                          for start, part in ((0, strips[:n_per_type]), (n_per_type, strips[n_per_type:])))
-        scorers[name] = fit(fitted.features, fitted.right)
-        s = score(scorers[name], chosen.features)
-        plain[name] = {"accepted": len(chosen.right) / n_per_type,
-                       "error": float((~chosen.right).sum() / max(len(chosen.right), 1))}
-        out[name] = {f"{t:g}": threshold_for_error(s, chosen.right, n_per_type, t) for t in targets}
+        # Read in two halves (memory: every candidate of a half is normalised at once).
+        halves = [accepted_fields(read_with_digit_threshold(classifier, strip_fields(name, part, start), name),
+                                  part, name)
+                  for start, part in ((0, strips[:n_per_type]), (n_per_type, strips[n_per_type:]))]
+        x = np.concatenate([h.features for h in halves])
+        right = np.concatenate([h.right for h in halves])
+        scorers[name] = fit(x, right)
+        pooled = cross_fitted_scores(x, right, seed=seed).ravel()
+        plain[name] = {"accepted": len(right) / (2 * n_per_type), "error": float((~right).sum() / max(len(right), 1))}
+        out[name] = {f"{t:g}": threshold_for_error(pooled, np.tile(right, REPEATS), REPEATS * 2 * n_per_type, t)
+                     for t in targets}
     return {"n": n_per_type, "seed": seed, "touching": touching, "digits": description, "thresholds": out,
-            "scorers": scorers, "digit_threshold": plain, "wide_alone": sorted(ALLOWED_COUNTS)}
+            "scorers": scorers, "digit_threshold": plain, "wide_alone": sorted(ALLOWED_COUNTS),
+            "cross_fitted": {"folds": FOLDS, "repeats": REPEATS}}
 
 
 def threshold_grid(base: float) -> np.ndarray:

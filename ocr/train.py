@@ -861,17 +861,28 @@ def _score_card(fields: dict) -> list[str]:
 
     # The features the scores were fitted on (weights fitted by an earlier version: fewer), in order.
     named = [f for f in FEATURES if any(f in sc["features"] for sc in fields["scorers"].values())]
+    crossed = fields.get("cross_fitted")
+    if crossed:
+        n_all = 2 * fields["n"]
+        fitted = f"fitted on the fields accepted at the digit threshold among {n_all:,} synthetic strips per type "
+        chosen = (f"lowest score at which the fields accepted are wrong at most the target rate on the same strips' "
+                  f"out-of-fold scores (each field scored by regressions fitted without it: {crossed['folds']} "
+                  f"folds, dealt {crossed['repeats']} times)")
+        cells = "those strips accepted, error among them"
+    else:  # calibrated before the thresholds were cross-fitted
+        fitted = (f"fitted on the fields accepted at the digit threshold among {fields['n']:,} synthetic strips "
+                  "per type ")
+        chosen = (f"lowest score at which the fields accepted are wrong at most the target rate on {fields['n']:,} "
+                  "other such strips")
+        cells = "those other strips accepted, error among them"
     lines = ["", "Field scores (`--field-error`, `ocr/fieldscore.py`): per field type, a logistic regression on "
              "what the reader's digits of a field say together (" + ", ".join(named) + ") that the field "
-             f"is read right, fitted on the fields accepted at the digit threshold among {fields['n']:,} synthetic "
-             "strips per type "
+             f"is read right, {fitted}"
              f"written with the held-out digits ({fields['touching']:.0%} of digits touching the one before; `/cells`: "
              "written in printed cells, one digit in each, as a template's comb fields are; `ocr/fieldset.py`), and "
-             "the "
-             f"lowest score at which the fields accepted are wrong at most the target rate on {fields['n']:,} other "
-             "such strips. A field is accepted when every digit passes the digit threshold, it is well formed, "
-             "nothing is in doubt, and its score reaches its type's threshold. Table cells: score threshold, those "
-             "other strips accepted, error among them.", ""]
+             f"the {chosen}. A field is accepted when every digit passes the digit threshold, it is well formed, "
+             "nothing is in doubt, and its score reaches its type's threshold. Table cells: score threshold, "
+             f"{cells}.", ""]
     lines += _field_table(fields, lambda c: f"{c['score']:.2f}")
     lines += ["", "Weights per feature (standardised; positive: more likely right):", "",
               "| field | " + " | ".join(named) + " | bias |", "|---|" + "---|" * (len(named) + 1)]

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ocr.classify import Classifier, field_thresholds
-from ocr.fieldscore import CLIP, FEATURES, features, fit, score, threshold_for_error
+from ocr.fieldscore import CLIP, FEATURES, cross_fitted_scores, features, fit, score, threshold_for_error
 from ocr.handwriting import DigitPool, render_text
 from ocr.reader import decide_fields, prepare_fields
 from ocr.records import FieldImage
@@ -146,3 +146,31 @@ def test_weights_whose_scores_use_other_features_are_a_clear_error_at_load(class
         scorer["features"] = [*scorer["features"][:-1], "ink colour"]
     with pytest.raises(OCRError, match=r"features this version of ocr does not know \(ink colour\): run `ocr calibr"):
         Classifier(classifier.model, info, torch.device("cpu"))
+
+
+def test_out_of_fold_scores_come_from_regressions_that_never_saw_the_field():
+    rng = np.random.default_rng(1)
+    weakest = rng.uniform(-5, 15, 600)
+    right = rng.random(600) < 1 / (1 + np.exp(-(weakest - 2)))
+    x = np.array([features([w, w + 3], ["alone", "alone"], ["blob", "blob"], [np.nan, np.nan]) for w in weakest])
+    oof = cross_fitted_scores(x, right, folds=5, repeats=3, seed=7)
+    assert oof.shape == (3, 600) and np.isfinite(oof).all()
+    np.testing.assert_array_equal(oof, cross_fitted_scores(x, right, folds=5, repeats=3, seed=7))
+    # The first dealing, fold 0, scored by a regression fitted on the other four folds only.
+    fold = np.random.default_rng(7).permutation(600) % 5
+    held = fold == 0
+    np.testing.assert_allclose(oof[0, held], score(fit(x[~held], right[~held]), x[held]))
+    # Each dealing differs, and all of them rank the fields as the regression on all of them does.
+    assert not np.array_equal(oof[0], oof[1])
+    whole = score(fit(x, right), x)
+    assert all(np.corrcoef(o, whole)[0, 1] > 0.99 for o in oof)
+    # A field the regression on all fields was fitted to, wrong against the trend, pulls that regression
+    # towards it; the out-of-fold regressions that scored it never saw it.
+    odd = np.argmax(weakest)
+    flipped = right.copy()
+    flipped[odd] = False
+    x_odd = x.copy()
+    x_odd[odd, FEATURES.index("digits")] = 7  # the only field with 7 digits: a column of its own
+    own = score(fit(x_odd, flipped), x_odd)[odd]
+    apart = cross_fitted_scores(x_odd, flipped, folds=5, repeats=1, seed=7)[0, odd]
+    assert apart > own + 1.0

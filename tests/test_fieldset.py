@@ -1,12 +1,11 @@
 """Training examples cut by the pipeline's own segmenter, labelled by who wrote their ink."""
 
-import zlib
 
 import numpy as np
 import pytest
 
-from ocr.fieldset import field_examples, label_candidates
-from ocr.handwriting import DigitPool, make_field, random_value
+from ocr.fieldset import field_examples, label_candidates, write_strips
+from ocr.handwriting import DigitPool, make_field
 from ocr.lenet5 import RUBBISH
 from ocr.segment import DRIFT, TRAIN_DRIFT
 
@@ -66,20 +65,20 @@ def test_field_examples_hold_digits_and_rubbish(workers):
     np.testing.assert_array_equal(y, again[1])  # the same whatever the number of processes
 
 
-def test_field_scores_meet_each_target_on_the_strips_their_thresholds_were_chosen_on():
-    """The score is fitted on the first n strips; per target, its threshold is the lowest that holds the
-    target on the next n; reading those strips again with it gives the recorded figures."""
+def test_field_scores_meet_each_target_on_the_out_of_fold_scores_of_all_the_strips():
+    """The score is fitted on the accepted fields of all 2n strips; per target, its threshold is the lowest
+    that holds the target on their out-of-fold scores (each scored by regressions fitted without it):
+    reading the strips again reproduces the scorer and the recorded figures."""
     from ocr.classify import Classifier
-    from ocr.fieldscore import FEATURES
-    from ocr.fieldset import calibrate_fields, strip_truth
-    from ocr.reader import classify_prepared, decide_fields, prepare_fields
-    from ocr.records import FieldImage
+    from ocr.fieldscore import FEATURES, REPEATS, cross_fitted_scores, fit, threshold_for_error
+    from ocr.fieldset import accepted_fields, calibrate_fields, read_with_digit_threshold, strip_fields
 
     clf = Classifier.load(device="cpu", field_target=None)
     pool = DigitPool()
     cal = calibrate_fields(clf, pool.images[:2000], pool.labels[:2000], 30, seed=4, types=("zip",),
                            targets=(0.2, 0.05, 0.0))
     assert cal["n"] == 30 and set(cal["thresholds"]) == set(cal["scorers"]) == {"zip"}
+    assert cal["cross_fitted"] == {"folds": 5, "repeats": REPEATS}
     assert len(cal["scorers"]["zip"]["weights"]) == len(FEATURES)
     by_target = cal["thresholds"]["zip"]
     assert list(by_target) == ["0.2", "0.05", "0"]
@@ -90,21 +89,17 @@ def test_field_scores_meet_each_target_on_the_strips_their_thresholds_were_chose
         assert c["error"] <= float(key)
     if plain["error"] <= 0.2:  # the digit threshold alone meets 20%: nothing is rejected for it
         assert by_target["0.2"]["accepted"] == plain["accepted"]
-    # The strips the thresholds were chosen on (the second 30) read again with the 5% score: the same figures.
-    rng = np.random.default_rng([4, zlib.crc32(b"zip")])
+    # The same 60 strips read again at the digit threshold: the same scorer, the same thresholds.
     sub = DigitPool(pool.images[:2000], pool.labels[:2000])
-    strips = [make_field("zip", random_value("zip", rng), rng, pool=sub, touching_p=0.1) for _ in range(60)][30:]
-    prep = prepare_fields([FieldImage(f"z{i}", "zip", s.image) for i, s in enumerate(strips)])
-    c = by_target["0.05"]
-    scoring = Classifier(clf.model, clf.info, clf.device, field_target=None)
-    scoring.field_scorers = cal["scorers"]
-    penalties, two, readings = classify_prepared(prep, scoring)  # with the pair reader's answers, as calibrated
-    results = decide_fields(prep, penalties, scoring,
-                            {"zip": {"alone": -np.inf, "joined": -np.inf, "score": c["score"]}}, two, readings)
-    right = [r.value == strip_truth("zip", s.value) for r, s in zip(results, strips, strict=True)
-             if r.status == "accepted"]
-    assert len(right) / 30 == pytest.approx(c["accepted"])
-    assert (len(right) - sum(right)) / max(len(right), 1) == pytest.approx(c["error"])
+    strips = write_strips("zip", 60, 4, sub, 0.1)
+    fields = accepted_fields(read_with_digit_threshold(clf, strip_fields("zip", strips), "zip"), strips, "zip")
+    assert plain["accepted"] == pytest.approx(len(fields.right) / 60)
+    refit = fit(fields.features, fields.right)
+    np.testing.assert_allclose(refit["weights"], cal["scorers"]["zip"]["weights"], rtol=1e-6, atol=1e-9)
+    pooled = cross_fitted_scores(fields.features, fields.right, seed=4).ravel()
+    for key, c in by_target.items():
+        again = threshold_for_error(pooled, np.tile(fields.right, REPEATS), REPEATS * 60, float(key))
+        assert again == pytest.approx(c)
 
 
 def test_strip_truth_is_what_the_reader_writes():
