@@ -270,23 +270,19 @@ class Classifier:
             self.forward_passes += 1
         return out, asked
 
-    @torch.inference_mode()
     def read_marks(self, inputs: np.ndarray) -> np.ndarray | None:
         """The pair reader's log P(reading) (``float32 [M, READINGS]``: :mod:`ocr.pairs`) of marks wide
         enough for two digits, normalised ``wide`` (``[M, 32, 64]``), one forward pass per batch; ``None``
         when the weights carry no pair reader or there are no marks."""
         from ocr.normalize import PAIR_WIDTH, SIZE
+        from ocr.pairs import reading_log_probs
 
         x = np.asarray(inputs, dtype=np.float32)
         if self.pair_reader is None or not len(x):
             return None
         if x.shape[1:] != (SIZE, PAIR_WIDTH):
             raise ValueError(f"the pair reader reads marks normalised wide ({SIZE}x{PAIR_WIDTH}), got {x.shape[1:]}")
-        out = []
-        for start in range(0, len(x), self.batch_size):
-            on_device = torch.from_numpy(np.ascontiguousarray(x[start : start + self.batch_size])).to(self.device)
-            out.append(self.pair_reader.log_probs(on_device.unsqueeze(1)).float().cpu().numpy())
-        return np.concatenate(out)
+        return reading_log_probs(self.pair_reader, x, self.device, self.batch_size)
 
     def classify(self, inputs: np.ndarray) -> Verdicts:
         y = self.penalties(inputs)

@@ -150,21 +150,31 @@ def _tiny_network(tmp_path, mnist_test):
     return data, weights
 
 
+def _train_second_network(tmp_path, mnist_test, capsys, command: str, fields: int, wrote: str):
+    """A tiny network, then ``ocr COMMAND`` on it (``fields`` strips, one epoch), which must print ``wrote``
+    and leave the digit network and its thresholds as they were. Returns (MNIST folder, weights, the
+    command's arguments, the weights' info, the model card)."""
+    from ocr.cli import main
+
+    data, weights = _tiny_network(tmp_path, mnist_test)
+    before, info0 = load_weights(weights)
+    args = [command, "--weights", str(weights), "--data", str(data), "--fields", str(fields), "--epochs", "1",
+            "--device", "cpu"]
+    assert main(args) == 0 and wrote in capsys.readouterr().out
+    after, info = load_weights(weights)
+    assert all(torch.equal(a, b) for a, b in zip(before.state_dict().values(), after.state_dict().values(),
+                                                 strict=True))  # the digit network is unchanged ...
+    assert info["calibration"] == info0["calibration"]  # ... and so are its thresholds
+    return data, weights, args, info, json.loads(weights.with_suffix(".json").read_text())
+
+
 def test_train_pairs_stores_the_detector_and_keeps_or_recalibrates_the_thresholds(tmp_path, mnist_test, capsys):
     from ocr.cli import main
     from ocr.train import recalibrate
 
-    data, weights = _tiny_network(tmp_path, mnist_test)
-    before, info0 = load_weights(weights)
-    args = ["train-pairs", "--weights", str(weights), "--data", str(data), "--fields", "40", "--epochs", "1",
-            "--device", "cpu"]
-    assert main(args) == 0 and "wrote the two-digit detector into" in capsys.readouterr().out
-    after, info = load_weights(weights)
+    data, weights, args, info, card = _train_second_network(tmp_path, mnist_test, capsys, "train-pairs", 40,
+                                                            "wrote the two-digit detector into")
     assert isinstance(info["pairs"], PairDetector)
-    assert all(torch.equal(a, b) for a, b in zip(before.state_dict().values(), after.state_dict().values(),
-                                                 strict=True))  # the digit network is unchanged ...
-    assert info["calibration"] == info0["calibration"]  # ... and so are its thresholds
-    card = json.loads(weights.with_suffix(".json").read_text())
     pairs = card["pairs"]
     assert pairs["fields"] == 40 and pairs["held_out_fields"] == 8 and len(pairs["history"]) == 1
     assert pairs["examples"]["one"] > 0 and pairs["examples"]["two"] > 0
@@ -175,7 +185,7 @@ def test_train_pairs_stores_the_detector_and_keeps_or_recalibrates_the_threshold
     # --recalibrate: the field thresholds are chosen again, counting its doubts; the card says so.
     assert main([*args, "--recalibrate"]) == 0 and "recalibrated with it" in capsys.readouterr().out
     card = json.loads(weights.with_suffix(".json").read_text())
-    assert card["calibration"]["fields"]["pairs"] is True and card["calibration"] != info0["calibration"]
+    assert card["calibration"]["fields"]["pairs"] is True and card["calibration"] != info["calibration"]
     assert "calibrated with that doubt" in (weights.parent / "README.md").read_text()
     recalibrate(weights, str(data), device="cpu")  # a later recalibration keeps the detector
     assert isinstance(load_weights(weights)[1]["pairs"], PairDetector)
@@ -322,17 +332,9 @@ def test_train_pair_reader_stores_it_and_keeps_or_recalibrates_the_thresholds(tm
     from ocr.cli import main
     from ocr.train import recalibrate
 
-    data, weights = _tiny_network(tmp_path, mnist_test)
-    before, info0 = load_weights(weights)
-    args = ["train-pair-reader", "--weights", str(weights), "--data", str(data), "--fields", "60", "--epochs", "1",
-            "--device", "cpu"]
-    assert main(args) == 0 and "wrote the pair reader into" in capsys.readouterr().out
-    after, info = load_weights(weights)
+    data, weights, args, info, card = _train_second_network(tmp_path, mnist_test, capsys, "train-pair-reader", 60,
+                                                            "wrote the pair reader into")
     assert isinstance(info["pair_reader"], PairReader) and info["pairs"] is None
-    assert all(torch.equal(a, b) for a, b in zip(before.state_dict().values(), after.state_dict().values(),
-                                                 strict=True))  # the digit network is unchanged ...
-    assert info["calibration"] == info0["calibration"]  # ... and so are its thresholds
-    card = json.loads(weights.with_suffix(".json").read_text())
     reader = card["pair_reader"]
     assert reader["fields"] == 60 and reader["held_out_fields"] == 12 and len(reader["history"]) == 1
     assert reader["examples"]["pairs"] > 0 and reader["examples"]["singles"] > 0
