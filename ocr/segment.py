@@ -34,9 +34,9 @@ from ocr.records import Box, Component
 
 # Shape rules, as fractions of the field's digit height H (tuned on the dev seed of benchmarks/fields.py).
 SPLIT_WIDTH = 0.75  # a component wider than this * H gets candidate cuts
-MAX_PIECE_WIDTH = 1.15  # a candidate piece wider than this * H is not one digit
+MAX_PIECE_WIDTH = 1.3  # a candidate piece wider than this * H is not one digit (a wide 2 of a "22" may be 1.2 H)
 MIN_PIECE_WIDTH = 0.12  # ... nor one narrower than this (a sliver next to a cut)
-MAX_CUTS = 4  # cut candidates per component (2^4 = 16 paths at most)
+MAX_CUTS = 6  # cut candidates per component (2^6 = 64 paths at most; 4 left the right cut of some pairs out)
 TALL = 1.22  # taller than this * H: a currency sign's bar, not a digit
 SMALL = 0.42  # point, comma, speck: both sides smaller than this * H
 COMMA_WIDTH = 0.5  # an amount's comma (hanging below the baseline) may be this * H wide, written thick

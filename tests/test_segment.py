@@ -94,6 +94,27 @@ def test_rupee_sign_and_indian_grouping(pool, classifier):
     assert result.value == "168900"
 
 
+def test_a_touching_pair_whose_first_digit_is_written_wide_is_cut_and_read(pool, classifier):
+    """A '0' written 1.25 times as wide as high, touching the '4' after it: the piece left of the right cut
+    is wider than a digit usually is, and must still be a candidate (``MAX_PIECE_WIDTH``), among enough
+    cuts (``MAX_CUTS``) for the right one to be there."""
+    H = 40
+    left, right = _digit(pool, 0, 0, (int(1.25 * H), H)), _digit(pool, 4, 0, (int(0.6 * H), H))
+    ink = np.zeros((H + 20, left.shape[1] + right.shape[1] + 20), np.uint8)
+    ink[10 : 10 + H, 10 : 10 + left.shape[1]] = left
+    x = 10 + left.shape[1] - 4  # the 4 overlaps the 0 by four columns
+    ink[10 : 10 + H, x : x + right.shape[1]] = np.maximum(ink[10 : 10 + H, x : x + right.shape[1]], right)
+    n, _ = cv2.connectedComponents((ink > 60).astype(np.uint8), connectivity=8)
+    assert n - 1 == 1  # one blob
+    gray = 255 - ink
+    clean = clean_field(gray)
+    [group] = segment(clean.ink, clean.mask, "digits").groups
+    widths = [group.candidates[p[0]].bbox[2] - group.candidates[p[0]].bbox[0] for p in group.paths if len(p) == 2]
+    assert max(widths) > 1.15 * H  # a two-piece path whose first piece is the wide 0
+    [result] = read_fields([FieldImage("04", "digits", gray)], classifier)
+    assert result.value == "04" and result.status == "accepted"
+
+
 def test_a_cut_path_steps_aside_to_save_ink_but_does_not_wander():
     """A cut path moves off its anchor column only where that saves as much ink as it costs."""
     H = 40.0
