@@ -30,7 +30,7 @@ import numpy as np
 # The features, in order. Margins are log-odds of the chosen digit (ocr.reject.margins), clipped to
 # +-CLIP; a field with no digit of a kind counts as CLIP there.
 FEATURES = ("weakest alone", "weakest joined", "weakest", "second weakest", "digits", "wide marks read whole",
-            "cut pieces", "two digits", "log risk", "has joined", "pair reading")
+            "cut pieces", "two digits", "log risk", "has joined", "pair reading", "pair-read digits")
 CLIP = 20.0
 L2 = 1e-3  # ridge penalty on the standardised weights
 # Thresholds are chosen on out-of-fold scores (cross_fitted_scores): 5 folds, dealt 4 times. Chosen on
@@ -45,7 +45,7 @@ def features(margins: Sequence[float], kinds: Sequence[str], sources: Sequence[s
              two_digits: Sequence[float], pair_readings: Sequence[float] = ()) -> np.ndarray:
     """``float64 [len(FEATURES)]`` for one field read as digits with these ``margins``, threshold
     ``kinds`` ("alone" / "joined": :func:`ocr.classify.source_kind`), ``sources`` ("blob", "wide
-    blob", "cut": ``DigitResult.source``), two-digit detector answers (NaN: not asked) and the pair
+    blob", "cut", "pair read": ``DigitResult.source``), two-digit detector answers (NaN: not asked) and the pair
     reader's log P of the readings of the wide marks they were read from (``DigitResult.pair_reading``,
     NaN: none; the feature is the least likely, at least -CLIP, and 0 when there is none)."""
     m = np.clip(np.asarray(margins, np.float64), -CLIP, CLIP)
@@ -68,6 +68,7 @@ def features(margins: Sequence[float], kinds: Sequence[str], sources: Sequence[s
         np.log(risk + 1e-9),
         float((k == "joined").any()),
         max(float(pr.min()), -CLIP) if len(pr) else 0.0,
+        s.count("pair read"),
     ], np.float64)
 
 

@@ -27,7 +27,7 @@ from ocr.fields import CleanField, clean_field, faint_point, faint_walls
 from ocr.fieldscore import digit_features, score
 from ocr.normalize import BACKGROUND, PAIR_WIDTH, SIZE, normalize_digit
 from ocr.pairs import TWO_DIGITS, pair_doubt, reading_class
-from ocr.records import DigitResult, FieldImage, FieldResult
+from ocr.records import Component, DigitResult, FieldImage, FieldResult
 from ocr.reject import confidence as confidence_of
 from ocr.reject import margins
 from ocr.segment import (
@@ -82,6 +82,12 @@ SCORE_DOUBT = "the digits together are not sure enough"
 # path cost of reading the mark so (ocr.pairs), at most READING_CAP.
 READING_WEIGHT = 1.0
 READING_CAP = 10.0
+# A wide mark that the pair reader reads as two digits ``a b`` with P at least PAIR_READ, when no path of its
+# graph reads ``a b`` (two digits drawn over each other leave no cut between them), may be read as those two
+# digits by the pair reader alone: one more path of its graph, of two digits with source PAIR_READ_SOURCE (a
+# recogniser slid along the mark reads what no segmenter cuts; LeCun et al. 1998, section VII).
+PAIR_READ = 0.9
+PAIR_READ_SOURCE = "pair read"
 STRICT_DOUBT = False  # True: any confident alternative reading is a doubt (costs ~20 points of acceptance)
 
 
@@ -141,9 +147,44 @@ def reading_cost(readings: np.ndarray | None, first: int, reading: Sequence[int]
     return READING_WEIGHT * (READING_CAP if cls is None else min(-float(readings[first, cls]), READING_CAP))
 
 
+def pair_read_marks(seg: Segmentation, labels: np.ndarray, accepted: np.ndarray,
+                    readings: np.ndarray | None) -> list[tuple[int, int, int, int, float]]:
+    """The wide marks of a field (``labels``, ``readings``: its candidates', in order) that the pair reader
+    alone may read (:data:`PAIR_READ`): per such group, (group index, its first candidate, a, b, log P(a b)).
+    Only a mark the segmenter may cut (not a comb cell's, which holds one digit), not one that may be a sign
+    (an optional group), and not one that a cut reads as three digits or more, each confidently (``accepted``):
+    the pair reader knows pairs and single digits only, and reads three touching digits as the pair it finds
+    likeliest ("124" read "64")."""
+    out: list[tuple[int, int, int, int, float]] = []
+    if readings is None:
+        return out
+    start = 0
+    for gi, g in enumerate(seg.groups):
+        if len(g.candidates) > 1 and not g.optional and np.isfinite(readings[start, 0]):
+            cls = int(np.argmax(readings[start, :100]))  # the likeliest of the 100 digit pairs
+            log_p = float(readings[start, cls])
+            a, b = divmod(cls, 10)
+            triple = any(len(p) > 2 and all(accepted[start + c] for c in p) for p in g.paths)
+            if log_p >= np.log(PAIR_READ) and not triple \
+                    and all(tuple(int(labels[start + c]) for c in p) != (a, b) for p in g.paths):
+                out.append((gi, start, a, b, log_p))
+        start += len(g.candidates)
+    return out
+
+
+def split_mark(whole: Component) -> tuple[Component, Component]:
+    """A mark read as two digits by the pair reader, as the two halves of its box (where each digit is
+    shown to a person and given to the review sheet; no claim that the digits part there)."""
+    x0, y0, x1, y1 = whole.bbox
+    mid = whole.ink.shape[1] // 2
+    return (Component(ink=whole.ink[:, :mid], bbox=(x0, y0, x0 + mid, y1)),
+            Component(ink=whole.ink[:, mid:], bbox=(x0 + mid, y0, x1, y1)))
+
+
 def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels: np.ndarray,
                   accepted: np.ndarray, digit_like: np.ndarray,
-                  readings: np.ndarray | None = None) -> tuple[list[int], list[str], int | None]:
+                  readings: np.ndarray | None = None,
+                  extra: dict[int, tuple[int, int]] | None = None) -> tuple[list[int], list[str], int | None]:
     """Choose one path through every group's segmentation graph.
 
     ``costs``/``labels``/``accepted``/``digit_like`` are this field's candidates in order
@@ -156,12 +197,17 @@ def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels:
     *Segmentation doubt*: another path of some group, whose pieces are all confidently recognised,
     reads differently and is (nearly) as cheap.
 
+    ``extra`` maps a group's index to two more candidates (indices past the groups' own, in ``costs``,
+    ``labels``, ``accepted``) that read its mark as two digits: the pair reader's reading
+    (:func:`pair_read_marks`), one more path of that group.
+
     Returns (candidate indices of the chosen digits, doubts, digits before the decimal point).
     """
+    extra = extra or {}
     options: list[list[tuple[float, tuple[int, ...], tuple[int, ...], bool]]] = []  # per group
     offset = 0
     sign_doubts: list[str] = []
-    for g in seg.groups:
+    for gi, g in enumerate(seg.groups):
         n = len(g.candidates)
         opts = []
         if g.optional and not accepted[offset]:
@@ -180,8 +226,7 @@ def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels:
         else:
             if g.optional == SMALL_MARK and field_type == "amount":
                 sign_doubts.append(SMALL_DIGIT_DOUBT)
-            for p in g.paths:
-                idx = tuple(offset + c for c in p)
+            for idx in [tuple(offset + c for c in p) for p in g.paths] + ([extra[gi]] if gi in extra else []):
                 reading = tuple(int(labels[k]) for k in idx)
                 opts.append((float(sum(costs[k] for k in idx)) + reading_cost(readings, offset, reading), idx, reading,
                              bool(all(accepted[k] for k in idx))))
@@ -424,6 +469,76 @@ def classify_prepared(prep: Prepared, classifier: Classifier) -> tuple[np.ndarra
     return penalties, two, readings
 
 
+@dataclass
+class FieldCandidates:
+    """One field's candidates as the path choice sees them: its groups' own, in order, then two per wide mark
+    the pair reader alone may read (:func:`pair_read_marks`, source :data:`PAIR_READ_SOURCE`: the halves of
+    the mark's box, label and margin from the pair reader, no RBF penalties: NaN). ``extra`` maps such a
+    group's index to its two; ``group_of`` and ``group_first`` give each candidate's group and that group's
+    first candidate (the mark read whole)."""
+
+    costs: np.ndarray
+    labels: np.ndarray
+    accepted: np.ndarray
+    digit_like: np.ndarray
+    margin: np.ndarray
+    penalties: np.ndarray
+    two: np.ndarray
+    readings: np.ndarray | None
+    sources: list[str]
+    comps: list[Component]
+    images: list[np.ndarray]
+    extra: dict[int, tuple[int, int]]
+    group_of: np.ndarray
+    group_first: np.ndarray
+
+
+def _field_candidates(prep: Prepared, seg: Segmentation, offset: int, n: int, penalties: np.ndarray,
+                      margin: np.ndarray, labels: np.ndarray, costs: np.ndarray, accepted: np.ndarray,
+                      digit_like: np.ndarray, two: np.ndarray | None, readings: np.ndarray | None,
+                      threshold: float) -> FieldCandidates:
+    """:class:`FieldCandidates` of the field whose candidates are rows ``offset`` to ``offset + n`` of
+    the batch's arrays (``threshold``: the digit threshold, which a pair-read digit's margin is held to)."""
+    rows = slice(offset, offset + n)
+    field_readings = readings[rows] if readings is not None else None
+    group_of = np.asarray([gi for gi, g in enumerate(seg.groups) for _ in g.candidates], np.int64)
+    starts = np.cumsum([0] + [len(g.candidates) for g in seg.groups])
+    reads = pair_read_marks(seg, labels[rows], accepted[rows], field_readings)
+    comps = [comp for g in seg.groups for comp in g.candidates]
+    images = list(prep.stack[rows])
+    extra: dict[int, tuple[int, int]] = {}
+    new_labels, new_margins, new_groups = [], [], []
+    for gi, first, a, b, log_p in reads:
+        extra[gi] = (n + 2 * len(extra), n + 2 * len(extra) + 1)
+        for half, label in zip(split_mark(comps[first]), (a, b), strict=True):
+            comps.append(half)
+            try:
+                images.append(normalize_digit(half.ink))
+            except OCRError:
+                images.append(np.full((SIZE, SIZE), BACKGROUND, np.float32))
+            new_labels.append(label)
+            # The log-odds of the pair reading, as a digit's margin is the log-odds of its reading.
+            new_margins.append(log_p - np.log(-np.expm1(log_p)) if log_p < 0 else np.inf)
+            new_groups.append(gi)
+    k = len(new_labels)
+    new_m = np.asarray(new_margins, np.float64)
+    field_two = two[rows] if two is not None else np.full(n, np.nan)
+    return FieldCandidates(
+        costs=np.concatenate([costs[rows], _softplus(-new_m) + PIECE_COST]),
+        labels=np.concatenate([labels[rows], np.asarray(new_labels, labels.dtype)]),
+        accepted=np.concatenate([accepted[rows], new_m >= threshold]),
+        digit_like=np.concatenate([digit_like[rows], new_m >= threshold]),
+        margin=np.concatenate([margin[rows], new_m]),
+        penalties=np.concatenate([penalties[rows], np.full((k, 10), np.nan, penalties.dtype)]),
+        two=np.concatenate([field_two, np.full(k, np.nan)]),
+        readings=(np.concatenate([field_readings, np.full((k, field_readings.shape[1]), np.nan, field_readings.dtype)])
+                  if field_readings is not None else None),
+        sources=list(prep.sources[rows]) + [PAIR_READ_SOURCE] * k,
+        comps=comps, images=images, extra=extra,
+        group_of=np.concatenate([group_of, np.asarray(new_groups, np.int64)]),
+        group_first=starts[np.concatenate([group_of, np.asarray(new_groups, np.int64)])])
+
+
 def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
                   thresholds: dict[str, dict[str, float]] | None = None,
                   two: np.ndarray | None = None, readings: np.ndarray | None = None) -> list[FieldResult]:
@@ -459,42 +574,39 @@ def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
         f = prep.fields[i]
         n = sum(len(g.candidates) for g in s.groups)
         try:
-            comps = [comp for g in s.groups for comp in g.candidates]
-            field_costs = costs[offset : offset + n]
-            field_readings = readings[offset : offset + n] if readings is not None else None
-            rest = (labels[offset : offset + n], accepted[offset : offset + n], digit_like[offset : offset + n],
-                    field_readings)
-            chosen, doubts, point_after = _choose_paths(s, f.type, field_costs, *rest)
-            called_two = (np.nan_to_num(two[offset : offset + n], nan=0.0) >= TWO_DIGITS if two is not None
-                          else np.zeros(n, bool))
+            field = _field_candidates(prep, s, offset, n, penalties, margin, labels, costs, accepted, digit_like,
+                                      two, readings, rej.threshold)
+            rest = (field.labels, field.accepted, field.digit_like, field.readings, field.extra)
+            chosen, doubts, point_after = _choose_paths(s, f.type, field.costs, *rest)
+            called_two = np.nan_to_num(field.two, nan=0.0) >= TWO_DIGITS
             first_positions = [pos + 1 for pos, k in enumerate(chosen) if called_two[k]]
             flagged: set[int] = set()  # groups read whole that the detector calls two digits
             if first_positions:
                 # The field goes to a person, shown the reading with such a mark cut where a cut reading
                 # exists (reading it whole costs more).
-                group_of = [gi for gi, g in enumerate(s.groups) for _ in g.candidates]
-                flagged = {group_of[k] for k in chosen if called_two[k]}
-                chosen, doubts, point_after = _choose_paths(s, f.type, field_costs + PAIR_COST * called_two, *rest)
-            rows = [offset + k for k in chosen]
-            marks = mark_readings(s, chosen, labels[offset : offset + n], field_readings)
-            m = margin[rows]
-            if f.type == "date" and not form_problem("date", labels[rows]):
+                flagged = {field.group_of[k] for k in chosen if called_two[k]}
+                chosen, doubts, point_after = _choose_paths(s, f.type, field.costs + PAIR_COST * called_two, *rest)
+            marks = mark_readings(chosen, field.labels, field.readings, field.group_first)
+            m = field.margin[chosen]
+            read = [pos for pos, k in enumerate(chosen) if k < n]  # not the pair reader's: they have penalties
+            if f.type == "date" and not form_problem("date", field.labels[chosen]) and read:
                 # A date's grammar rules readings out: a digit is only in doubt against the digits
                 # that would still make a date there (a month's first digit is 0 or 1).
-                m = margins(penalties[rows], rej.j, date_alternatives(labels[rows]))
+                m[read] = margins(field.penalties[[chosen[pos] for pos in read]], rej.j,
+                                  date_alternatives(field.labels[chosen])[read])
             digits = []
-            for pos, (k, j) in enumerate(zip(chosen, rows, strict=True)):
-                source = prep.sources[j]
+            for pos, k in enumerate(chosen):
+                source = field.sources[k]
                 field_threshold = classifier.threshold_for(f.type, source, f.cells, thresholds)
-                digits.append(DigitResult(position=pos, bbox=c.box_in_crop(comps[k].bbox), label=int(labels[j]),
-                                          penalties=penalties[j].copy(), confidence=float(confidence_of(m[pos])),
+                digits.append(DigitResult(position=pos, bbox=c.box_in_crop(field.comps[k].bbox),
+                                          label=int(field.labels[k]), penalties=field.penalties[k].copy(),
+                                          confidence=float(confidence_of(m[pos])),
                                           accepted=bool(m[pos] >= field_threshold),
-                                          digit_image=prep.stack[j], source=source, margin=float(m[pos]),
-                                          two_digits=float(two[j]) if two is not None else float("nan"),
-                                          pair_reading=marks[pos]))
+                                          digit_image=field.images[k], source=source, margin=float(m[pos]),
+                                          two_digits=float(field.two[k]), pair_reading=marks[pos]))
             if flagged:
-                whole = [pos + 1 for pos, k in enumerate(chosen) if group_of[k] in flagged and called_two[k]]
-                cut = [pos + 1 for pos, k in enumerate(chosen) if group_of[k] in flagged and not called_two[k]]
+                whole = [pos + 1 for pos, k in enumerate(chosen) if field.group_of[k] in flagged and called_two[k]]
+                cut = [pos + 1 for pos, k in enumerate(chosen) if field.group_of[k] in flagged and not called_two[k]]
                 shown = ([pair_doubt(whole)] if whole else []) + ([pair_doubt(cut, cut=True)] if cut else [])
                 doubts = [*doubts, *(shown or [pair_doubt(first_positions)])]
             results[i] = assemble(f, digits, point_after, s.doubts + doubts)
@@ -513,24 +625,21 @@ def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
     return [results[i] for i in range(len(prep.fields))]
 
 
-def mark_readings(seg: Segmentation, chosen: Sequence[int], labels: np.ndarray,
-                  readings: np.ndarray | None) -> list[float]:
-    """Per chosen digit (``chosen``: candidate indices into the field's groups, in order), the pair
+def mark_readings(chosen: Sequence[int], labels: np.ndarray, readings: np.ndarray | None,
+                  group_first: np.ndarray) -> list[float]:
+    """Per chosen digit (``chosen``: indices into the field's candidates, ``labels`` theirs), the pair
     reader's log P of the reading chosen for the mark it was read from, when that mark was read by the
-    pair reader (``readings``, NaN rows for the others) and one or two digits were read from it; NaN
-    otherwise."""
+    pair reader (``readings``, NaN rows for the others; ``group_first``: each candidate's group's first
+    candidate, the mark read whole) and one or two digits were read from it; NaN otherwise."""
     out = [float("nan")] * len(chosen)
     if readings is None:
         return out
-    start = 0
-    for g in seg.groups:
-        stop = start + len(g.candidates)
-        mine = [pos for pos, k in enumerate(chosen) if start <= k < stop]
-        cls = reading_class([int(labels[chosen[pos]]) for pos in mine]) if mine else None
-        if cls is not None and np.isfinite(readings[start, cls]):
+    for first in {int(group_first[k]) for k in chosen}:
+        mine = [pos for pos, k in enumerate(chosen) if group_first[k] == first]
+        cls = reading_class([int(labels[chosen[pos]]) for pos in mine])
+        if cls is not None and np.isfinite(readings[first, cls]):
             for pos in mine:
-                out[pos] = float(readings[start, cls])
-        start = stop
+                out[pos] = float(readings[first, cls])
     return out
 
 

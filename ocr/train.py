@@ -894,6 +894,8 @@ def _score_card(fields: dict) -> list[str]:
 
 
 def card_markdown(card: dict, stem: str) -> str:
+    from ocr.reader import PAIR_READ  # the reader imports the training code's neighbours
+
     t = card["test"]
     cal = card["calibration"]["thresholds"]
     committee = card.get("committee")
@@ -1003,8 +1005,10 @@ def card_markdown(card: dict, stem: str) -> str:
                   f"touching pairs and {reader['examples']['singles']:,} single digits, labelled by who wrote their "
                   f"ink), {reader['epochs']} epochs, {reader['seconds']} s on {reader['device']}. Its -log P of each "
                   "reading of such a mark (whole, or cut into two digits) is added to that reading's cost in the "
-                  "segmentation graph, and how likely it finds the reading the graph chose is a feature of the "
-                  "field score (`pair reading`); the field scores above were fitted "
+                  "segmentation graph; a mark it reads as two digits with P at least "
+                  f"{PAIR_READ} that no cut reads so is one more path of the graph, those two digits read by it "
+                  "alone (`pair-read digits`); and how likely it finds the reading the graph chose is a feature of "
+                  "the field score (`pair reading`); the field scores above were fitted "
                   + ("with it" if card["calibration"].get("fields", {}).get("pair_reader") else
                      "without it (they give it no weight until `ocr calibrate` is run)")
                   + f". On the wide marks of {reader['held_out_fields']:,} strips written with the held-out digits "

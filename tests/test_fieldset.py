@@ -95,7 +95,7 @@ def test_field_scores_meet_each_target_on_the_out_of_fold_scores_of_all_the_stri
     fields = accepted_fields(read_with_digit_threshold(clf, strip_fields("zip", strips), "zip"), strips, "zip")
     assert plain["accepted"] == pytest.approx(len(fields.right) / 60)
     refit = fit(fields.features, fields.right)
-    np.testing.assert_allclose(refit["weights"], cal["scorers"]["zip"]["weights"], rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(refit["weights"], cal["scorers"]["zip"]["weights"], rtol=1e-5, atol=1e-6)  # L-BFGS
     pooled = cross_fitted_scores(fields.features, fields.right, seed=4).ravel()
     for key, c in by_target.items():
         again = threshold_for_error(pooled, np.tile(fields.right, REPEATS), REPEATS * 60, float(key))

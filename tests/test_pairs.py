@@ -206,13 +206,13 @@ def test_a_broken_detector_in_a_weights_file_is_a_clear_error(tmp_path):
 
 # --- the pair reader ------------------------------------------------------------------------------
 
-def _forced_reader(cls: int) -> PairReader:
-    """A pair reader that reads every mark as the class ``cls`` (P about 0.98)."""
+def _forced_reader(cls: int, p: float = 0.98) -> PairReader:
+    """A pair reader that reads every mark as the class ``cls`` with probability ``p``."""
     net = PairReader()
     with torch.no_grad():
         net.output.weight.zero_()
         net.output.bias.zero_()
-        net.output.bias[cls] = 8.5
+        net.output.bias[cls] = float(np.log(p / (1 - p) * (READINGS - 1)))
     return net.eval()
 
 
@@ -271,7 +271,8 @@ def test_each_digit_read_from_a_wide_mark_carries_how_likely_the_pair_reader_fin
     y = np.full((len(prep.stack), 10), 60.0, np.float32)
     for k, d in zip(first, (2, 5, 1), strict=True):
         y[k, d] = 1.0
-    reads_15 = Classifier(classifier.model, {**classifier.info, "pair_reader": _forced_reader(15)},
+    # Sure of '15', but not sure enough to read it alone (PAIR_READ): it judges the readings of the graph's paths.
+    reads_15 = Classifier(classifier.model, {**classifier.info, "pair_reader": _forced_reader(15, 0.8)},
                           torch.device("cpu"))
     _, _, readings = classify_prepared(prep, reads_15)
     wide = np.asarray(prep.sources) == "wide blob"
@@ -298,7 +299,7 @@ def test_each_digit_read_from_a_wide_mark_carries_how_likely_the_pair_reader_fin
     [r] = decide_fields(prep, y2, reads_15, loose, None, readings)
     assert r.value == "2151"
     assert [round(d.pair_reading, 4) for d in r.digits[1:3]] == [round(float(readings[first[1], 15]), 4)] * 2
-    assert r.digits[1].pair_reading > -0.1
+    assert r.digits[1].pair_reading == pytest.approx(np.log(0.8), abs=1e-4)
     # Without a pair reader nothing is carried.
     [plain] = decide_fields(prep, y2, classifier, loose)
     assert all(np.isnan(d.pair_reading) for d in plain.digits)
@@ -312,6 +313,62 @@ def test_each_digit_read_from_a_wide_mark_carries_how_likely_the_pair_reader_fin
                          torch.device("cpu"))
     _, _, readings_5 = classify_prepared(prep, reads_5)
     assert decide_fields(prep, y3, reads_5, loose, None, readings_5)[0].value == "251"
+
+
+def test_a_mark_no_cut_reads_as_the_pair_reader_does_is_read_by_the_pair_reader_alone_when_it_is_sure(classifier):
+    """A touching '15' whose cut pieces the network reads as nothing like '1' and '5' (penalties built here):
+    sure enough (PAIR_READ), the pair reader reads the mark as two digits on its own, shown as the halves of
+    its box, with its log-odds as their margin and no RBF penalties; less sure, or when a cut reads '15', not."""
+    from ocr.fieldscore import FEATURES, digit_features
+    from ocr.reader import PAIR_READ, PAIR_READ_SOURCE
+
+    rng = np.random.default_rng(4)
+    ink = render_text("15", DigitPool(), rng, height=40, touching_p=1.0, spacing=0.6)[0]
+    prep = prepare_fields([FieldImage("d", "digits", np.pad(255 - ink, 12, constant_values=255))])
+    [group] = prep.cleaned[0][2].groups
+    assert len(group.paths) > 1 and prep.sources[0] == "wide blob"
+    y = np.full((len(prep.stack), 10), 30.0, np.float32)  # every cut piece like no digit at all
+    y[0] = 60.0
+    y[0, 5] = 1.0  # the mark read whole: a confident '5'
+    loose = {"digits": {"alone": -np.inf, "joined": -np.inf}}
+
+    def read(p: float, y: np.ndarray):
+        clf = Classifier(classifier.model, {**classifier.info, "pair_reader": _forced_reader(15, p)},
+                         torch.device("cpu"))
+        _, _, readings = classify_prepared(prep, clf)
+        return decide_fields(prep, y, clf, loose, None, readings)[0]
+
+    r = read(0.98, y)
+    assert PAIR_READ < 0.98 and r.value == "15"
+    assert [d.source for d in r.digits] == [PAIR_READ_SOURCE] * 2
+    (x0, y0, x1, y1), c = group.bbox, prep.cleaned[0][1]
+    mid = x0 + (x1 - x0) // 2
+    assert [d.bbox for d in r.digits] == [c.box_in_crop((x0, y0, mid, y1)), c.box_in_crop((mid, y0, x1, y1))]
+    assert all(np.isnan(d.penalties).all() and d.digit_image.shape == (32, 32) for d in r.digits)
+    assert [d.margin for d in r.digits] == [pytest.approx(np.log(0.98 / 0.02), abs=1e-3)] * 2
+    assert [d.pair_reading for d in r.digits] == [pytest.approx(np.log(0.98), abs=1e-4)] * 2
+    assert digit_features(r.digits, "digits")[FEATURES.index("pair-read digits")] == 2
+    from ocr.cli.read import result_json
+    shown = json.loads(json.dumps(result_json(r), allow_nan=False))["digits"]
+    assert [(d["source"], d["penalty_best"], d["penalty_second"]) for d in shown] == [(PAIR_READ_SOURCE, None,
+                                                                                      None)] * 2
+    # Less sure: the graph's own readings only ('5', the cheapest with the pair reader's say).
+    assert read(0.8, y).value == "5"
+    # A cut reading three digits, each confidently: the pair reader, which knows no triples, does not read alone.
+    three_piece = next(p for p in group.paths if len(p) == 3)
+    y3 = y.copy()
+    for piece, d in zip(three_piece, (1, 2, 4), strict=True):
+        y3[piece] = 60.0
+        y3[piece, d] = 1.0
+    assert PAIR_READ_SOURCE not in [d.source for d in read(0.98, y3).digits]
+    # A cut that reads '15': that cut, its pieces with their penalties.
+    two_piece = next(p for p in group.paths if len(p) == 2)
+    for piece, d in zip(two_piece, (1, 5), strict=True):
+        y[piece] = 60.0
+        y[piece, d] = 1.0
+    r = read(0.98, y)
+    assert r.value == "15" and [d.source for d in r.digits] == ["cut", "cut"]
+    assert all(np.isfinite(d.penalties).all() for d in r.digits)
 
 
 def test_the_pair_reader_adds_its_doubt_about_a_reading_to_the_path_cost():

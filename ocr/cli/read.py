@@ -38,13 +38,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_read)
 
 
+def _number(x: float, digits: int) -> float | None:
+    """``x`` rounded, or ``None`` (JSON null) when it is NaN."""
+    return None if math.isnan(x) else round(x, digits)
+
+
 def result_json(r) -> dict:
     """A :class:`ocr.records.FieldResult` as plain JSON types."""
     return {
         "file": r.field.name, "field": r.field.type, "value": r.value, "status": r.status,
         "confidence": round(r.confidence, 4), "reason": r.reason,
         "digits": [{"position": d.position, "bbox": list(d.bbox), "label": d.label,
-                    "penalty_best": round(d.best_penalty, 3), "penalty_second": round(d.second_penalty, 3),
+                    # null for a digit the pair reader read on its own (source "pair read": no RBF penalties)
+                    "penalty_best": _number(d.best_penalty, 3), "penalty_second": _number(d.second_penalty, 3),
                     "confidence": round(d.confidence, 4), "accepted": d.accepted, "source": d.source,
                     # P(two touching digits) from the two-digit detector, where it was asked (ocr/pairs.py)
                     **({} if math.isnan(d.two_digits) else {"two_digits": round(d.two_digits, 4)}),
