@@ -699,7 +699,29 @@ def process_chunk(chunk: Chunk, config: BatchConfig, classifier: Classifier | No
                                                      "documents": [d.id for d in chunk.documents],
                                                      "turned": turned},
                                                     indent=1).encode())
+    release_free_memory()
     return ChunkOutput(chunk=chunk, part_dir=pdir, timings=timings, **counts)
+
+
+@functools.cache
+def _malloc_trim():
+    """glibc's ``malloc_trim``, or ``None`` where the C library has none (macOS, musl)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def release_free_memory() -> None:
+    """Hand the memory a chunk freed back to the system (glibc keeps freed heap pages for the next
+    allocation, and the arrays of a chunk, freed in another order than they were made, leave holes: the
+    process grew with the batch, 553 MiB at 100 pages and 703-755 MiB at 1,000; README, "Throughput")."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 # --- merging ---------------------------------------------------------------------------------------
