@@ -366,23 +366,33 @@ def test_a_per_type_field_error_reaches_the_batch_and_its_manifest(tmp_path, sca
 
 def test_the_memory_a_chunk_freed_is_handed_back_to_the_system():
     """Arrays freed among arrays still held leave holes glibc keeps for later; release_free_memory (called
-    after every chunk) hands their pages back."""
-    from ocr.batch import _malloc_trim, release_free_memory
+    after every chunk) hands their pages back. Measured in a fresh interpreter: in this long-lived one the heap
+    is laid out by every test before."""
+    import subprocess
+    import sys
+
+    from ocr.batch import _malloc_trim
 
     if _malloc_trim() is None:
         pytest.skip("no glibc malloc_trim here")
+    code = """
+import numpy as np
+from ocr.batch import release_free_memory
 
-    def rss_mib() -> float:
-        with open("/proc/self/status") as f:
-            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+def rss_mib():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
 
-    held, freed = [], []
-    for _ in range(1500):  # 100 kB arrays come from the heap (under glibc's mmap threshold), each pinned by a 2 kB one
-        freed.append(np.ones(100_000, np.uint8))
-        held.append(np.ones(2048, np.uint8))
-    before = rss_mib()
-    freed.clear()
-    kept = rss_mib()
-    release_free_memory()
-    after = rss_mib()
+held, freed = [], []
+for _ in range(1500):  # 100 kB arrays come from the heap (under glibc's mmap threshold), each pinned by a 2 kB one
+    freed.append(np.ones(100_000, np.uint8))
+    held.append(np.ones(2048, np.uint8))
+before = rss_mib()
+freed.clear()
+kept = rss_mib()
+release_free_memory()
+print(before, kept, rss_mib())
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    before, kept, after = map(float, out.stdout.split())
     assert kept > after + 100 and before - after > 100  # about 150 MB were freed, and given back only now
