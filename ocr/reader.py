@@ -164,8 +164,8 @@ def pair_read_marks(seg: Segmentation, labels: np.ndarray, accepted: np.ndarray,
             cls = int(np.argmax(readings[start, :100]))  # the likeliest of the 100 digit pairs
             log_p = float(readings[start, cls])
             a, b = divmod(cls, 10)
-            triple = any(len(p) > 2 and all(accepted[start + c] for c in p) for p in g.paths)
-            if log_p >= np.log(PAIR_READ) and not triple \
+            if log_p >= np.log(PAIR_READ) \
+                    and not any(len(p) > 2 and all(accepted[start + c] for c in p) for p in g.paths) \
                     and all(tuple(int(labels[start + c]) for c in p) != (a, b) for p in g.paths):
                 out.append((gi, start, a, b, log_p))
         start += len(g.candidates)
@@ -522,12 +522,13 @@ def _field_candidates(prep: Prepared, seg: Segmentation, offset: int, n: int, pe
             new_groups.append(gi)
     k = len(new_labels)
     new_m = np.asarray(new_margins, np.float64)
+    sure = new_m >= threshold  # accepted, and digit-like
     field_two = two[rows] if two is not None else np.full(n, np.nan)
     return FieldCandidates(
         costs=np.concatenate([costs[rows], _softplus(-new_m) + PIECE_COST]),
         labels=np.concatenate([labels[rows], np.asarray(new_labels, labels.dtype)]),
-        accepted=np.concatenate([accepted[rows], new_m >= threshold]),
-        digit_like=np.concatenate([digit_like[rows], new_m >= threshold]),
+        accepted=np.concatenate([accepted[rows], sure]),
+        digit_like=np.concatenate([digit_like[rows], sure]),
         margin=np.concatenate([margin[rows], new_m]),
         penalties=np.concatenate([penalties[rows], np.full((k, 10), np.nan, penalties.dtype)]),
         two=np.concatenate([field_two, np.full(k, np.nan)]),

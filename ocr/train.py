@@ -894,7 +894,7 @@ def _score_card(fields: dict) -> list[str]:
 
 
 def card_markdown(card: dict, stem: str) -> str:
-    from ocr.reader import PAIR_READ  # the reader imports the training code's neighbours
+    from ocr.reader import PAIR_READ
 
     t = card["test"]
     cal = card["calibration"]["thresholds"]
