@@ -364,6 +364,50 @@ def test_a_per_type_field_error_reaches_the_batch_and_its_manifest(tmp_path, sca
         _config(tmp_path, inp, field_error="amout=0.002")
 
 
+def test_large_arrays_keep_pages_of_their_own_after_a_large_one_was_freed():
+    """glibc raises its mmap threshold to the size of each large block freed, so a chunk's page images and
+    masks would land in the heap among small arrays still held, and stay there after the chunk. With
+    steady_malloc (called by every chunk) they get pages of their own and are handed back when freed.
+    Each variant runs in a fresh interpreter: the threshold is process-wide."""
+    import subprocess
+    import sys
+
+    from ocr.batch import _malloc_trim
+
+    if _malloc_trim() is None:
+        pytest.skip("no glibc here")
+    code = """
+import sys
+import numpy as np
+from ocr.batch import steady_malloc
+
+def rss_mib():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+
+print(steady_malloc() if sys.argv[1] == "steady" else False)
+big = np.ones(16 << 20, np.uint8)  # mmapped; freeing it raises glibc's sliding threshold to 16 MiB
+del big
+held, freed = [], []
+# 6 MiB arrays, each followed by a 1 MiB one still held (too large for a hole the imports left: it lands after it)
+for i in range(40):
+    freed.append(np.ones(6 << 20, np.uint8))
+    held.append(np.ones((1 << 20) + 4096 * i, np.uint8))
+before = rss_mib()
+freed.clear()
+print(before - rss_mib())
+"""
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_MMAP_THRESHOLD_"}
+    handed_back = {}
+    for how in ("sliding", "steady"):
+        out = subprocess.run([sys.executable, "-c", code, how], capture_output=True, text=True, check=True, env=env)
+        was_set, mib = out.stdout.split()
+        assert was_set == str(how == "steady")
+        handed_back[how] = float(mib)
+    assert handed_back["steady"] > 200  # the 240 MiB freed went back at once
+    assert handed_back["sliding"] < 100  # without it they stayed in the heap
+
+
 def test_the_memory_a_chunk_freed_is_handed_back_to_the_system():
     """Arrays freed among arrays still held leave holes glibc keeps for later; release_free_memory (called
     after every chunk) hands their pages back. Measured in a fresh interpreter: in this long-lived one the heap
