@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -93,6 +93,18 @@ def write_csv(df: pd.DataFrame, path: Path) -> None:
 def read_csv(path: Path) -> pd.DataFrame:
     """One of our CSVs back, every cell as text (so re-writing it changes nothing)."""
     return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+CSV_ROWS = 20_000  # rows per piece when a batch's CSV is read piece by piece
+
+
+def read_csv_pieces(path: Path, columns: Sequence[str] | None = None, rows: int | None = None):
+    """One of our CSVs (every cell as text) in pieces of ``rows`` rows (:data:`CSV_ROWS` by default), with
+    only those of ``columns`` it has (all by default): what reads a whole batch's ``digits.csv`` holds one
+    piece at a time, so its memory does not grow with the batch."""
+    wanted = set(columns) if columns is not None else None
+    yield from pd.read_csv(path, dtype=str, keep_default_na=False, chunksize=rows or CSV_ROWS,
+                           usecols=(lambda c: c in wanted) if wanted is not None else None)
 
 
 def write_png(path: Path, image: np.ndarray) -> None:

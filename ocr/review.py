@@ -21,6 +21,7 @@ import json
 import re
 import urllib.parse
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ocr.errors import OCRError
-from ocr.report import read_csv, write_atomic_bytes
+from ocr.report import atomic_writer, read_csv, read_csv_pieces, write_atomic_bytes
 
 HTML_NAME = "review.html"
 HISTOGRAM_NAME = "confidence_histogram.png"
@@ -127,21 +128,36 @@ def _key(row, *cols) -> tuple[str, ...]:
     return tuple(unneutralise(str(row[c]).strip()) for c in cols)
 
 
+def _rows_of(path: Path, keys: set[tuple]):
+    """The rows of the CSV at ``path`` (none when there is no such file) whose (document, page, field) is
+    among ``keys``, read piece by piece (a batch's ``digits.csv`` is never held whole)."""
+    if not path.is_file():
+        return
+    for piece in read_csv_pieces(path):
+        for r in piece.to_dict("records"):
+            if _key(r, "document", "page", "field") in keys:
+                yield r
+
+
 def review_entries(out_dir: str | Path) -> list[FieldEntry]:
-    """The fields in review of a batch folder, lowest confidence first (ties in sheet order)."""
+    """The fields in review of a batch folder, lowest confidence first (ties in sheet order).
+
+    Only ``review.csv`` is read whole (it holds what needs a person); of ``results.csv`` and ``digits.csv``
+    only the rows of fields in review are kept: 1,000 pages of ``digits.csv`` read whole and turned into
+    rows took about 190 MiB at the end of a batch (README, "Throughput")."""
     out_dir = Path(out_dir)
     review = _read(out_dir, "review.csv")
-    results = _read(out_dir, "results.csv", required=False)
-    digits = _read(out_dir, "digits.csv", required=False)
-    by_result = {_key(r, "document", "page", "field"): r for r in results.to_dict("records")}
+    records = review.to_dict("records")
+    keys = {_key(r, "document", "page", "field") for r in records}
+    by_result = {_key(r, "document", "page", "field"): r for r in _rows_of(out_dir / "results.csv", keys)}
     by_field_digits: dict[tuple, list[dict]] = {}
-    for r in digits.to_dict("records"):
+    for r in _rows_of(out_dir / "digits.csv", keys):
         by_field_digits.setdefault(_key(r, "document", "page", "field"), []).append(r)
 
     entries: dict[tuple, FieldEntry] = {}
     crop_lists: dict[tuple, list[str]] = {}
     digit_crops: dict[tuple, dict[int, str]] = {}
-    for r in review.to_dict("records"):
+    for r in records:
         key = _key(r, "document", "page", "field")
         if key not in entries:
             res = by_result.get(key, {})
@@ -213,11 +229,14 @@ def batch_threshold(out_dir: str | Path) -> tuple[float | None, str]:
                 return rejector.confidence_threshold, note
         except (OSError, ValueError, KeyError, TypeError, OCRError):
             pass
-    digits = _read(out_dir, "digits.csv", required=False)
-    if len(digits):
-        acc = pd.to_numeric(digits.loc[digits["status"] == "accepted", "confidence"], errors="coerce").dropna()
-        if len(acc):
-            return float(acc.min()), "estimated: lowest accepted confidence"
+    path = out_dir / "digits.csv"
+    lowest = np.inf
+    for piece in read_csv_pieces(path, ("status", "confidence")) if path.is_file() else ():
+        if {"status", "confidence"} <= set(piece.columns):
+            acc = pd.to_numeric(piece.loc[piece["status"] == "accepted", "confidence"], errors="coerce").dropna()
+            lowest = min(lowest, float(acc.min())) if len(acc) else lowest
+    if np.isfinite(lowest):
+        return lowest, "estimated: lowest accepted confidence"
     return None, ""
 
 
@@ -249,10 +268,21 @@ def write_plots(out_dir: str | Path, threshold: float | None = None) -> list[Pat
     import matplotlib.pyplot as plt
 
     out_dir = Path(out_dir)
-    digits = _read(out_dir, "digits.csv")
-    conf = pd.to_numeric(digits.get("confidence", pd.Series(dtype=str)), errors="coerce").to_numpy(float)
-    conf = conf[np.isfinite(conf)]
-    status = digits.get("status", pd.Series(dtype=str)).astype(str).to_numpy()
+    path = out_dir / "digits.csv"
+    if not path.is_file():
+        raise OCRError(f"{path} not found: is {out_dir} the output folder of `ocr batch`?")
+    # digits.csv is read piece by piece and counted as it goes: a batch's digits are never held whole.
+    edges = np.linspace(_logit(0.001), _logit(0.99999), 46)
+    counts = np.zeros(len(edges) - 1, np.int64)
+    total, in_review = np.zeros(10, np.int64), np.zeros(10, np.int64)
+    n_review = 0
+    for piece in read_csv_pieces(path, ("label", "status", "confidence")):
+        conf = pd.to_numeric(piece.get("confidence", pd.Series(dtype=str)), errors="coerce").to_numpy(float)
+        counts += np.histogram(_logit(conf[np.isfinite(conf)]), bins=edges)[0]
+        if {"label", "status"} <= set(piece.columns):
+            n_review += int((piece["status"].astype(str) == "review").sum())
+            t, r = review_counts_per_label(piece)
+            total, in_review = total + t, in_review + r
     how = "given"
     if threshold is None:
         threshold, how = batch_threshold(out_dir)
@@ -261,8 +291,7 @@ def write_plots(out_dir: str | Path, threshold: float | None = None) -> list[Pat
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     # Confidence piles up just below 1 and the threshold sits there too (0.99+): a log-odds axis
     # spreads that end out; the ticks are still labelled in confidence.
-    ax.hist(_logit(conf), bins=np.linspace(_logit(0.001), _logit(0.99999), 46), color="tab:blue",
-            edgecolor="white", linewidth=0.4)
+    ax.hist(edges[:-1], bins=edges, weights=counts, color="tab:blue", edgecolor="white", linewidth=0.4)
     if threshold is not None:
         ax.axvline(_logit(threshold), color="tab:red", ls="--", lw=1.2,
                    label=f"threshold {threshold:.4f} ({how})")
@@ -272,14 +301,13 @@ def write_plots(out_dir: str | Path, threshold: float | None = None) -> list[Pat
     names[0], names[-1] = f"≤{names[0]}", f"≥{names[-1]}"  # the outer bins hold everything beyond
     ax.set_xticks(_logit(np.array(ticks)), names, fontsize=8)
     ax.set(xlabel="digit confidence (log-odds scale)", ylabel="digits",
-           title=f"Digit confidence: {len(conf)} digits, {int((status == 'review').sum())} in review")
-    if len(conf):
+           title=f"Digit confidence: {int(counts.sum())} digits, {n_review} in review")
+    if counts.sum():
         ax.set_yscale("log")  # nearly all digits sit at the top: log shows the doubtful tail
     fig.tight_layout()
     paths.append(_save(fig, out_dir / HISTOGRAM_NAME))
     plt.close(fig)
 
-    total, in_review = review_counts_per_label(digits)
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     bars = ax.bar(range(10), in_review, color="tab:orange")
     for d, b in enumerate(bars):
@@ -443,52 +471,69 @@ def _turned_pages(out_dir: Path) -> dict[tuple[str, str], int]:
 def render_review_html(out_dir: str | Path, entries: list[FieldEntry] | None = None,
                        embed_budget: int = EMBED_BUDGET) -> str:
     """The review page of a batch folder as one HTML string (see :func:`write_review_sheet`)."""
+    return "".join(review_page(out_dir, entries, embed_budget))
+
+
+def _results_count(out_dir: Path) -> tuple[int, str]:
+    """How many rows ``results.csv`` has and the batch its first row names ("" when none), read piece by piece."""
+    path = out_dir / "results.csv"
+    n, batch = 0, ""
+    for piece in read_csv_pieces(path, ("batch",)) if path.is_file() else ():
+        if not n and len(piece) and "batch" in piece:
+            batch = unneutralise(str(piece["batch"].iloc[0]))
+        n += len(piece)
+    return n, batch
+
+
+def review_page(out_dir: str | Path, entries: list[FieldEntry] | None = None,
+                embed_budget: int = EMBED_BUDGET) -> Iterator[str]:
+    """The review page of a batch folder in pieces, the table one row at a time: written as they come
+    (:func:`write_review_sheet`), a page with its embedded crops (up to ``embed_budget`` bytes) is never
+    held whole. The plots are embedded first, then the crops while the budget lasts."""
     out_dir = Path(out_dir)
     entries = review_entries(out_dir) if entries is None else entries
     images = _Images(out_dir, embed_budget)
     errors = _read(out_dir, "errors.csv", required=False)
-    results = _read(out_dir, "results.csv", required=False)
-    batch = out_dir.resolve().name
-    if len(results) and "batch" in results:
-        batch = unneutralise(str(results["batch"].iloc[0]))
+    n_results, batch = _results_count(out_dir)
+    batch = batch or out_dir.resolve().name
 
     turned = _turned_pages(out_dir)
     type_counts = Counter(e.type or "(unknown)" for e in entries)
     reason_counts = Counter(k for e in entries for k in reason_kinds(e.reason))
     n_digits_review = sum(1 for e in entries for d in e.digits if d.status == "review")
 
-    rows_html = []
-    for i, e in enumerate(entries, 1):
-        kinds = reason_kinds(e.reason)
-        crop_src = images.src(e.crop)
-        crop_html = (f'<img src="{_e(crop_src)}" alt="{_e(e.field)} of {_e(e.file)}">' if crop_src
-                     else '<span class="missing">no crop</span>')
-        digit_cells = []
-        for d in e.digits:
-            src = images.src(d.crop)
-            img = (f'<img src="{_e(src)}" alt="digit {d.position + 1}">' if src
-                   else '<span class="missing">no crop</span>')
-            cls = "digit review" if d.status == "review" or d.position in e.flagged else "digit"
-            digit_cells.append(
-                f'<div class="{cls}" title="position {d.position + 1}">{img}'
-                f'<div class="label">{_e(d.label)}</div>'
-                f'<div class="pen">{_e(_num(d.penalty_best))}<br>{_e(_num(d.penalty_second))}</div>'
-                f'<div class="conf{" low" if d.status == "review" else ""}">{_fmt(d.confidence)}</div></div>')
-        digits_html = ('<div class="digits">' + "".join(digit_cells) + "</div>" if digit_cells
-                       else '<span class="missing">no digits segmented</span>')
-        where = _e(e.file) + (f" (page {_e(e.page)})" if e.page not in ("", "1") else "")
-        if e.document != e.file:
-            where += f"<br><small>{_e(e.document)}</small>"
-        if (e.document, e.page) in turned:  # the crops stand upright; the scan itself does not
-            where += f'<br><small class="turned">read turned {turned[e.document, e.page]}° clockwise</small>'
-        rows_html.append(
-            f'<tr class="entry" data-type="{_e(e.type)}" data-reasons="{_e(json.dumps(kinds))}" '
-            f'data-confidence="{_fmt(e.confidence, 6)}">'
-            f'<td>{i}</td><td class="doc">{where}</td>'
-            f'<td>{_e(e.field)}<br><small>{_e(e.type)}</small></td>'
-            f'<td class="fieldcrop">{crop_html}</td><td class="digitcells">{digits_html}</td>'
-            f'<td><b>{_e(e.value)}</b></td><td class="conf">{_fmt(e.confidence)}</td>'
-            f'<td class="reason">{_e(e.reason)}</td></tr>')
+    def rows() -> Iterator[str]:
+        for i, e in enumerate(entries, 1):
+            kinds = reason_kinds(e.reason)
+            crop_src = images.src(e.crop)
+            crop_html = (f'<img src="{_e(crop_src)}" alt="{_e(e.field)} of {_e(e.file)}">' if crop_src
+                         else '<span class="missing">no crop</span>')
+            digit_cells = []
+            for d in e.digits:
+                src = images.src(d.crop)
+                img = (f'<img src="{_e(src)}" alt="digit {d.position + 1}">' if src
+                       else '<span class="missing">no crop</span>')
+                cls = "digit review" if d.status == "review" or d.position in e.flagged else "digit"
+                digit_cells.append(
+                    f'<div class="{cls}" title="position {d.position + 1}">{img}'
+                    f'<div class="label">{_e(d.label)}</div>'
+                    f'<div class="pen">{_e(_num(d.penalty_best))}<br>{_e(_num(d.penalty_second))}</div>'
+                    f'<div class="conf{" low" if d.status == "review" else ""}">{_fmt(d.confidence)}</div></div>')
+            digits_html = ('<div class="digits">' + "".join(digit_cells) + "</div>" if digit_cells
+                           else '<span class="missing">no digits segmented</span>')
+            where = _e(e.file) + (f" (page {_e(e.page)})" if e.page not in ("", "1") else "")
+            if e.document != e.file:
+                where += f"<br><small>{_e(e.document)}</small>"
+            if (e.document, e.page) in turned:  # the crops stand upright; the scan itself does not
+                where += f'<br><small class="turned">read turned {turned[e.document, e.page]}° clockwise</small>'
+            yield ("\n" if i > 1 else "") + (
+                f'<tr class="entry" data-type="{_e(e.type)}" data-reasons="{_e(json.dumps(kinds))}" '
+                f'data-confidence="{_fmt(e.confidence, 6)}">'
+                f'<td>{i}</td><td class="doc">{where}</td>'
+                f'<td>{_e(e.field)}<br><small>{_e(e.type)}</small></td>'
+                f'<td class="fieldcrop">{crop_html}</td><td class="digitcells">{digits_html}</td>'
+                f'<td><b>{_e(e.value)}</b></td><td class="conf">{_fmt(e.confidence)}</td>'
+                f'<td class="reason">{_e(e.reason)}</td></tr>')
 
     def options(counter: Counter) -> str:
         return "".join(f'<option value="{_e(k)}">{_e(k)} ({n})</option>' for k, n in sorted(counter.items()))
@@ -501,13 +546,13 @@ def render_review_html(out_dir: str | Path, entries: list[FieldEntry] | None = N
     counts = [
         ("fields in review", len(entries)),
         ("digits in review", n_digits_review),
-        ("fields read", len(results)),
+        ("fields read", n_results),
         ("documents or pages not read (errors.csv)", len(errors)),
     ]
     counts_html = "".join(f'<div class="count"><b>{n}</b> {_e(label)}</div>' for label, n in counts)
     by_type = ", ".join(f"{_e(k)} {n}" for k, n in sorted(type_counts.items())) or "none"
     by_reason = ", ".join(f"{_e(k)} {n}" for k, n in sorted(reason_counts.items())) or "none"
-    return f"""<!DOCTYPE html>
+    yield f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data: file: 'self'; \
 style-src 'unsafe-inline'; script-src 'unsafe-inline'">
@@ -529,7 +574,9 @@ Under each digit: predicted label, best and second-best RBF penalty, confidence.
 <table><thead><tr><th>#</th><th>document</th><th>field</th><th>field crop</th>
 <th>digits (label, penalties best / second, confidence)</th><th>read</th><th>confidence</th><th>reason</th>
 </tr></thead><tbody>
-{chr(10).join(rows_html) if rows_html else '<tr><td colspan="8">Nothing to review.</td></tr>'}
+"""
+    yield from rows() if entries else ['<tr><td colspan="8">Nothing to review.</td></tr>']
+    yield f"""
 </tbody></table>
 <script>{_JS}</script>
 </body></html>
@@ -539,9 +586,10 @@ Under each digit: predicted label, best and second-best RBF penalty, confidence.
 def write_review_sheet(out_dir: str | Path, embed_budget: int = EMBED_BUDGET) -> Path:
     """Write ``review.html`` into the batch folder ``out_dir`` (atomically) and return its path."""
     out_dir = Path(out_dir)
-    page = render_review_html(out_dir, embed_budget=embed_budget)
     path = out_dir / HTML_NAME
-    write_atomic_bytes(path, page.encode("utf-8"))
+    with atomic_writer(path, "w", encoding="utf-8", newline="") as fh:
+        for piece in review_page(out_dir, embed_budget=embed_budget):
+            fh.write(piece)
     return path
 
 

@@ -122,6 +122,31 @@ def test_the_threshold_marked_is_the_batch_classifiers(tmp_path_factory, tmp_pat
     assert "estimated" in how and classifier.rejector.confidence_threshold <= estimate <= 1.0
 
 
+def test_the_batch_csvs_are_read_in_pieces_and_the_outputs_are_the_same(tmp_path_factory, tmp_path, monkeypatch):
+    """digits.csv and results.csv are read piece by piece (memory flat as the batch grows): pieces of two rows
+    give the same page, plots, entries and estimated threshold as one piece."""
+    import ocr.report
+
+    out = copy_batch(tmp_path_factory, tmp_path / "out")
+    (out / "manifest.json").unlink()  # the threshold estimated from digits.csv
+    whole = {p.name: p.read_bytes() for p in write_review_outputs(out)}
+    entries, threshold = review_entries(out), batch_threshold(out)
+    assert len(pd.read_csv(out / "digits.csv")) > 10 and len(entries) > 1
+    pieces = []
+    real = ocr.report.read_csv_pieces
+
+    def counted(path, columns=None, rows=None):
+        for piece in real(path, columns, rows):
+            pieces.append(len(piece))
+            yield piece
+
+    monkeypatch.setattr(ocr.report, "CSV_ROWS", 2)
+    monkeypatch.setattr("ocr.review.read_csv_pieces", counted)
+    assert {p.name: p.read_bytes() for p in write_review_outputs(out)} == whole
+    assert review_entries(out) == entries and batch_threshold(out) == threshold
+    assert pieces and max(pieces) == 2
+
+
 def test_review_counts_per_label():
     digits = pd.DataFrame({"label": ["3", "3", "3", "7", "0", "x"],
                            "status": ["review", "accepted", "review", "review", "accepted", "review"]})
