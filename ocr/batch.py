@@ -720,8 +720,9 @@ def _malloc_trim():
 # freed, instead of a place in the heap: a page image, a field's masks. glibc starts at 128 kB but raises
 # the bar to the size of every such block freed (up to 32 MiB), so after the first chunk pages and masks
 # land in the heap among small arrays still held, and each chunk's peak rose over a run (1,000 pages: 510
-# MiB in the first chunks, 600 in the last; with this: 450-500 throughout, time per page within the noise;
-# at 1 MiB it cost about 45% more time per page). README, "Throughput".
+# MiB in the first chunks, 600 in the last; with this: 440-500 throughout). It costs about 7% more time per
+# page (the network's activations get fresh pages every batch; at 1 MiB it cost about 45%): a user who
+# would rather have the speed sets MALLOC_MMAP_THRESHOLD_ (33554432: glibc's ceiling). README, "Throughput".
 MMAP_THRESHOLD = 4 << 20
 _M_MMAP_THRESHOLD = -3  # mallopt's parameter number (malloc.h)
 

@@ -3,7 +3,7 @@
 The commonest wrong amount the reader accepted was a touching pair read whole as one confident
 digit: a '1' leaning on a '5' adds little width, the pair is not cut (or no cut leaves both
 digits whole), and LeNet-5 reads the '5' and is sure of it. Training the digit network to call
-such pairs rubbish made it less sure of every digit (README, "Measured six rounds ago"): its
+such pairs rubbish made it less sure of every digit (README, "training touching pairs that hide a '1' as rubbish"): its
 recalibrated thresholds read fewer fields. So the question goes to a second network instead, which
 answers nothing else: *one digit, or two?*
 
