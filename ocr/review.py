@@ -143,8 +143,8 @@ def review_entries(out_dir: str | Path) -> list[FieldEntry]:
     """The fields in review of a batch folder, lowest confidence first (ties in sheet order).
 
     Only ``review.csv`` is read whole (it holds what needs a person); of ``results.csv`` and ``digits.csv``
-    only the rows of fields in review are kept: 1,000 pages of ``digits.csv`` read whole and turned into
-    rows took about 190 MiB at the end of a batch (README, "Throughput")."""
+    only the rows of fields in review are kept (at the end of a 2,000-page batch, these CSVs read whole and the
+    page built as one string took 190 MiB more; README, "Throughput")."""
     out_dir = Path(out_dir)
     review = _read(out_dir, "review.csv")
     records = review.to_dict("records")
