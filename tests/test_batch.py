@@ -364,6 +364,13 @@ def test_a_per_type_field_error_reaches_the_batch_and_its_manifest(tmp_path, sca
         _config(tmp_path, inp, field_error="amout=0.002")
 
 
+# What the memory tests' fresh interpreters measure with: this process's resident memory in MiB.
+RSS_MIB = '''def rss_mib():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+'''
+
+
 def test_large_arrays_keep_pages_of_their_own_after_a_large_one_was_freed():
     """glibc raises its mmap threshold to the size of each large block freed, so a chunk's page images and
     masks would land in the heap among small arrays still held, and stay there after the chunk. With
@@ -381,10 +388,7 @@ import sys
 import numpy as np
 from ocr.batch import steady_malloc
 
-def rss_mib():
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
-
+{rss}
 print(steady_malloc() if sys.argv[1] == "steady" else False)
 big = np.ones(16 << 20, np.uint8)  # mmapped; freeing it raises glibc's sliding threshold to 16 MiB
 del big
@@ -396,7 +400,7 @@ for i in range(40):
 before = rss_mib()
 freed.clear()
 print(before - rss_mib())
-"""
+""".replace("{rss}", RSS_MIB)
     env = {k: v for k, v in os.environ.items() if k != "MALLOC_MMAP_THRESHOLD_"}
     handed_back = {}
     for how in ("sliding", "steady"):
@@ -423,10 +427,7 @@ def test_the_memory_a_chunk_freed_is_handed_back_to_the_system():
 import numpy as np
 from ocr.batch import release_free_memory
 
-def rss_mib():
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
-
+{rss}
 held, freed = [], []
 for _ in range(1500):  # 100 kB arrays come from the heap (under glibc's mmap threshold), each pinned by a 2 kB one
     freed.append(np.ones(100_000, np.uint8))
@@ -436,7 +437,7 @@ freed.clear()
 kept = rss_mib()
 release_free_memory()
 print(before, kept, rss_mib())
-"""
+""".replace("{rss}", RSS_MIB)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     before, kept, after = map(float, out.stdout.split())
     assert kept > after + 100 and before - after > 100  # about 150 MB were freed, and given back only now
