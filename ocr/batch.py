@@ -705,15 +705,21 @@ def process_chunk(chunk: Chunk, config: BatchConfig, classifier: Classifier | No
 
 
 @functools.cache
-def _malloc_trim():
-    """glibc's ``malloc_trim``, or ``None`` where the C library has none (macOS, musl)."""
+def _glibc(name: str):
+    """glibc's function ``name`` (``malloc_trim``, ``mallopt``), or ``None`` where the C library has none
+    (macOS, musl)."""
     import ctypes
     import ctypes.util
 
     try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+        return getattr(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6"), name)
     except (OSError, AttributeError):
         return None
+
+
+def _malloc_trim():
+    """glibc's ``malloc_trim``, or ``None`` where the C library has none (macOS, musl)."""
+    return _glibc("malloc_trim")
 
 
 # Arrays at least this large get pages of their own from the system (mmap), handed back the moment they are
@@ -732,12 +738,9 @@ def steady_malloc() -> bool:
     """Fix glibc's mmap threshold at :data:`MMAP_THRESHOLD` for this process (once; it stops glibc's
     sliding threshold). Left alone where the user set ``MALLOC_MMAP_THRESHOLD_`` or there is no glibc.
     Returns whether it was set."""
-    if "MALLOC_MMAP_THRESHOLD_" in os.environ or _malloc_trim() is None:
+    mallopt = _glibc("mallopt")
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ or mallopt is None:
         return False
-    import ctypes
-    import ctypes.util
-
-    mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
     return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
 
 

@@ -106,6 +106,12 @@ def _softplus(x: np.ndarray) -> np.ndarray:
     return np.logaddexp(0.0, x)
 
 
+def margin_cost(margin: np.ndarray) -> np.ndarray:
+    """What reading a piece as its digit costs in the segmentation graph at that digit's ``margin`` (its
+    -log P, by the log-odds) plus ``PIECE_COST``, before what its shape adds (:func:`shape_costs`)."""
+    return _softplus(-margin) + PIECE_COST
+
+
 def shape_costs(boxes: Sequence[tuple[int, int, int, int]], heights: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
     """What a candidate's shape adds to the cost of reading it as one digit: ``WIDE_COST`` per H
     beyond ``WIDE`` (``float [N]``), and per digit ``ASPECT_COST`` per standard deviation its
@@ -524,8 +530,9 @@ def _field_candidates(prep: Prepared, seg: Segmentation, offset: int, n: int, pe
     new_m = np.asarray(new_margins, np.float64)
     sure = new_m >= threshold  # accepted, and digit-like
     field_two = two[rows] if two is not None else np.full(n, np.nan)
+    groups = np.concatenate([group_of, np.asarray(new_groups, np.int64)])
     return FieldCandidates(
-        costs=np.concatenate([costs[rows], _softplus(-new_m) + PIECE_COST]),
+        costs=np.concatenate([costs[rows], margin_cost(new_m)]),
         labels=np.concatenate([labels[rows], np.asarray(new_labels, labels.dtype)]),
         accepted=np.concatenate([accepted[rows], sure]),
         digit_like=np.concatenate([digit_like[rows], sure]),
@@ -536,8 +543,7 @@ def _field_candidates(prep: Prepared, seg: Segmentation, offset: int, n: int, pe
                   if field_readings is not None else None),
         sources=list(prep.sources[rows]) + [PAIR_READ_SOURCE] * k,
         comps=comps, images=images, extra=extra,
-        group_of=np.concatenate([group_of, np.asarray(new_groups, np.int64)]),
-        group_first=starts[np.concatenate([group_of, np.asarray(new_groups, np.int64)])])
+        group_of=groups, group_first=starts[groups])
 
 
 def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
@@ -561,7 +567,7 @@ def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
     rej = classifier.rejector
     margin = margins(penalties, rej.j) if len(penalties) else np.zeros(0)
     labels = np.argmin(penalties, axis=1) if len(penalties) else np.zeros(0, np.int64)
-    costs = _softplus(-margin) + PIECE_COST
+    costs = margin_cost(margin)
     if len(costs):
         wide, aspect = shape_costs(prep.boxes, prep.heights)
         costs = costs + wide + aspect[np.arange(len(labels)), labels]

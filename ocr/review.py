@@ -115,25 +115,36 @@ def _int(text, default: int = -1) -> int:
         return default
 
 
-def _read(out_dir: Path, name: str, required: bool = True) -> pd.DataFrame:
+def _csv(out_dir: Path, name: str, required: bool) -> Path | None:
+    """The batch CSV ``name`` of ``out_dir``; ``None`` when there is none and it is not ``required``."""
     path = out_dir / name
-    if not path.is_file():
-        if required:
-            raise OCRError(f"{path} not found: is {out_dir} the output folder of `ocr batch`?")
-        return pd.DataFrame()
-    return read_csv(path)
+    if path.is_file():
+        return path
+    if required:
+        raise OCRError(f"{path} not found: is {out_dir} the output folder of `ocr batch`?")
+    return None
+
+
+def _read(out_dir: Path, name: str, required: bool = True) -> pd.DataFrame:
+    path = _csv(out_dir, name, required)
+    return read_csv(path) if path is not None else pd.DataFrame()
+
+
+def _pieces(out_dir: Path, name: str, columns: tuple[str, ...] | None = None, required: bool = False):
+    """:func:`ocr.report.read_csv_pieces` of the batch CSV ``name`` (none when there is no such file and it
+    is not ``required``)."""
+    path = _csv(out_dir, name, required)
+    return read_csv_pieces(path, columns) if path is not None else iter(())
 
 
 def _key(row, *cols) -> tuple[str, ...]:
     return tuple(unneutralise(str(row[c]).strip()) for c in cols)
 
 
-def _rows_of(path: Path, keys: set[tuple]):
-    """The rows of the CSV at ``path`` (none when there is no such file) whose (document, page, field) is
+def _rows_of(out_dir: Path, name: str, keys: set[tuple]):
+    """The rows of the batch CSV ``name`` (none when there is no such file) whose (document, page, field) is
     among ``keys``, read piece by piece (a batch's ``digits.csv`` is never held whole)."""
-    if not path.is_file():
-        return
-    for piece in read_csv_pieces(path):
+    for piece in _pieces(out_dir, name):
         for r in piece.to_dict("records"):
             if _key(r, "document", "page", "field") in keys:
                 yield r
@@ -149,9 +160,9 @@ def review_entries(out_dir: str | Path) -> list[FieldEntry]:
     review = _read(out_dir, "review.csv")
     records = review.to_dict("records")
     keys = {_key(r, "document", "page", "field") for r in records}
-    by_result = {_key(r, "document", "page", "field"): r for r in _rows_of(out_dir / "results.csv", keys)}
+    by_result = {_key(r, "document", "page", "field"): r for r in _rows_of(out_dir, "results.csv", keys)}
     by_field_digits: dict[tuple, list[dict]] = {}
-    for r in _rows_of(out_dir / "digits.csv", keys):
+    for r in _rows_of(out_dir, "digits.csv", keys):
         by_field_digits.setdefault(_key(r, "document", "page", "field"), []).append(r)
 
     entries: dict[tuple, FieldEntry] = {}
@@ -229,9 +240,8 @@ def batch_threshold(out_dir: str | Path) -> tuple[float | None, str]:
                 return rejector.confidence_threshold, note
         except (OSError, ValueError, KeyError, TypeError, OCRError):
             pass
-    path = out_dir / "digits.csv"
     lowest = np.inf
-    for piece in read_csv_pieces(path, ("status", "confidence")) if path.is_file() else ():
+    for piece in _pieces(out_dir, "digits.csv", ("status", "confidence")):
         if {"status", "confidence"} <= set(piece.columns):
             acc = pd.to_numeric(piece.loc[piece["status"] == "accepted", "confidence"], errors="coerce").dropna()
             lowest = min(lowest, float(acc.min())) if len(acc) else lowest
@@ -268,15 +278,12 @@ def write_plots(out_dir: str | Path, threshold: float | None = None) -> list[Pat
     import matplotlib.pyplot as plt
 
     out_dir = Path(out_dir)
-    path = out_dir / "digits.csv"
-    if not path.is_file():
-        raise OCRError(f"{path} not found: is {out_dir} the output folder of `ocr batch`?")
     # digits.csv is read piece by piece and counted as it goes: a batch's digits are never held whole.
     edges = np.linspace(_logit(0.001), _logit(0.99999), 46)
     counts = np.zeros(len(edges) - 1, np.int64)
     total, in_review = np.zeros(10, np.int64), np.zeros(10, np.int64)
     n_review = 0
-    for piece in read_csv_pieces(path, ("label", "status", "confidence")):
+    for piece in _pieces(out_dir, "digits.csv", ("label", "status", "confidence"), required=True):
         conf = pd.to_numeric(piece.get("confidence", pd.Series(dtype=str)), errors="coerce").to_numpy(float)
         counts += np.histogram(_logit(conf[np.isfinite(conf)]), bins=edges)[0]
         if {"label", "status"} <= set(piece.columns):
@@ -476,9 +483,8 @@ def render_review_html(out_dir: str | Path, entries: list[FieldEntry] | None = N
 
 def _results_count(out_dir: Path) -> tuple[int, str]:
     """How many rows ``results.csv`` has and the batch its first row names ("" when none), read piece by piece."""
-    path = out_dir / "results.csv"
     n, batch = 0, ""
-    for piece in read_csv_pieces(path, ("batch",)) if path.is_file() else ():
+    for piece in _pieces(out_dir, "results.csv", ("batch",)):
         if not n and len(piece) and "batch" in piece:
             batch = unneutralise(str(piece["batch"].iloc[0]))
         n += len(piece)
