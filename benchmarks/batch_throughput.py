@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from ocr.classify import BATCH_HELP, batch_size_option  # noqa: E402
 
 
 def _child(args) -> None:
@@ -32,11 +34,11 @@ def _child(args) -> None:
 
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
-    sys.path.insert(0, str(ROOT))
     from ocr.batch import BatchConfig, run_batch
 
     out = Path(tempfile.mkdtemp(prefix="ocr-throughput-", dir="/tmp"))
-    cfg = BatchConfig(input_dir=args.input, out_dir=out, device=args.device, chunk_size=args.chunk_size)
+    cfg = BatchConfig(input_dir=args.input, out_dir=out, device=args.device, chunk_size=args.chunk_size,
+                      batch_size=args.batch_size)
     t = time.perf_counter()
     s = run_batch(cfg, progress=False)
     wall = time.perf_counter() - t
@@ -51,6 +53,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--chunk-size", type=int, default=16)
+    ap.add_argument("--batch-size", type=batch_size_option, default=None, help=BATCH_HELP)
     ap.add_argument("--data", type=Path, default=Path("/tmp/ocr-throughput-data"),
                     help="where the synthetic batches are written (reused between runs)")
     ap.add_argument("--seed", type=int, default=900)
@@ -60,7 +63,6 @@ def main(argv=None) -> int:
     if args.child:
         _child(args)
         return 0
-    sys.path.insert(0, str(ROOT))
     from ocr.synth import write_batch
 
     rows = []
@@ -71,13 +73,15 @@ def main(argv=None) -> int:
             write_batch("both", n, args.seed, folder, dpi=200)
         env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
         cmd = [sys.executable, __file__, "--child", "--input", str(folder), "--threads", str(args.threads),
-               "--device", args.device, "--chunk-size", str(args.chunk_size)]
+               "--device", args.device, "--chunk-size", str(args.chunk_size),
+               "--batch-size", str(args.batch_size or "auto")]
         res = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
         fig = json.loads(res.stdout.strip().splitlines()[-1])
         fig["n"] = n
         rows.append(fig)
     stages = ["load", "register", "fields", "classify", "write"]
-    print(f"threads {args.threads}, device {args.device}, chunk size {args.chunk_size}")
+    print(f"threads {args.threads}, device {args.device}, chunk size {args.chunk_size}, "
+          f"batch size {args.batch_size or 'auto'}")
     head = f"{'docs':>6} {'pages':>6} {'seconds':>8} {'pages/s':>8} {'ms/page':>8} " + \
         " ".join(f"{s:>9}" for s in stages) + f" {'peak MiB':>9}"
     print(head)

@@ -37,11 +37,13 @@ from pathlib import Path
 import numpy as np
 
 from ocr.classify import (
+    BATCH_HELP,
     DEFAULT_BATCH,
     DEFAULT_FIELD_TARGET,
     DEFAULT_TARGET,
     FIELD_ERROR_HELP,
     Classifier,
+    batch_size_option,
     field_error_option,
 )
 from ocr.fieldset import strip_fields, strip_truth, write_strips
@@ -79,7 +81,7 @@ def main(argv=None) -> int:
     p.add_argument("--chunk", type=int, default=500, help="fields per read_fields call")
     p.add_argument("--weights", default=None)
     p.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
-    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH)
+    p.add_argument("--batch-size", type=batch_size_option, default=DEFAULT_BATCH, help=BATCH_HELP)
     p.add_argument("--target-error", type=float, default=DEFAULT_TARGET)
     p.add_argument("--field-error", type=field_error_option, default=DEFAULT_FIELD_TARGET, help=FIELD_ERROR_HELP)
     p.add_argument("--failures", default=None, help="folder to write misread/rejected strips into (PNG)")

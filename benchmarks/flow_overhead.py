@@ -58,11 +58,13 @@ def cpu_seconds() -> float:
 
 
 def main() -> None:
+    from ocr.classify import BATCH_HELP, batch_size_option
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--docs", type=int, default=1000, help="documents in the scaled batch (default 1000)")
     parser.add_argument("--samples", type=Path, default=REPO / "data" / "samples")
     parser.add_argument("--chunk-size", type=int, default=16)
-    parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument("--batch-size", type=batch_size_option, default=None, help=BATCH_HELP)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--repeat", type=int, default=2, help="library/flow pairs, alternating (default 2)")
     parser.add_argument("--dask-workers", type=int, default=0,

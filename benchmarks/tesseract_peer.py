@@ -25,7 +25,7 @@ import cv2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 from benchmarks.fields import make_strips, truth_of  # noqa: E402
-from ocr.classify import DEFAULT_BATCH, DEFAULT_TARGET, Classifier
+from ocr.classify import BATCH_HELP, DEFAULT_BATCH, DEFAULT_TARGET, Classifier, batch_size_option
 from ocr.handwriting import DigitPool
 from ocr.reader import read_fields
 from ocr.records import FieldImage
@@ -45,7 +45,7 @@ def main(argv=None) -> int:
     p.add_argument("--touching", type=float, default=0.1)
     p.add_argument("--weights", default=None)
     p.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
-    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH)
+    p.add_argument("--batch-size", type=batch_size_option, default=DEFAULT_BATCH, help=BATCH_HELP)
     p.add_argument("--target-error", type=float, default=DEFAULT_TARGET)
     p.add_argument("--tesseract", default="tesseract", help="the tesseract executable")
     args = p.parse_args(argv)

@@ -57,7 +57,15 @@ from ocr.batch import (  # noqa: E402
     plan_chunks,
     process_chunk,
 )
-from ocr.classify import DEFAULT_BATCH, DEFAULT_FIELD_TARGET, DEFAULT_TARGET, FIELD_ERROR_HELP, field_error_option  # noqa: E402
+from ocr.classify import (  # noqa: E402
+    BATCH_HELP,
+    DEFAULT_BATCH,
+    DEFAULT_FIELD_TARGET,
+    DEFAULT_TARGET,
+    FIELD_ERROR_HELP,
+    batch_size_option,
+    field_error_option,
+)
 from ocr.errors import OCRError  # noqa: E402
 from ocr.templates import template_set  # noqa: E402
 
@@ -154,7 +162,7 @@ def process_batch(
     templates: str | None = None,
     template: str | None = None,
     device: str = "auto",
-    batch_size: int = DEFAULT_BATCH,
+    batch_size: int | None = DEFAULT_BATCH,
     chunk_size: int = 16,
     target_error: float = DEFAULT_TARGET,
     field_error: float | str = DEFAULT_FIELD_TARGET,
@@ -277,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--templates", help="folder of extra document templates (YAML)")
     parser.add_argument("--template", help="use this template for every document instead of detecting it")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, help="digits per forward pass")
+    parser.add_argument("--batch-size", type=batch_size_option, default=DEFAULT_BATCH, help=BATCH_HELP)
     parser.add_argument("--chunk-size", type=int, default=16, help="documents per task (default 16)")
     parser.add_argument("--target-error", type=float, default=DEFAULT_TARGET,
                         help="digit error among accepted digits the rejection threshold is set for")

@@ -39,6 +39,7 @@ from ocr.classify import (
     DEFAULT_TARGET,
     Classifier,
     FieldError,
+    check_batch_size,
     default_weights,
     parse_field_error,
 )
@@ -78,7 +79,7 @@ class BatchConfig:
     templates_dir: Path | None = None
     template: str | None = None
     device: str = "auto"
-    batch_size: int = DEFAULT_BATCH
+    batch_size: int | None = DEFAULT_BATCH  # None: by device (ocr.classify.batch_size_for)
     chunk_size: int = 16
     target_error: float = DEFAULT_TARGET
     field_error: FieldError = DEFAULT_FIELD_TARGET  # 0: digit threshold only; or per type (ocr.classify)
@@ -98,8 +99,7 @@ class BatchConfig:
         self.weights = Path(self.weights) if self.weights else None
         if self.chunk_size < 1:
             raise OCRError(f"chunk size must be at least 1, got {self.chunk_size}")
-        if self.batch_size < 1:
-            raise OCRError(f"batch size must be at least 1, got {self.batch_size}")
+        self.batch_size = check_batch_size(self.batch_size)
         parse_field_error(self.field_error)  # a typo in a per-type spec stops the batch before any work
 
     @property
@@ -467,7 +467,7 @@ def _digest(obj) -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def _cached_classifier(weights: str, device: str, batch_size: int, target: float,
+def _cached_classifier(weights: str, device: str, batch_size: int | None, target: float,
                        field_target: FieldError) -> Classifier:
     return Classifier.load(weights or None, device=device, batch_size=batch_size, target=target,
                            field_target=field_target)
@@ -726,9 +726,10 @@ def _malloc_trim():
 # freed, instead of a place in the heap: a page image, a field's masks. glibc starts at 128 kB but raises
 # the bar to the size of every such block freed (up to 32 MiB), so after the first chunk pages and masks
 # land in the heap among small arrays still held, and each chunk's peak rose over a run (1,000 pages: 510
-# MiB in the first chunks, 600 in the last; with this: 440-500 throughout). It costs about 7% more time per
-# page (the network's activations get fresh pages every batch; at 1 MiB it cost about 45%): a user who
-# would rather have the speed sets MALLOC_MMAP_THRESHOLD_ (33554432: glibc's ceiling). README, "Throughput".
+# MiB in the first chunks, 600 in the last; with this: 440-500 throughout). With 512-digit batches it cost
+# about 7% more time per page (their activations got fresh pages every batch); with the 64 digits per batch
+# of a CPU now (ocr.classify.CPU_BATCH) nothing measurable. A user who would rather glibc slid sets
+# MALLOC_MMAP_THRESHOLD_ (33554432: glibc's ceiling). README, "Throughput".
 MMAP_THRESHOLD = 4 << 20
 _M_MMAP_THRESHOLD = -3  # mallopt's parameter number (malloc.h)
 

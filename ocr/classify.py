@@ -17,7 +17,8 @@ import torch
 from ocr.assemble import ALLOWED_COUNTS
 from ocr.errors import OCRError
 from ocr.fieldscore import check_scorer
-from ocr.lenet5 import fold_for_inference, load_weights, resolve_device
+from ocr.lenet5 import fold_for_inference, load_weights, pad_batch, padded_rows, resolve_device
+from ocr.normalize import BACKGROUND
 from ocr.reject import Rejector, best_two
 from ocr.views import AS_IS, mean_over_views, view_stack
 
@@ -82,13 +83,45 @@ def field_error_option(text: str) -> float | str:
     return targets["*"] if set(targets) == {"*"} else str(text)
 
 
-# Digits per forward pass: the fastest on 2 CPU cores (benchmarks/inference.py: 512 beats 256 and 1024
-# as activations still fit the cache); on a GPU pass --batch-size 4096 or more.
-DEFAULT_BATCH = 512
-# The last, partial batch is padded to a multiple of this many rows: the CPU backend keeps kernels
-# per input shape, so a long batch whose chunks all end on different sizes grew the process by
-# megabytes per chunk (measured in ocr/batch.py: 230 -> 560 MiB over 150 chunks; flat with padding).
-SHAPE_BUCKET = 128
+# Digits per forward pass when none is asked for (``--batch-size auto``), by device. On a CPU, 64: a batch of
+# documents reads as fast or faster than at 512 and its peak memory is 80-100 MiB lower (each digit goes through
+# the network five times, once per test-time view, so 512 digits made 2,560 rows of activations: the largest
+# arrays of a chunk; README, "Throughput"). On a GPU, 4096 (not measured here: no GPU was lent to this work).
+CPU_BATCH = 64
+GPU_BATCH = 4096
+DEFAULT_BATCH: int | None = None  # None: CPU_BATCH or GPU_BATCH, by the device the network runs on
+BATCH_HELP = f"digits per forward pass (default auto: {CPU_BATCH} on a CPU, {GPU_BATCH} on a GPU)"
+
+
+def check_batch_size(asked: int | None) -> int | None:
+    """``asked`` as an ``int``, or ``None`` (auto); anything else is a clear error."""
+    if asked is None:
+        return None
+    if isinstance(asked, bool) or not isinstance(asked, (int, np.integer)) or asked < 1:
+        raise OCRError(f"batch size must be a whole number of at least 1 (or auto), got {asked!r}")
+    return int(asked)
+
+
+def batch_size_for(device: torch.device, asked: int | None = None) -> int:
+    """Digits per forward pass: ``asked``, or by ``device`` when it is ``None`` (:data:`CPU_BATCH`,
+    :data:`GPU_BATCH`)."""
+    asked = check_batch_size(asked)
+    if asked is None:
+        return GPU_BATCH if device.type == "cuda" else CPU_BATCH
+    return asked
+
+
+def batch_size_option(text: str) -> int | None:
+    """``--batch-size``: ``auto`` (``None``: by device) or a whole number of at least 1."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected auto or a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def default_weights() -> Path:
@@ -183,14 +216,12 @@ class Classifier:
     """
 
     def __init__(self, model: torch.nn.Module, info: dict, device: torch.device,
-                 batch_size: int = DEFAULT_BATCH, target: float = DEFAULT_TARGET, weights: Path | None = None,
-                 field_target: FieldError = DEFAULT_FIELD_TARGET):
-        if batch_size < 1:
-            raise OCRError(f"batch size must be at least 1, got {batch_size}")
+                 batch_size: int | None = DEFAULT_BATCH, target: float = DEFAULT_TARGET,
+                 weights: Path | None = None, field_target: FieldError = DEFAULT_FIELD_TARGET):
         self.model = model
         self.info = info
         self.device = device
-        self.batch_size = batch_size
+        self.batch_size = batch_size_for(device, batch_size)
         self.weights = weights
         self.rejector = Rejector.from_calibration(info["j"], info["calibration"], target)
         self.field_thresholds = field_thresholds(info["calibration"], field_target)
@@ -220,7 +251,7 @@ class Classifier:
         return max(self.rejector.threshold, table.get(key, {}).get(source_kind(source, key, self.wide_alone), -np.inf))
 
     @classmethod
-    def load(cls, weights: str | Path | None = None, device: str = "auto", batch_size: int = DEFAULT_BATCH,
+    def load(cls, weights: str | Path | None = None, device: str = "auto", batch_size: int | None = DEFAULT_BATCH,
              target: float = DEFAULT_TARGET, field_target: FieldError = DEFAULT_FIELD_TARGET) -> Classifier:
         path = Path(weights) if weights else default_weights()
         dev = resolve_device(device)
@@ -254,19 +285,19 @@ class Classifier:
             ask = np.asarray(ask, bool)
             asked = np.full(n, np.nan, np.float32)
         for start in range(0, n, self.batch_size):
-            chunk = x[start : start + self.batch_size]
-            rows = len(chunk)
-            padded = min(self.batch_size, -(-rows // SHAPE_BUCKET) * SHAPE_BUCKET)
-            if padded > rows:  # blank normalised inputs; their penalties are dropped
-                chunk = np.concatenate([chunk, np.full((padded - rows, 1, 32, 32), -0.1, np.float32)])
+            rows = min(self.batch_size, n - start)
+            # Padded with blank inputs to a shape the backend has seen (lenet5.SHAPE_BUCKET); their answers are dropped.
+            chunk = pad_batch(x[start : start + rows], self.batch_size, BACKGROUND)
             on_device = torch.from_numpy(chunk).to(self.device, non_blocking=True)
             batch = view_stack(on_device, self.views)
             out[start : start + rows] = mean_over_views(self.model(batch), len(self.views)).float().cpu().numpy()[:rows]
             if asked is not None:
                 which = np.flatnonzero(ask[start : start + rows])
-                if len(which):
-                    pick = torch.from_numpy(which).to(self.device)
-                    asked[start + which] = self.pairs.two_digits(on_device[pick]).float().cpu().numpy()
+                if len(which):  # the detector's batch padded too (its asked inputs repeated); extra answers dropped
+                    pick = np.resize(which, padded_rows(len(which), self.batch_size))
+                    pick = torch.from_numpy(pick).to(self.device)
+                    p_two = self.pairs.two_digits(on_device[pick]).float().cpu().numpy()
+                    asked[start + which] = p_two[: len(which)]
             self.forward_passes += 1
         return out, asked
 

@@ -529,6 +529,25 @@ def load_weights(path: Path, device: str | torch.device = "cpu", *,
     return model.to(device), info
 
 
+# A forward pass's last, partial batch is padded to a multiple of this many rows (never past the batch size):
+# the CPU backend keeps kernels per input shape, so batches that end on ever new sizes grow the process chunk
+# by chunk (measured in ocr/batch.py: 230 -> 560 MiB over 150 chunks; flat with padding). Every network of
+# the weights file pads (the digit network, the two-digit detector, the pair reader).
+SHAPE_BUCKET = 128
+
+
+def padded_rows(rows: int, batch_size: int) -> int:
+    """How many rows a batch of ``rows`` inputs is padded to (at least ``rows``)."""
+    return max(rows, min(batch_size, -(-rows // SHAPE_BUCKET) * SHAPE_BUCKET))
+
+
+def pad_batch(x: np.ndarray, batch_size: int, fill: float) -> np.ndarray:
+    """``x`` (``[rows, ...]``) with rows of ``fill`` added up to :func:`padded_rows`; their answers are
+    dropped by the caller."""
+    extra = padded_rows(len(x), batch_size) - len(x)
+    return np.concatenate([x, np.full((extra, *x.shape[1:]), fill, x.dtype)]) if extra else x
+
+
 def resolve_device(device: str = "auto") -> torch.device:
     """``auto`` -> ``cuda`` when a GPU is there, else ``cpu``; ``cuda`` without one is a clear error."""
     if device == "auto":

@@ -48,8 +48,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ocr.errors import OCRError
-from ocr.lenet5 import LeNet5, load_state, squash
-from ocr.normalize import PAIR_WIDTH, SIZE
+from ocr.lenet5 import LeNet5, load_state, pad_batch, squash
+from ocr.normalize import BACKGROUND, PAIR_WIDTH, SIZE
 
 # A digit read whole from a wide mark is doubted when the detector gives two digits at least this
 # probability. Chosen on 3,000 amount strips written with held-out digits: 0.9 doubts 1.3% of the
@@ -298,8 +298,9 @@ def _in_batches(net: nn.Module, answer, x: np.ndarray, device, batch_size: int, 
     out = []
     with torch.inference_mode():
         for i in range(0, len(x), batch_size):
-            xb = torch.from_numpy(np.ascontiguousarray(x[i : i + batch_size])).unsqueeze(1).to(device)
-            out.append(answer(xb).float().cpu().numpy())
+            rows = min(batch_size, len(x) - i)  # padded with blank inputs to a shape seen before (lenet5.pad_batch)
+            xb = pad_batch(np.ascontiguousarray(x[i : i + rows], np.float32), batch_size, BACKGROUND)
+            out.append(answer(torch.from_numpy(xb).unsqueeze(1).to(device)).float().cpu().numpy()[:rows])
     return np.concatenate(out) if out else np.zeros((0, *empty), np.float32)
 
 

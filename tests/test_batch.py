@@ -306,10 +306,23 @@ def test_chunk_fields_are_classified_in_one_batch(tmp_path, scans, classifier):
     cfg = BatchConfig(input_dir=inp, out_dir=tmp_path / "out", device="cpu", chunk_size=3)
     [chunk] = plan_chunks(discover(inp), 3, cfg)
     before = classifier.forward_passes
-    out = process_chunk(chunk, cfg, classifier)
+    calls = []
+    read = classifier.read
+
+    def counted(inputs, *a, **k):
+        calls.append(len(inputs))
+        return read(inputs, *a, **k)
+
+    classifier.read = counted
+    try:
+        out = process_chunk(chunk, cfg, classifier)
+    finally:
+        del classifier.read
     assert out.fields == 7 and out.pages == 3
-    # 3 documents, 7 fields, a few dozen candidates: one forward pass (batch size 1024).
-    assert classifier.forward_passes - before == 1
+    # Every candidate of the chunk's 7 fields in one call, cut into full batches: not a pass per field or digit.
+    [rows] = calls
+    assert rows > 7
+    assert classifier.forward_passes - before == -(-rows // classifier.batch_size)
     assert "penalties" not in classifier.__dict__  # the timing wrapper is taken off again
 
 

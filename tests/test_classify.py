@@ -9,6 +9,7 @@ import pytest
 
 from ocr.classify import DEFAULT_TARGET, Classifier
 from ocr.cli import main
+from ocr.errors import OCRError
 from ocr.normalize import normalize_many
 from tests.conftest import mnist_digit
 
@@ -25,6 +26,47 @@ def test_classifier_batches_the_forward_passes(mnist_test):
     clf = Classifier.load(device="cpu", batch_size=100)
     clf.penalties(normalize_many(images[:250]))
     assert clf.forward_passes == 3  # 100 + 100 + 50, not one per digit
+
+
+def test_batch_size_auto_is_chosen_by_device_and_changes_no_penalty(mnist_test):
+    import argparse
+
+    import torch
+
+    from ocr.batch import BatchConfig
+    from ocr.classify import CPU_BATCH, GPU_BATCH, batch_size_for, batch_size_option
+
+    assert batch_size_for(torch.device("cpu")) == CPU_BATCH == 64
+    assert batch_size_for(torch.device("cuda")) == GPU_BATCH  # no GPU needed to name one
+    assert batch_size_for(torch.device("cpu"), 300) == 300
+    assert batch_size_option("auto") is None and batch_size_option("AUTO") is None
+    assert batch_size_option("128") == 128
+    for bad in ("0", "-3", "many", "1.5"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            batch_size_option(bad)
+    for bad in (0, -1, 2.0, True, "64"):
+        with pytest.raises(OCRError, match="batch size must be a whole number"):
+            batch_size_for(torch.device("cpu"), bad)
+        with pytest.raises(OCRError, match="batch size must be a whole number"):
+            BatchConfig(input_dir=".", out_dir="out", batch_size=bad)
+    from ocr.lenet5 import padded_rows
+
+    # Partial batches are padded to a multiple of 128 rows, never past the batch size.
+    assert [padded_rows(r, 64) for r in (1, 63, 64)] == [64, 64, 64]
+    assert [padded_rows(r, 4096) for r in (1, 128, 129, 4000)] == [128, 128, 256, 4096]
+    assert padded_rows(5, 2) == 5  # never fewer rows than given
+    images, _ = mnist_test
+    x = normalize_many(images[:200])
+    auto = Classifier.load(device="cpu")
+    assert auto.batch_size == CPU_BATCH
+    small = auto.penalties(x)
+    assert auto.forward_passes == 4  # 200 digits, 64 a pass
+    big = Classifier.load(device="cpu", batch_size=512)
+    wide = big.penalties(x)
+    assert big.forward_passes == 1
+    # The batch size moves memory and speed, not what is read: penalties agree to float rounding.
+    np.testing.assert_allclose(small, wide, rtol=0, atol=1e-4)
+    assert (small.argmin(1) == wide.argmin(1)).all()
 
 
 def _scan_of(digit28: np.ndarray, scale: int = 4, invert: bool = False) -> np.ndarray:

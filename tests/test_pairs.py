@@ -71,6 +71,18 @@ def test_the_detector_is_asked_once_per_batch_and_only_about_marked_rows(classif
     without = Classifier(model, plain, torch.device("cpu"))
     assert np.allclose(penalties, without.penalties(x))
     assert clf.read(x, np.zeros(300, bool))[1] is None  # nothing asked
+    # Every forward pass of either network is of one shape: partial batches (44 digits, 1 asked) are padded,
+    # and the padding's answers are dropped: a detector that is not forced answers each asked digit as alone.
+    det = PairDetector().eval()
+    seen = {"digits": set(), "detector": set()}
+    model.register_forward_hook(lambda m, a, o: seen["digits"].add(tuple(a[0].shape)))
+    det.output.register_forward_hook(lambda m, a, o: seen["detector"].add(tuple(a[0].shape)))
+    real = Classifier(model, {**plain, "pairs": det}, torch.device("cpu"), batch_size=128)
+    _, two = real.read(x, ask)
+    assert seen["digits"] == {(128 * len(real.views), 1, 32, 32)} and seen["detector"] == {(128, 84)}
+    with torch.inference_mode():
+        alone = det.two_digits(torch.from_numpy(x[ask][:, None])).numpy()
+    np.testing.assert_allclose(two[ask], alone, atol=1e-5)
     assert without.read(x, ask)[1] is None
     with pytest.raises(ValueError, match="ask must mark each of the 300 inputs"):
         clf.read(x, ask[:10])
@@ -243,7 +255,8 @@ def test_the_pair_reader_reads_the_wide_marks_only_once_per_batch(classifier):
     calls = []
     clf.pair_reader.register_forward_hook(lambda module, args, out: calls.append(args[0].shape))
     got = clf.read_marks(x)
-    assert got.shape == (7, READINGS) and [c[0] for c in calls] == [2, 2, 2, 1]
+    # The last batch is padded to the batch's shape (lenet5.pad_batch): the backend sees no new input shape.
+    assert got.shape == (7, READINGS) and [c[0] for c in calls] == [2, 2, 2, 2]
     assert (got.argmax(axis=1) == 42).all() and np.allclose(np.exp(got).sum(axis=1), 1.0, atol=1e-5)
     # the same marks one at a time read the same
     assert np.allclose(np.concatenate([clf.read_marks(x[k : k + 1]) for k in range(7)]), got, atol=1e-5)

@@ -8,7 +8,15 @@ import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from ocr.classify import DEFAULT_BATCH, DEFAULT_FIELD_TARGET, DEFAULT_TARGET, FIELD_ERROR_HELP, field_error_option
+from ocr.classify import (
+    BATCH_HELP,
+    DEFAULT_BATCH,
+    DEFAULT_FIELD_TARGET,
+    DEFAULT_TARGET,
+    FIELD_ERROR_HELP,
+    batch_size_option,
+    field_error_option,
+)
 from ocr.errors import OCRError
 from ocr.pages import DEFAULT_MAX_PIXELS
 
@@ -26,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", default=None,
                    help="weights file (default: $OCR_WEIGHTS, else the shipped models/lenet5.pt)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, help="digits per forward pass")
+    p.add_argument("--batch-size", type=batch_size_option, default=DEFAULT_BATCH, help=BATCH_HELP)
     p.add_argument("--chunk-size", type=int, default=16, help="documents whose fields are classified together")
     p.add_argument("--target-error", type=float, default=DEFAULT_TARGET,
                    help="digit error among accepted digits the rejection threshold is calibrated for")

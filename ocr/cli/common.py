@@ -6,7 +6,15 @@ import argparse
 import csv
 import sys
 
-from ocr.classify import DEFAULT_BATCH, DEFAULT_FIELD_TARGET, DEFAULT_TARGET, FIELD_ERROR_HELP, field_error_option
+from ocr.classify import (
+    BATCH_HELP,
+    DEFAULT_BATCH,
+    DEFAULT_FIELD_TARGET,
+    DEFAULT_TARGET,
+    FIELD_ERROR_HELP,
+    batch_size_option,
+    field_error_option,
+)
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
@@ -14,7 +22,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
                    help="weights file (default: $OCR_WEIGHTS, else the shipped models/lenet5.pt)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                    help="where to run the network (auto: cuda when there is a GPU)")
-    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, help="digits per forward pass")
+    p.add_argument("--batch-size", type=batch_size_option, default=DEFAULT_BATCH, help=BATCH_HELP)
     p.add_argument("--target-error", type=float, default=DEFAULT_TARGET,
                    help="digit error among accepted digits the rejection threshold is calibrated for "
                         "(one of the model card's calibrated targets)")
