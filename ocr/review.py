@@ -21,7 +21,7 @@ import json
 import re
 import urllib.parse
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -141,35 +141,50 @@ def _key(row, *cols) -> tuple[str, ...]:
     return tuple(unneutralise(str(row[c]).strip()) for c in cols)
 
 
-def _rows_of(out_dir: Path, name: str, keys: set[tuple]):
-    """The rows of the batch CSV ``name`` (none when there is no such file) whose (document, page, field) is
-    among ``keys``, read piece by piece (a batch's ``digits.csv`` is never held whole)."""
-    for piece in _pieces(out_dir, name):
-        for r in piece.to_dict("records"):
-            if _key(r, "document", "page", "field") in keys:
-                yield r
+KEY_COLUMNS = ("document", "page", "field")
+# Fields in review built at a time for the page (each with its review rows, result row and digit rows): the page
+# and its counts are made block by block, so a batch with tens of thousands of fields in review is never held
+# whole (5,000 documents all in review: 100 MiB at once before; README, "Throughput").
+ENTRY_BLOCK = 2_000
 
 
-def review_entries(out_dir: str | Path) -> list[FieldEntry]:
-    """The fields in review of a batch folder, lowest confidence first (ties in sheet order).
+def _keys_of(piece: pd.DataFrame) -> list[tuple[str, ...]]:
+    """The (document, page, field) of every row of a piece, as :func:`_key` makes it."""
+    return list(zip(*(piece[c].astype(str).str.strip().map(unneutralise) for c in KEY_COLUMNS), strict=True))
 
-    Only ``review.csv`` is read whole (it holds what needs a person); of ``results.csv`` and ``digits.csv``
-    only the rows of fields in review are kept (at the end of a 2,000-page batch, these CSVs read whole and the
-    page built as one string took 190 MiB more; README, "Throughput")."""
-    out_dir = Path(out_dir)
-    review = _read(out_dir, "review.csv")
-    records = review.to_dict("records")
-    keys = {_key(r, "document", "page", "field") for r in records}
-    by_result = {_key(r, "document", "page", "field"): r for r in _rows_of(out_dir, "results.csv", keys)}
+
+def _rows_of(out_dir: Path, name: str, keys: set[tuple] | None = None, required: bool = False):
+    """The rows of the batch CSV ``name`` (none when there is no such file and it is not ``required``) whose
+    (document, page, field) is among ``keys`` (all when ``None``), read piece by piece (a batch's
+    ``digits.csv`` is never held whole; only the rows kept become dicts)."""
+    for piece in _pieces(out_dir, name, required=required):
+        if keys is not None and len(piece):
+            piece = piece[[k in keys for k in _keys_of(piece)]]
+        yield from piece.to_dict("records")
+
+
+def _review_keys(out_dir: Path) -> list[tuple[str, ...]]:
+    """The fields of ``review.csv`` in the order they first appear there (sheet order)."""
+    seen: dict[tuple, None] = {}
+    for piece in _pieces(out_dir, "review.csv", KEY_COLUMNS, required=True):
+        if len(piece):
+            seen.update(dict.fromkeys(_keys_of(piece)))
+    return list(seen)
+
+
+def _build_entries(out_dir: Path, keys: set[tuple]) -> dict[tuple, FieldEntry]:
+    """The review entries of the fields ``keys`` (each in ``review.csv``), in sheet order, from their rows
+    of ``review.csv``, ``results.csv`` and ``digits.csv``."""
+    by_result = {_key(r, *KEY_COLUMNS): r for r in _rows_of(out_dir, "results.csv", keys)}
     by_field_digits: dict[tuple, list[dict]] = {}
     for r in _rows_of(out_dir, "digits.csv", keys):
-        by_field_digits.setdefault(_key(r, "document", "page", "field"), []).append(r)
+        by_field_digits.setdefault(_key(r, *KEY_COLUMNS), []).append(r)
 
     entries: dict[tuple, FieldEntry] = {}
     crop_lists: dict[tuple, list[str]] = {}
     digit_crops: dict[tuple, dict[int, str]] = {}
-    for r in records:
-        key = _key(r, "document", "page", "field")
+    for r in _rows_of(out_dir, "review.csv", keys, required=True):
+        key = _key(r, *KEY_COLUMNS)
         if key not in entries:
             res = by_result.get(key, {})
             entries[key] = FieldEntry(
@@ -201,9 +216,63 @@ def review_entries(out_dir: str | Path) -> list[FieldEntry]:
             e.digits.append(DigitEntry(position=pos, label=str(d["label"]), penalty_best=str(d["penalty_best"]),
                                        penalty_second=str(d["penalty_second"]),
                                        confidence=_float(d["confidence"]), status=str(d["status"]), crop=crop))
-    ordered = list(entries.values())
-    ordered.sort(key=lambda e: -1.0 if np.isnan(e.confidence) else e.confidence)  # stable: sheet order on ties
-    return ordered
+    return entries
+
+
+def _page_order(e: FieldEntry) -> float:
+    return -1.0 if np.isnan(e.confidence) else e.confidence
+
+
+@dataclass
+class ReviewCounts:
+    """What the head of the review page counts of its entries."""
+
+    fields: int = 0
+    digits_in_review: int = 0
+    types: Counter = field(default_factory=Counter)
+    reasons: Counter = field(default_factory=Counter)
+
+    def add(self, e: FieldEntry) -> None:
+        self.fields += 1
+        self.digits_in_review += sum(1 for d in e.digits if d.status == "review")
+        self.types[e.type or "(unknown)"] += 1
+        self.reasons.update(reason_kinds(e.reason))
+
+
+def review_plan(out_dir: str | Path, block: int | None = None) -> tuple[list[tuple[str, ...]], ReviewCounts]:
+    """The fields in review of a batch folder in page order (lowest confidence first, ties in sheet order) and
+    the page's counts, from their entries built ``block`` (:data:`ENTRY_BLOCK`) at a time."""
+    out_dir = Path(out_dir)
+    block = block or ENTRY_BLOCK
+    keys = _review_keys(out_dir)
+    counts = ReviewCounts()
+    order: list[tuple[float, int]] = []
+    for start in range(0, len(keys), block):
+        built = _build_entries(out_dir, set(keys[start : start + block]))
+        for i, key in enumerate(keys[start : start + block], start):
+            counts.add(built[key])
+            order.append((_page_order(built[key]), i))
+    order.sort()  # by confidence, then sheet order: what a stable sort on confidence gave
+    return [keys[i] for _, i in order], counts
+
+
+def iter_review_entries(out_dir: str | Path, keys: list[tuple[str, ...]] | None = None,
+                        block: int | None = None) -> Iterator[FieldEntry]:
+    """The entries of the fields ``keys`` (default: :func:`review_plan`'s order) in that order, built ``block``
+    at a time: never more than a block of them held."""
+    out_dir = Path(out_dir)
+    block = block or ENTRY_BLOCK
+    keys = review_plan(out_dir, block)[0] if keys is None else keys
+    for start in range(0, len(keys), block):
+        part = keys[start : start + block]
+        built = _build_entries(out_dir, set(part))
+        yield from (built[k] for k in part)
+
+
+def review_entries(out_dir: str | Path) -> list[FieldEntry]:
+    """The fields in review of a batch folder, lowest confidence first (ties in sheet order), as one list
+    (the page itself takes them block by block: :func:`iter_review_entries`)."""
+    return list(iter_review_entries(out_dir))
 
 
 # --- plots -------------------------------------------------------------------------------------------
@@ -497,19 +566,24 @@ def review_page(out_dir: str | Path, entries: list[FieldEntry] | None = None,
     (:func:`write_review_sheet`), a page with its embedded crops (up to ``embed_budget`` bytes) is never
     held whole. The plots are embedded first, then the crops while the budget lasts."""
     out_dir = Path(out_dir)
-    entries = review_entries(out_dir) if entries is None else entries
+    if entries is None:  # built block by block, twice: once to count and order them, once to show them
+        keys, counts = review_plan(out_dir)
+        entries_in_order: Iterable[FieldEntry] = iter_review_entries(out_dir, keys)
+    else:
+        counts = ReviewCounts()
+        for e in entries:
+            counts.add(e)
+        entries_in_order = entries
     images = _Images(out_dir, embed_budget)
     errors = _read(out_dir, "errors.csv", required=False)
     n_results, batch = _results_count(out_dir)
     batch = batch or out_dir.resolve().name
 
     turned = _turned_pages(out_dir)
-    type_counts = Counter(e.type or "(unknown)" for e in entries)
-    reason_counts = Counter(k for e in entries for k in reason_kinds(e.reason))
-    n_digits_review = sum(1 for e in entries for d in e.digits if d.status == "review")
+    type_counts, reason_counts, n_fields = counts.types, counts.reasons, counts.fields
 
     def rows() -> Iterator[str]:
-        for i, e in enumerate(entries, 1):
+        for i, e in enumerate(entries_in_order, 1):
             kinds = reason_kinds(e.reason)
             crop_src = images.src(e.crop)
             crop_html = (f'<img src="{_e(crop_src)}" alt="{_e(e.field)} of {_e(e.file)}">' if crop_src
@@ -549,13 +623,13 @@ def review_page(out_dir: str | Path, entries: list[FieldEntry] | None = None,
         src = images.src(name) if (out_dir / name).is_file() else None
         if src:
             plots.append(f'<a href="{_e(urllib.parse.quote(name))}"><img src="{_e(src)}" alt="{_e(alt)}"></a>')
-    counts = [
-        ("fields in review", len(entries)),
-        ("digits in review", n_digits_review),
+    count_rows = [
+        ("fields in review", n_fields),
+        ("digits in review", counts.digits_in_review),
         ("fields read", n_results),
         ("documents or pages not read (errors.csv)", len(errors)),
     ]
-    counts_html = "".join(f'<div class="count"><b>{n}</b> {_e(label)}</div>' for label, n in counts)
+    counts_html = "".join(f'<div class="count"><b>{n}</b> {_e(label)}</div>' for label, n in count_rows)
     by_type = ", ".join(f"{_e(k)} {n}" for k, n in sorted(type_counts.items())) or "none"
     by_reason = ", ".join(f"{_e(k)} {n}" for k, n in sorted(reason_counts.items())) or "none"
     yield f"""<!DOCTYPE html>
@@ -576,12 +650,12 @@ Under each digit: predicted label, best and second-best RBF penalty, confidence.
 <a href="{_e(PER_DIGIT_NAME)}">digits in review per label (PNG)</a></p>
 <div class="bar"><label>Field type <select id="f-type"><option value="">all</option>{options(type_counts)}</select>
 </label><label>Reason <select id="f-reason"><option value="">all</option>{options(reason_counts)}</select>
-</label> showing <b id="shown">{len(entries)}</b> of {len(entries)}</div>
+</label> showing <b id="shown">{n_fields}</b> of {n_fields}</div>
 <table><thead><tr><th>#</th><th>document</th><th>field</th><th>field crop</th>
 <th>digits (label, penalties best / second, confidence)</th><th>read</th><th>confidence</th><th>reason</th>
 </tr></thead><tbody>
 """
-    yield from rows() if entries else ['<tr><td colspan="8">Nothing to review.</td></tr>']
+    yield from rows() if n_fields else ['<tr><td colspan="8">Nothing to review.</td></tr>']
     yield f"""
 </tbody></table>
 <script>{_JS}</script>

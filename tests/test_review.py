@@ -123,9 +123,11 @@ def test_the_threshold_marked_is_the_batch_classifiers(tmp_path_factory, tmp_pat
 
 
 def test_the_batch_csvs_are_read_in_pieces_and_the_outputs_are_the_same(tmp_path_factory, tmp_path, monkeypatch):
-    """digits.csv and results.csv are read piece by piece (memory flat as the batch grows): pieces of two rows
-    give the same page, plots, entries and estimated threshold as one piece."""
+    """The batch CSVs are read piece by piece and the fields in review built a block at a time (memory flat as
+    the batch grows): pieces of two rows and blocks of two fields give the same page, plots, entries and
+    estimated threshold as one piece and one block."""
     import ocr.report
+    import ocr.review
 
     out = copy_batch(tmp_path_factory, tmp_path / "out")
     (out / "manifest.json").unlink()  # the threshold estimated from digits.csv
@@ -140,11 +142,22 @@ def test_the_batch_csvs_are_read_in_pieces_and_the_outputs_are_the_same(tmp_path
             pieces.append(len(piece))
             yield piece
 
+    blocks = []
+    build = ocr.review._build_entries
+
+    def built(out_dir, keys):
+        blocks.append(len(keys))
+        return build(out_dir, keys)
+
     monkeypatch.setattr(ocr.report, "CSV_ROWS", 2)
     monkeypatch.setattr("ocr.review.read_csv_pieces", counted)
+    monkeypatch.setattr(ocr.review, "ENTRY_BLOCK", 2)
+    monkeypatch.setattr(ocr.review, "_build_entries", built)
     assert {p.name: p.read_bytes() for p in write_review_outputs(out)} == whole
     assert review_entries(out) == entries and batch_threshold(out) == threshold
     assert pieces and max(pieces) == 2
+    # Every field in review was built in blocks of at most two, each twice for the page (count, then show).
+    assert blocks and max(blocks) == 2 and sum(blocks) >= 2 * len(entries)
 
 
 def test_review_counts_per_label():
