@@ -57,15 +57,8 @@ from ocr.batch import (  # noqa: E402
     plan_chunks,
     process_chunk,
 )
-from ocr.classify import (  # noqa: E402
-    BATCH_HELP,
-    DEFAULT_BATCH,
-    DEFAULT_FIELD_TARGET,
-    DEFAULT_TARGET,
-    FIELD_ERROR_HELP,
-    batch_size_option,
-    field_error_option,
-)
+from ocr.classify import DEFAULT_BATCH, DEFAULT_FIELD_TARGET, DEFAULT_TARGET  # noqa: E402
+from ocr.cli.common import add_model_options  # noqa: E402
 from ocr.errors import OCRError  # noqa: E402
 from ocr.templates import template_set  # noqa: E402
 
@@ -284,14 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, dest="output_dir", help="output folder; may hold {date}")
     parser.add_argument("--templates", help="folder of extra document templates (YAML)")
     parser.add_argument("--template", help="use this template for every document instead of detecting it")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--batch-size", type=batch_size_option, default=DEFAULT_BATCH, help=BATCH_HELP)
+    add_model_options(parser)
     parser.add_argument("--chunk-size", type=int, default=16, help="documents per task (default 16)")
-    parser.add_argument("--target-error", type=float, default=DEFAULT_TARGET,
-                        help="digit error among accepted digits the rejection threshold is set for")
-    parser.add_argument("--field-error", type=field_error_option, default=DEFAULT_FIELD_TARGET,
-                        help=FIELD_ERROR_HELP)
-    parser.add_argument("--weights", help="LeNet-5 weights (default: $OCR_WEIGHTS or models/lenet5.pt)")
     parser.add_argument("--dask-address", help="run the chunk tasks on this Dask scheduler (tcp://host:8786)")
     parser.add_argument("--dask-workers", type=int, default=0, help="run them on a local Dask cluster of N workers")
     parser.add_argument("--ledger", help="CSV of the files earlier batches read; a file read again goes to review")

@@ -8,15 +8,7 @@ import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from ocr.classify import (
-    BATCH_HELP,
-    DEFAULT_BATCH,
-    DEFAULT_FIELD_TARGET,
-    DEFAULT_TARGET,
-    FIELD_ERROR_HELP,
-    batch_size_option,
-    field_error_option,
-)
+from ocr.cli.common import add_model_options
 from ocr.errors import OCRError
 from ocr.pages import DEFAULT_MAX_PIXELS
 
@@ -31,15 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a folder of extra template YAML files (added to, or replacing, the bundled ones)")
     p.add_argument("--template", default=None,
                    help="use this template for every file (else batch.yaml rules, else the page's shape)")
-    p.add_argument("--weights", default=None,
-                   help="weights file (default: $OCR_WEIGHTS, else the shipped models/lenet5.pt)")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    p.add_argument("--batch-size", type=batch_size_option, default=DEFAULT_BATCH, help=BATCH_HELP)
+    add_model_options(p)
     p.add_argument("--chunk-size", type=int, default=16, help="documents whose fields are classified together")
-    p.add_argument("--target-error", type=float, default=DEFAULT_TARGET,
-                   help="digit error among accepted digits the rejection threshold is calibrated for")
-    p.add_argument("--field-error", type=field_error_option, default=DEFAULT_FIELD_TARGET,
-                   help=FIELD_ERROR_HELP)
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                    help="refuse images with more pixels than this (read from the header, before decoding)")
     p.add_argument("--runner", default="auto",
