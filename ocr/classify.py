@@ -116,12 +116,11 @@ def batch_size_option(text: str) -> int | None:
     if text.strip().lower() == "auto":
         return None
     try:
-        value = int(text)
+        return check_batch_size(int(text))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected auto or a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+    except OCRError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def default_weights() -> Path:

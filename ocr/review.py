@@ -137,10 +137,6 @@ def _pieces(out_dir: Path, name: str, columns: tuple[str, ...] | None = None, re
     return read_csv_pieces(path, columns) if path is not None else iter(())
 
 
-def _key(row, *cols) -> tuple[str, ...]:
-    return tuple(unneutralise(str(row[c]).strip()) for c in cols)
-
-
 KEY_COLUMNS = ("document", "page", "field")
 # Fields in review built at a time for the page (each with its review rows, result row and digit rows): the page
 # and its counts are made block by block, so a batch with tens of thousands of fields in review is never held
@@ -153,14 +149,17 @@ def _keys_of(piece: pd.DataFrame) -> list[tuple[str, ...]]:
     return list(zip(*(piece[c].astype(str).str.strip().map(unneutralise) for c in KEY_COLUMNS), strict=True))
 
 
-def _rows_of(out_dir: Path, name: str, keys: set[tuple] | None = None, required: bool = False):
-    """The rows of the batch CSV ``name`` (none when there is no such file and it is not ``required``) whose
-    (document, page, field) is among ``keys`` (all when ``None``), read piece by piece (a batch's
+def _rows_of(out_dir: Path, name: str, keys: set[tuple], required: bool = False
+             ) -> Iterator[tuple[tuple[str, ...], dict]]:
+    """(key, row) for the rows of the batch CSV ``name`` (none when there is no such file and it is not
+    ``required``) whose (document, page, field) is among ``keys``, read piece by piece (a batch's
     ``digits.csv`` is never held whole; only the rows kept become dicts)."""
     for piece in _pieces(out_dir, name, required=required):
-        if keys is not None and len(piece):
-            piece = piece[[k in keys for k in _keys_of(piece)]]
-        yield from piece.to_dict("records")
+        if len(piece):
+            found = _keys_of(piece)
+            take = [k in keys for k in found]
+            yield from zip([k for k, t in zip(found, take, strict=True) if t], piece[take].to_dict("records"),
+                           strict=True)
 
 
 def _review_keys(out_dir: Path) -> list[tuple[str, ...]]:
@@ -175,16 +174,15 @@ def _review_keys(out_dir: Path) -> list[tuple[str, ...]]:
 def _build_entries(out_dir: Path, keys: set[tuple]) -> dict[tuple, FieldEntry]:
     """The review entries of the fields ``keys`` (each in ``review.csv``), in sheet order, from their rows
     of ``review.csv``, ``results.csv`` and ``digits.csv``."""
-    by_result = {_key(r, *KEY_COLUMNS): r for r in _rows_of(out_dir, "results.csv", keys)}
+    by_result = dict(_rows_of(out_dir, "results.csv", keys))
     by_field_digits: dict[tuple, list[dict]] = {}
-    for r in _rows_of(out_dir, "digits.csv", keys):
-        by_field_digits.setdefault(_key(r, *KEY_COLUMNS), []).append(r)
+    for key, r in _rows_of(out_dir, "digits.csv", keys):
+        by_field_digits.setdefault(key, []).append(r)
 
     entries: dict[tuple, FieldEntry] = {}
     crop_lists: dict[tuple, list[str]] = {}
     digit_crops: dict[tuple, dict[int, str]] = {}
-    for r in _rows_of(out_dir, "review.csv", keys, required=True):
-        key = _key(r, *KEY_COLUMNS)
+    for key, r in _rows_of(out_dir, "review.csv", keys, required=True):
         if key not in entries:
             res = by_result.get(key, {})
             entries[key] = FieldEntry(
@@ -239,27 +237,10 @@ class ReviewCounts:
         self.reasons.update(reason_kinds(e.reason))
 
 
-def review_plan(out_dir: str | Path, block: int | None = None) -> tuple[list[tuple[str, ...]], ReviewCounts]:
-    """The fields in review of a batch folder in page order (lowest confidence first, ties in sheet order) and
-    the page's counts, from their entries built ``block`` (:data:`ENTRY_BLOCK`) at a time."""
-    out_dir = Path(out_dir)
-    block = block or ENTRY_BLOCK
-    keys = _review_keys(out_dir)
-    counts = ReviewCounts()
-    order: list[tuple[float, int]] = []
-    for start in range(0, len(keys), block):
-        built = _build_entries(out_dir, set(keys[start : start + block]))
-        for i, key in enumerate(keys[start : start + block], start):
-            counts.add(built[key])
-            order.append((_page_order(built[key]), i))
-    order.sort()  # by confidence, then sheet order: what a stable sort on confidence gave
-    return [keys[i] for _, i in order], counts
-
-
 def iter_review_entries(out_dir: str | Path, keys: list[tuple[str, ...]] | None = None,
                         block: int | None = None) -> Iterator[FieldEntry]:
     """The entries of the fields ``keys`` (default: :func:`review_plan`'s order) in that order, built ``block``
-    at a time: never more than a block of them held."""
+    (:data:`ENTRY_BLOCK`) at a time: never more than a block of them held."""
     out_dir = Path(out_dir)
     block = block or ENTRY_BLOCK
     keys = review_plan(out_dir, block)[0] if keys is None else keys
@@ -267,6 +248,19 @@ def iter_review_entries(out_dir: str | Path, keys: list[tuple[str, ...]] | None 
         part = keys[start : start + block]
         built = _build_entries(out_dir, set(part))
         yield from (built[k] for k in part)
+
+
+def review_plan(out_dir: str | Path, block: int | None = None) -> tuple[list[tuple[str, ...]], ReviewCounts]:
+    """The fields in review of a batch folder in page order (lowest confidence first, ties in sheet order) and
+    the page's counts, from their entries taken in sheet order by :func:`iter_review_entries`."""
+    keys = _review_keys(Path(out_dir))
+    counts = ReviewCounts()
+    order: list[tuple[float, int]] = []
+    for i, e in enumerate(iter_review_entries(out_dir, keys, block)):
+        counts.add(e)
+        order.append((_page_order(e), i))
+    order.sort()  # by confidence, then sheet order: what a stable sort on confidence gave
+    return [keys[i] for _, i in order], counts
 
 
 def review_entries(out_dir: str | Path) -> list[FieldEntry]:
