@@ -58,6 +58,12 @@ PRINTED_SIGN_ZONE = 0.1
 # a person checks it ("9,324" with its comma just short of a long comma's drop was accepted as 91324).
 LOW_ONE_TOP = 0.2
 LOW_ONE_DROP = 0.1
+# Such a stroke may be up to LOW_ONE_WIDTH wide and LOW_ONE_TALL tall, of H or of the digit before it where that is
+# taller: more than a long comma (LONG_COMMA_WIDTH, LONG_COMMA), because zeros written small after a comma pull the
+# median height H down, and a long comma measured against it is too long and too wide to be left out as one
+# ("69,000" was accepted as 691000).
+LOW_ONE_WIDTH = 1.0
+LOW_ONE_TALL = 1.8
 TRAILING_DASH = 0.4  # the '-' of a trailing '/-' may be this * H tall (a dash elsewhere: 0.3 H)
 FLOURISH = 1.5  # ... or, written as a flourish, up to 1 H tall but this many times as wide, one stroke,
 FLOURISH_WIDTH = 1.2  # and at least this * H long (a 5's bar written apart is shorter)
@@ -507,8 +513,12 @@ def _stands_low(b: Blob, left: list[Blob], top: float, base: float, below: float
 def _standing_low(b: Blob, left: list[Blob], right: list[Blob], H: float, top: float, base: float) -> bool:
     """A narrow stroke with no loop, between digits, standing low (``LOW_ONE_TOP``, ``LOW_ONE_DROP``)
     against the digit before it or the line where it stands: a '1', or a comma not quite long or low
-    enough to be left out as one (:func:`_long_comma`)."""
-    if not left or not right or b.width >= LONG_COMMA_WIDTH * H or b.height >= LONG_COMMA * H or _has_loop(b):
+    enough to be left out as one (:func:`_long_comma`), or one the field's height misjudged (``H`` pulled
+    down by zeros written small after it: the digit before it measures how wide and tall it may be)."""
+    if not left or not right:
+        return False
+    h = max(H, float(max(left, key=lambda m: m.bbox[2]).height))
+    if b.width >= LOW_ONE_WIDTH * h or b.height >= LOW_ONE_TALL * h or _has_loop(b):
         return False
     return _stands_low(b, left, top, base, LOW_ONE_TOP * H, LOW_ONE_DROP * H)
 

@@ -638,6 +638,45 @@ def test_a_one_standing_low_between_digits_is_checked_by_a_person(pool, classifi
         assert result.status == "review"
 
 
+def _amount_with_small_zeros(pool, seed: int, low: bool) -> np.ndarray:
+    """ "69,000" as written on cheques: "69" 40 px high, the zeros after the comma 24 px (small), the comma
+    a long slanted stroke from 0.7 H under the top line to 0.6 H below the baseline (``low``), or a '1'
+    written on the line from the top to the baseline. Dark on light, with a margin."""
+    rng = np.random.default_rng(seed)
+    big, big_chars = render_text("69", pool, rng, height=40, touching_p=0.0, spacing=0.3)
+    small, small_chars = render_text("000", pool, rng, height=24, touching_p=0.0, spacing=0.3)
+    top, base = min(b[1] for _, b in big_chars), max(b[3] for _, b in big_chars)
+    h, gap = base - top, 40
+    canvas = np.zeros((big.shape[0] + 40, big.shape[1] + gap + small.shape[1] + 8), np.uint8)
+    canvas[: big.shape[0], : big.shape[1]] = big
+    y, x0 = base - max(b[3] for _, b in small_chars), big.shape[1] + gap  # the zeros on the same baseline
+    canvas[y : y + small.shape[0], x0 : x0 + small.shape[1]] = small
+    x = big.shape[1] + gap // 2
+    y0, y1 = (top + int(0.7 * h), base + int(0.6 * h)) if low else (top, base)
+    cv2.line(canvas, (x + 13, y0), (x - 13, y1), 255, 4, cv2.LINE_AA)
+    return np.pad(255 - canvas, 12, constant_values=255)
+
+
+@pytest.mark.parametrize("low", [True, False])
+def test_a_long_comma_before_zeros_written_small_is_checked_by_a_person(pool, classifier, low):
+    """Zeros written half as high after the last comma pull the field's median height down, and a long comma,
+    measured against it, was too long and too wide for one: read as a '1' and accepted ("69,000" as
+    691000, on synthetic CTS-2010 cheques). Measured against the digit before it, the stroke stands low, and
+    a person checks it; a '1' written on the line stays a '1'."""
+    from ocr.reader import LOW_ONE_DOUBT
+
+    for seed in (0, 2):
+        gray = _amount_with_small_zeros(pool, seed, low)
+        clean = clean_field(gray)
+        seg = segment(clean.ink, clean.mask, "amount")
+        assert len(seg.groups) == 6 and seg.low_strokes == ([2] if low else [])
+        [result] = read_fields([FieldImage("amt", "amount", gray)], classifier)
+        if low:
+            assert result.status == "review" and LOW_ONE_DOUBT in result.reason
+        else:
+            assert LOW_ONE_DOUBT not in result.reason
+
+
 @pytest.mark.parametrize("dot", [175, None])
 def test_a_decimal_point_too_faint_to_binarise_sends_the_amount_to_a_person(pool, classifier, dot):
     """A point written faintly is lost to binarisation when the pen is dark elsewhere: "45.52" was read
