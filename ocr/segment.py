@@ -501,11 +501,16 @@ def _long_comma(b: Blob, left: list[Blob], main: list[Blob], kinds: list[str], b
     return bool(before) and any(m.bbox[0] >= b.bbox[2] for m in main) and not _has_loop(b)
 
 
+def _just_before(left: list[Blob]) -> Blob:
+    """The mark of ``left`` (marks left of some mark) that ends furthest right: the one just before it."""
+    return max(left, key=lambda m: m.bbox[2])
+
+
 def _stands_low(b: Blob, left: list[Blob], top: float, base: float, below: float, drop: float) -> bool:
     """Whether ``b``'s top is more than ``below`` pixels under, and its foot more than ``drop`` pixels
     below, those of the digit before it (the last of ``left``) or of the line where it stands (``top``,
     ``base``)."""
-    prev = max(left, key=lambda m: m.bbox[2])
+    prev = _just_before(left)
     return any(b.bbox[3] > b_ + drop and b.bbox[1] > t_ + below
                for t_, b_ in ((prev.bbox[1], prev.bbox[3]), (top, base)))
 
@@ -517,7 +522,7 @@ def _standing_low(b: Blob, left: list[Blob], right: list[Blob], H: float, top: f
     down by zeros written small after it: the digit before it measures how wide and tall it may be)."""
     if not left or not right:
         return False
-    h = max(H, float(max(left, key=lambda m: m.bbox[2]).height))
+    h = max(H, float(_just_before(left).height))
     if b.width >= LOW_ONE_WIDTH * h or b.height >= LOW_ONE_TALL * h or _has_loop(b):
         return False
     return _stands_low(b, left, top, base, LOW_ONE_TOP * H, LOW_ONE_DROP * H)
@@ -737,8 +742,7 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
         # writing drifts up or down along the field), else the field's medians.
         left = [m for m in ref if m.bbox[2] <= (x0 + x1) / 2 and m is not b]
         right = [m for m in ref if m.bbox[0] >= (x0 + x1) / 2 and m is not b]
-        near = ([max(left, key=lambda m: m.bbox[2])] if left else []) + ([min(right, key=lambda m: m.bbox[0])]
-                                                                          if right else [])
+        near = ([_just_before(left)] if left else []) + ([min(right, key=lambda m: m.bbox[0])] if right else [])
         base = float(np.mean([m.bbox[3] for m in near])) if near else base_all
         top = float(np.mean([m.bbox[1] for m in near])) if near else top_all
         if b.area < 0.002 * H * H or (b.area < 0.006 * H * H and not (base - 0.3 * H < y1 < base + 0.15 * H)):
