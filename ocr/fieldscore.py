@@ -30,7 +30,8 @@ import numpy as np
 # The features, in order. Margins are log-odds of the chosen digit (ocr.reject.margins), clipped to
 # +-CLIP; a field with no digit of a kind counts as CLIP there.
 FEATURES = ("weakest alone", "weakest joined", "weakest", "second weakest", "digits", "wide marks read whole",
-            "cut pieces", "two digits", "log risk", "has joined", "pair reading", "pair-read digits")
+            "cut pieces", "two digits", "log risk", "has joined", "pair reading", "pair-read digits",
+            "weakest 1 or 7")
 CLIP = 20.0
 L2 = 1e-3  # ridge penalty on the standardised weights
 # Thresholds are chosen on out-of-fold scores (cross_fitted_scores): 5 folds, dealt 4 times. Chosen on
@@ -42,12 +43,16 @@ REPEATS = 4
 
 
 def features(margins: Sequence[float], kinds: Sequence[str], sources: Sequence[str],
-             two_digits: Sequence[float], pair_readings: Sequence[float] = ()) -> np.ndarray:
+             two_digits: Sequence[float], pair_readings: Sequence[float] = (),
+             labels: Sequence[int] = ()) -> np.ndarray:
     """``float64 [len(FEATURES)]`` for one field read as digits with these ``margins``, threshold
     ``kinds`` ("alone" / "joined": :func:`ocr.classify.source_kind`), ``sources`` ("blob", "wide
     blob", "cut", "pair read": ``DigitResult.source``), two-digit detector answers (NaN: not asked) and the pair
     reader's log P of the readings of the wide marks they were read from (``DigitResult.pair_reading``,
-    NaN: none; the feature is the least likely, at least -CLIP, and 0 when there is none)."""
+    NaN: none; the feature is the least likely, at least -CLIP, and 0 when there is none) and the digits'
+    ``labels`` (the weakest margin among the digits read '1' or '7', CLIP when there is none or no labels
+    are given: what a reader misreads a comma, the '/' of '/-' or a stray stroke as is mostly one of those,
+    so an unsure '1' says more than an unsure '8'; README, "Field scores")."""
     m = np.clip(np.asarray(margins, np.float64), -CLIP, CLIP)
     pr = np.asarray(pair_readings, np.float64)
     pr = pr[np.isfinite(pr)]
@@ -55,6 +60,8 @@ def features(margins: Sequence[float], kinds: Sequence[str], sources: Sequence[s
     s = list(sources)
     two = np.asarray(two_digits, np.float64)
     low = np.sort(m)
+    lab = np.asarray(labels)
+    thin = m[np.isin(lab, (1, 7))] if len(lab) == len(m) else m[:0]
     risk = float(np.log1p(np.exp(-m)).sum())  # sum over digits of -log P(digit right), by its margin
     return np.array([
         m[k == "alone"].min() if (k == "alone").any() else CLIP,
@@ -69,6 +76,7 @@ def features(margins: Sequence[float], kinds: Sequence[str], sources: Sequence[s
         float((k == "joined").any()),
         max(float(pr.min()), -CLIP) if len(pr) else 0.0,
         s.count("pair read"),
+        thin.min() if len(thin) else CLIP,
     ], np.float64)
 
 
@@ -77,7 +85,8 @@ def digit_features(digits: Sequence, key: str) -> np.ndarray:
     thresholds ``key`` (:func:`ocr.classify.threshold_key`)."""
     from ocr.classify import source_kind  # the classifier imports this module
     return features([d.margin for d in digits], [source_kind(d.source, key) for d in digits],
-                    [d.source for d in digits], [d.two_digits for d in digits], [d.pair_reading for d in digits])
+                    [d.source for d in digits], [d.two_digits for d in digits], [d.pair_reading for d in digits],
+                    [d.label for d in digits])
 
 
 def fit(x: np.ndarray, right: np.ndarray, l2: float = L2) -> dict:

@@ -33,6 +33,13 @@ def test_features_of_a_field_count_its_digits_by_kind_and_keep_its_weakest():
     read = features([6.0, 4.0, 5.0], ["alone"] * 3, ["cut", "cut", "blob"], [np.nan] * 3, [-0.2, -0.2, np.nan])
     assert _f("pair reading", read) == pytest.approx(-0.2)
     assert _f("pair reading", features([6.0], ["alone"], ["wide blob"], [np.nan], [-80.0])) == -CLIP
+    # The weakest digit read '1' or '7' (what commas, slashes and stray strokes are misread as): here the '7',
+    # though the '3' is weaker; CLIP when the field has none, or when no labels are given.
+    args = ([6.0, -2.0, 4.0, 1.5], ["alone"] * 4, ["blob"] * 4, [np.nan] * 4, [np.nan] * 4)
+    assert _f("weakest 1 or 7", features(*args, [1, 3, 1, 7])) == 1.5
+    assert _f("weakest 1 or 7", features(*args, [0, 3, 8, 9])) == CLIP
+    assert _f("weakest 1 or 7", features(*args)) == CLIP
+    assert _f("weakest 1 or 7", features([-45.0], ["alone"], ["blob"], [np.nan], [np.nan], [1])) == -CLIP
 
 
 def test_the_regression_ranks_right_fields_above_wrong_ones():
@@ -92,6 +99,8 @@ def test_a_field_whose_score_falls_short_goes_to_a_person_naming_its_weakest_dig
     """'3 7 4' written apart, penalties built here, one digit made less sure. A scorer whose score is the
     weakest digit's margin accepts the field from a threshold just under it and sends it to review
     from just over it, whatever the per-digit thresholds."""
+    from ocr.fieldscore import digit_features
+
     rng = np.random.default_rng(2)
     pool = DigitPool()
     parts = [render_text(t, pool, rng, height=40, touching_p=0.0)[0] for t in "374"]
@@ -118,6 +127,8 @@ def test_a_field_whose_score_falls_short_goes_to_a_person_naming_its_weakest_dig
 
     margins = [d.margin for d in read(-np.inf).digits]
     assert read(-np.inf).status == "accepted" and np.argmin(margins) == 1 and margins[1] < CLIP
+    # The reader's digits give the field score their labels: the weakest '1' or '7' is the '7'.
+    assert _f("weakest 1 or 7", digit_features(read(-np.inf).digits, "amount")) == pytest.approx(margins[1])
     assert read(margins[1] - 0.1).status == "accepted"
     low = read(margins[1] + 0.1)
     assert low.status == "review" and low.value == "374"
