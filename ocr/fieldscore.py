@@ -51,8 +51,9 @@ def features(margins: Sequence[float], kinds: Sequence[str], sources: Sequence[s
     reader's log P of the readings of the wide marks they were read from (``DigitResult.pair_reading``,
     NaN: none; the feature is the least likely, at least -CLIP, and 0 when there is none) and the digits'
     ``labels`` (the weakest margin among the digits read '1' or '7', CLIP when there is none or no labels
-    are given: what a reader misreads a comma, the '/' of '/-' or a stray stroke as is mostly one of those,
-    so an unsure '1' says more than an unsure '8'; README, "Field scores")."""
+    are given: '1' and '7' are the digits commas, slashes and stray strokes are misread as, and the two most
+    often read with low margins against each other; fitted, an unsure '1' or '7' counts less against a field
+    than another unsure digit; README, "Field scores")."""
     m = np.clip(np.asarray(margins, np.float64), -CLIP, CLIP)
     pr = np.asarray(pair_readings, np.float64)
     pr = pr[np.isfinite(pr)]
@@ -61,7 +62,7 @@ def features(margins: Sequence[float], kinds: Sequence[str], sources: Sequence[s
     two = np.asarray(two_digits, np.float64)
     low = np.sort(m)
     lab = np.asarray(labels)
-    thin = m[np.isin(lab, (1, 7))] if len(lab) == len(m) else m[:0]
+    thin = m[np.isin(lab, (1, 7))] if len(lab) else m[:0]  # labels of other digits than the margins: IndexError
     risk = float(np.log1p(np.exp(-m)).sum())  # sum over digits of -log P(digit right), by its margin
     return np.array([
         m[k == "alone"].min() if (k == "alone").any() else CLIP,

@@ -28,7 +28,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import cv2
 import numpy as np
@@ -237,12 +237,8 @@ def calibrate_fields(classifier, images: np.ndarray, labels: np.ndarray, n_per_t
     scorers: dict[str, dict] = {}
     for name in types:
         strips = write_strips(name, 2 * n_per_type, seed, pool, touching)
-        # Read in two halves (memory: every candidate of a half is normalised at once).
-        halves = [accepted_fields(read_with_digit_threshold(classifier, strip_fields(name, part, start), name),
-                                  part, name)
-                  for start, part in ((0, strips[:n_per_type]), (n_per_type, strips[n_per_type:]))]
-        x = np.concatenate([h.features for h in halves])
-        right = np.concatenate([h.right for h in halves])
+        read = read_in_halves(classifier, strips, name)
+        x, right = read.features, read.right
         scorers[name] = fit(x, right)
         pooled = cross_fitted_scores(x, right, seed=seed).ravel()
         plain[name] = {"accepted": len(right) / (2 * n_per_type), "error": float((~right).sum() / max(len(right), 1))}
@@ -317,6 +313,17 @@ def accepted_fields(results: Sequence, strips: Sequence, name: str) -> AcceptedF
         right.append(r.value == strip_truth(field_type, s.value))
     return AcceptedFields(np.asarray(right, bool), np.asarray(alone, float), np.asarray(joined, float),
                           np.asarray(feats, float).reshape(len(right), len(FEATURES)))
+
+
+def read_in_halves(classifier, strips: Sequence, name: str) -> AcceptedFields:
+    """:class:`AcceptedFields` of ``strips`` of kind ``name`` read at the digit threshold in two halves, as
+    :func:`calibrate_fields` reads them (memory: every candidate of a half is normalised at once). Margins
+    depend in their sixth digit on which fields share a forward pass, so reading the same strips otherwise
+    can give the nearly separable out-of-fold regressions of a few dozen strips other thresholds."""
+    half = len(strips) // 2
+    parts = [accepted_fields(read_with_digit_threshold(classifier, strip_fields(name, part, start), name), part, name)
+             for start, part in ((0, strips[:half]), (half, strips[half:]))]
+    return AcceptedFields(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(AcceptedFields)))
 
 
 def accepted_margins(results: Sequence, strips: Sequence, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

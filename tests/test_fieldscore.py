@@ -33,13 +33,15 @@ def test_features_of_a_field_count_its_digits_by_kind_and_keep_its_weakest():
     read = features([6.0, 4.0, 5.0], ["alone"] * 3, ["cut", "cut", "blob"], [np.nan] * 3, [-0.2, -0.2, np.nan])
     assert _f("pair reading", read) == pytest.approx(-0.2)
     assert _f("pair reading", features([6.0], ["alone"], ["wide blob"], [np.nan], [-80.0])) == -CLIP
-    # The weakest digit read '1' or '7' (what commas, slashes and stray strokes are misread as): here the '7',
-    # though the '3' is weaker; CLIP when the field has none, or when no labels are given.
+    # The weakest digit read '1' or '7': here the '7', though the '3' is weaker; CLIP when the field has none, or
+    # when no labels are given; labels that are not the margins' digits are an error, not a silent CLIP.
     args = ([6.0, -2.0, 4.0, 1.5], ["alone"] * 4, ["blob"] * 4, [np.nan] * 4, [np.nan] * 4)
     assert _f("weakest 1 or 7", features(*args, [1, 3, 1, 7])) == 1.5
     assert _f("weakest 1 or 7", features(*args, [0, 3, 8, 9])) == CLIP
     assert _f("weakest 1 or 7", features(*args)) == CLIP
     assert _f("weakest 1 or 7", features([-45.0], ["alone"], ["blob"], [np.nan], [np.nan], [1])) == -CLIP
+    with pytest.raises(IndexError):
+        features(*args, [1, 7])
 
 
 def test_the_regression_ranks_right_fields_above_wrong_ones():
