@@ -54,7 +54,8 @@ def date_alternatives(labels: Sequence[int]) -> np.ndarray:
 def format_value(field_type: str, labels: Sequence[int], point_after: int | None = None) -> str:
     """Digit labels -> the field's value string (no validation)."""
     s = "".join(str(int(d)) for d in labels)
-    if field_type == "amount" and point_after is not None and 0 < point_after < len(s):
+    if field_type == "amount" and point_after is not None and 0 <= point_after < len(s):
+        # ".74" when nothing was read before the point: never 74, a hundred times the amount.
         return s[:point_after] + "." + s[point_after:]
     if field_type == "zip" and len(s) == 9:
         return s[:5] + "-" + s[5:]
@@ -80,6 +81,10 @@ def form_problem(field_type: str, labels: Sequence[int], point_after: int | None
         # Cheques and forms write cents/paise as two digits: one digit after the point is far more
         # often a lost digit (two touching digits read as one) than "12.5".
         return f"decimal part must have 2 digits (read {n - point_after})"
+    if field_type == "amount" and point_after == 0:
+        # Cheques write "0.74", not ".74": a first digit before the point was left out (taken for a
+        # '$' or a '₹' sign, or too faint to read).
+        return "nothing read before the decimal point (a digit taken for a sign?)"
     return ""
 
 

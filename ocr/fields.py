@@ -24,6 +24,7 @@ MAX_SKEW_DEG = 5.0  # printed lines further from level than this are not taken a
 FAINT_ROWS = 0.8
 FAINT_SIGMA = 5.0
 FAINT_GREY = 6.0
+FAINT_KEPT = 0.45  # a mark the ink threshold kept less of than this is faint (faint_marks)
 
 
 def ink_from_gray(gray: np.ndarray, invert: bool = False) -> np.ndarray:
@@ -52,7 +53,8 @@ class CleanField:
     ``(y0, y1)`` the horizontal ones filled and ``walls`` the centre columns of the vertical ones
     (box sides, comb cell walls), top to bottom and left to right, in ``ink`` pixels. ``gray`` is the
     levelled crop itself (dark on light), where printed lines too faint to be ink can still be seen
-    (:func:`faint_walls`).
+    (:func:`faint_walls`). ``faint`` ``bool [h, w]`` is what the sensitive threshold sees as ink, the
+    printed lines taken out: strokes too light for ``mask`` (:func:`faint_marks`).
     """
 
     ink: np.ndarray
@@ -62,6 +64,7 @@ class CleanField:
     rules: tuple[tuple[int, int], ...] = ()
     walls: tuple[float, ...] = ()
     gray: np.ndarray | None = None
+    faint: np.ndarray | None = None
 
     @property
     def lines(self) -> tuple[int, int]:
@@ -307,6 +310,8 @@ def clean_field(crop: np.ndarray, *, min_speck: int = 4, level: bool = True) -> 
     sensitive = _binary(gray, sensitive=True)
     lines, walls, rules, wall_xs = find_lines(sensitive)
     lines, rules = _add_printed_dots(sensitive, lines, rules)
+    # (the lines grown by 2 px: the sensitive threshold sees a printed line a little wider than it found it)
+    faint = sensitive & ~(cv2.dilate((lines | walls).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0)
     if lines.any():
         lines &= mask
         mask = mask & ~((lines | walls) & ~_restore_crossings(mask, lines, walls))
@@ -320,7 +325,7 @@ def clean_field(crop: np.ndarray, *, min_speck: int = 4, level: bool = True) -> 
     # Grey levels from the scan where the mask says ink; the mask decides what is ink.
     ink = np.where(mask, np.maximum(ink, 40), 0).astype(np.uint8)
     return CleanField(ink=ink, mask=mask, angle=angle, to_crop=to_crop, rules=tuple(rules), walls=tuple(wall_xs),
-                      gray=gray)
+                      gray=gray, faint=faint)
 
 
 def faint_point(gray: np.ndarray, mask: np.ndarray, boxes: list[Box], height: float) -> int:
@@ -351,6 +356,40 @@ def faint_point(gray: np.ndarray, mask: np.ndarray, boxes: list[Box], height: fl
             if round_dot and inside and area >= 0.004 * height * height:
                 return after
     return 0
+
+
+def faint_marks(faint: np.ndarray, mask: np.ndarray, read: list[Box], height: float) -> list[Box]:
+    """Marks of a digit's size written too lightly for the ink threshold: a faint '5' beside a dark '4',
+    which binarisation loses whole or breaks into crumbs left out one by one as a '*', a '-' and a ','
+    ("54" would read 4).
+
+    ``faint`` is :attr:`CleanField.faint`, ``mask`` the ink mask, ``read`` the boxes of the marks read as
+    digits, ``height`` the digits' height. Such a mark is a connected component of ``faint`` at least
+    0.6 of a digit high, 0.15-1.2 of one wide and 0.03 of its square in
+    area, clear of the crop's edges by a tenth of a digit (what is left of a box's sides and corners),
+    at most a fifth of it inside the boxes read, and of which the ink threshold kept less than
+    :data:`FAINT_KEPT` (a '$' or a '/' written in the same pen keeps nearly all of it). Returns their
+    boxes, left to right.
+    """
+    if height <= 0 or not faint.any():
+        return []
+    inside = np.zeros(faint.shape, bool)
+    for x0, y0, x1, y1 in read:
+        inside[y0:y1, x0:x1] = True
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(faint.astype(np.uint8), connectivity=8)
+    hh, ww = faint.shape
+    edge = max(3, int(0.1 * height))
+    found: list[Box] = []
+    for k in range(1, n):
+        x, y, w, h, area = (int(v) for v in stats[k])
+        if h < 0.6 * height or not 0.15 * height <= w <= 1.2 * height or area < 0.03 * height * height \
+                or x < edge or y < edge or x + w > ww - edge or y + h > hh - edge:
+            continue
+        comp = lab[y : y + h, x : x + w] == k
+        kept = np.count_nonzero(comp & mask[y : y + h, x : x + w]) / area
+        if np.count_nonzero(comp & inside[y : y + h, x : x + w]) <= 0.2 * area and kept < FAINT_KEPT:
+            found.append((x, y, x + w, y + h))
+    return sorted(found)
 
 
 def faint_walls(gray: np.ndarray, cells: int) -> tuple[float, ...] | None:

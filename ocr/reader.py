@@ -23,7 +23,7 @@ import numpy as np
 from ocr.assemble import ALLOWED_COUNTS, assemble, date_alternatives, form_problem
 from ocr.classify import Classifier, threshold_key
 from ocr.errors import OCRError
-from ocr.fields import CleanField, clean_field, faint_point, faint_walls
+from ocr.fields import CleanField, clean_field, faint_marks, faint_point, faint_walls
 from ocr.fieldscore import digit_features, score
 from ocr.normalize import BACKGROUND, PAIR_WIDTH, SIZE, normalize_digit
 from ocr.pairs import TWO_DIGITS, pair_doubt, reading_class
@@ -71,6 +71,7 @@ LOOSE_TARGET = "0.005"
 TOWERING_DOUBT = "a mark nearly twice as tall as the digits, read as a digit (the '/' of '/-'?)"
 GROUPING_DOUBT = "the digits between the commas do not group as 1,23,456 or 1,234,567 (a digit lost or added?)"
 LOW_ONE_DOUBT = "a '1' standing lower than the digits beside it (a comma written long?)"
+FAINT_MARK_DOUBT = "a faint mark as large as a digit, not read (a digit written lightly?)"
 # The digits the two-digit detector (ocr.pairs) is asked about: those read whole from a mark wide enough for two.
 PAIR_SOURCES = ("wide blob",)
 # What reading whole a mark the detector calls two digits adds to its path cost, so that the reading shown
@@ -411,6 +412,10 @@ def prepare_fields(fields: Sequence[FieldImage], timings: Timings | None = None)
                 if after:
                     s.doubts.append(f"a faint dot before the last {after} digit{'s' if after > 1 else ''} "
                                     "(a decimal point?)")
+            if f.type in ("amount", "digits") and c.faint is not None and not comb \
+                    and faint_marks(c.faint, c.mask, [g.bbox for g in s.groups if not g.optional], s.digit_height):
+                # No digit count catches a digit lost from an amount: "54" read 4.
+                s.doubts.append(FAINT_MARK_DOUBT)
             t2 = time.perf_counter()
             t.clean += t1 - t0
             t.segment += t2 - t1

@@ -559,6 +559,15 @@ def _slash_dash(b: Blob, H: float) -> bool:
     return b.height >= TALL * H and b.width >= 0.6 * H and _few_strokes(b, 1.2 * (b.width + b.height))
 
 
+def _foot(slash: Blob, dash: Blob, H: float) -> bool:
+    """Whether the '-' taken with ``slash`` for '/-' is rather the foot of a '2' broken off by
+    binarisation: in the bottom quarter of the mark and starting where it ends ("9402" read 940).
+    The '-' of '/-' is written at mid-height, or rises from the foot as a flourish, longer than a foot."""
+    _, sy0, sx1, _ = slash.bbox
+    dx0, dy0, dx1, dy1 = dash.bbox
+    return (dy0 + dy1) / 2 >= sy0 + 0.75 * slash.height and dx0 <= sx1 + 0.1 * H and dx1 - dx0 <= 0.5 * H
+
+
 def _has_loop(b: Blob) -> bool:
     """Does the blob's ink close round a hole (a '0', '6', '8', '9'; not a stroke)?"""
     _, hierarchy = cv2.findContours(b.mask.astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
@@ -647,6 +656,7 @@ LEFT_OUT = ("speck", "comma", "long comma", "dash", "raised mark", "point", "sta
 
 CRUMBS_AT_POINT = "marks left out beside the decimal point (a faint digit broken up?)"
 STROKE_OVER_DIGIT = "a stroke left out just above a digit (a 5's bar written apart?)"
+SLASH_FOOT_DOUBT = "a mark left out as the '/' of '/-' with the '-' at its foot (a '2' broken in two?)"
 
 
 def _stroke_over_digit(blobs: list[Blob], kinds: list[str], H: float) -> bool:
@@ -824,6 +834,8 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
                 before = [i for i in range(last) if kinds[i] == "digit"]
                 if before and (blobs[before[-1]].width < 0.75 * H or _slash(blobs[before[-1]], H)):
                     kinds[before[-1]] = "slash"
+                    if _foot(blobs[before[-1]], blobs[last], H):
+                        seg.doubts.append(SLASH_FOOT_DOUBT)
             else:
                 # '/-' in one stroke, the dash drawn on from the foot of the '/': the last mark,
                 # taller than the digits, sparse, with no loop.

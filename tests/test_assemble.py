@@ -61,6 +61,15 @@ def test_an_amount_that_starts_with_zero_goes_to_review():
     assert assemble(_field("digits"), _digits([0, 2, 8])).status == "accepted"  # other types keep their zeros
 
 
+def test_an_amount_with_nothing_read_before_its_decimal_point_goes_to_review_and_keeps_the_point():
+    """A faint '9' of "9.74" left out as a sign leaves ".74": read as 74 it was a hundred times the amount."""
+    r = assemble(_field("amount"), _digits([7, 4]), point_after=0)
+    assert (r.status, r.value) == ("review", ".74")
+    assert r.reason == "nothing read before the decimal point (a digit taken for a sign?)"
+    assert form_problem("amount", [7], point_after=0) == "decimal part must have 2 digits (read 1)"
+    assert assemble(_field("amount"), _digits([0, 7, 4]), point_after=1).value == "0.74"
+
+
 def test_segmentation_doubt_sends_to_review():
     r = assemble(_field("digits"), _digits([7, 7]), doubts=["segmentation doubt"])
     assert (r.status, r.reason) == ("review", "segmentation doubt")

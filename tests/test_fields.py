@@ -151,3 +151,23 @@ def test_a_solid_rule_is_not_taken_again_as_a_dotted_one():
         fields._add_printed_dots = plain
     assert with_dots.rules == without.rules and len(with_dots.rules) == 2
     assert np.array_equal(with_dots.mask, without.mask)
+
+
+def test_faint_marks_are_digit_sized_ink_the_ink_threshold_lost_and_nothing_read_holds():
+    from ocr.fields import faint_marks
+
+    H = 40
+    faint = np.zeros((80, 300), bool)
+    mask = np.zeros_like(faint)
+    cv2.ellipse(faint.view(np.uint8), (60, 40), (12, 18), 0, 0, 360, 1, 3)  # a faint '0', 36 px high
+    faint[22:58, 120:130] = True  # a dark '1': the ink threshold keeps it all
+    mask[22:58, 120:130] = True
+    cv2.ellipse(faint.view(np.uint8), (200, 40), (12, 18), 0, 0, 360, 1, 3)  # a faint mark inside a box read
+    faint[20:60, 0:3] = True  # a box's side left over, at the crop's edge
+    faint[38:41, 240:290] = True  # a long faint stroke, not as high as a digit
+    assert faint_marks(faint, mask, read=[(185, 20, 215, 60)], height=H) == [(46, 20, 75, 61)]
+    # Half of it kept by the ink threshold: a digit the reader saw (read or left out on its merits).
+    mask[22:40, 40:80] = faint[22:40, 40:80]
+    assert faint_marks(faint, mask, read=[(185, 20, 215, 60)], height=H) == []
+    # Too small for a digit of this height.
+    assert faint_marks(faint, np.zeros_like(mask), read=[(185, 20, 215, 60)], height=90) == []

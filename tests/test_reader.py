@@ -11,7 +11,7 @@ import pytest
 from ocr.cli import main
 from ocr.handwriting import DigitPool, make_field
 from ocr.reader import read_fields
-from ocr.records import FieldImage
+from ocr.records import DigitResult, FieldImage
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +114,27 @@ def test_a_leading_mark_like_a_rupee_sign_is_dropped_only_when_it_is_not_digit_l
     chosen, doubts, _ = _choose_paths(seg, "amount", costs, labels, np.array([True, True, True]),
                                       digit_like=np.array([True, True, True]))
     assert chosen == [0, 1, 2]
+
+
+def test_a_first_mark_left_out_as_a_sign_before_the_decimal_point_sends_the_amount_to_review():
+    """"9.74" whose '9' is neither a confident digit nor digit-like: left out as a '$', as a sign would
+    be, it leaves the point with nothing before it. The reading keeps the point (".74", not 74) and a
+    person is asked."""
+    from ocr.assemble import assemble
+    from ocr.reader import _choose_paths
+    from ocr.segment import Segmentation
+
+    seg = Segmentation([_one_blob_group(0, optional="a dollar sign"), _one_blob_group(30), _one_blob_group(60)],
+                       30.0, point_after=1)
+    costs, labels = np.array([9.0, 4.1, 4.2]), np.array([9, 7, 4])
+    chosen, doubts, point_after = _choose_paths(seg, "amount", costs, labels, np.array([False, True, True]),
+                                                digit_like=np.array([False, True, True]))
+    assert (chosen, doubts, point_after) == ([1, 2], [], 0)
+    digits = [DigitResult(position=i, bbox=(30 * (i + 1), 0, 30 * (i + 1) + 20, 30), label=d, penalties=np.zeros(10),
+                          confidence=0.99, accepted=True) for i, d in enumerate((7, 4))]
+    r = assemble(FieldImage(name="f", type="amount", crop=np.zeros((30, 90), np.uint8)), digits, point_after)
+    assert (r.status, r.value) == ("review", ".74")
+    assert "nothing read before the decimal point" in r.reason
 
 
 def test_a_mark_like_a_rupee_sign_whose_cut_pieces_read_as_digits_is_not_dropped_silently():
@@ -340,3 +361,20 @@ def test_cli_read_printed_sign_asks_about_a_tall_first_mark(tmp_path, capsys):
     assert values == ["263", "4263"]
     assert main(["read", str(p), "--field", "zip", "--printed-sign", "inside", "--device", "cpu"]) == 2
     assert "for amounts" in capsys.readouterr().err
+
+
+def test_an_amount_digit_written_too_lightly_for_the_ink_threshold_is_not_lost_silently(classifier):
+    """"54" with its '5' written at 40% of the pen's darkness: the ink threshold loses it whole, and
+    the amount read 4, accepted. The sensitive threshold still sees a digit-sized mark that nothing
+    read covers: a person is asked. The same strip written evenly is read as before."""
+    from ocr.reader import FAINT_MARK_DOUBT
+
+    st = make_field("amount", "54", np.random.default_rng(2), pool=DigitPool(), boxes="none", currency="",
+                    grouping="none", suffix="", touching_p=0, noise=0, blur=0, angle=0, jpeg_quality=0, height=40)
+    img = st.image.astype(np.float32)
+    cut = (st.digit_boxes[0][2] + st.digit_boxes[1][0]) // 2
+    img[:, :cut] = 255 - (255 - img[:, :cut]) * 0.4
+    img = np.clip(img + np.random.default_rng(0).normal(0, 3, img.shape), 0, 255).astype(np.uint8)
+    faint, even = read_fields([FieldImage("f", "amount", img), FieldImage("e", "amount", st.image)], classifier)
+    assert (faint.value, faint.status) == ("4", "review") and FAINT_MARK_DOUBT in faint.reason
+    assert even.value == "54" and FAINT_MARK_DOUBT not in even.reason

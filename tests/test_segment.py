@@ -381,6 +381,28 @@ def test_a_slash_dash_written_wide_or_as_a_flourish_is_left_out(ending):
         assert len(seg.groups) == 3 and kinds == ["dash", "slash"]
 
 
+@pytest.mark.parametrize("ending", ["slash and dash", "a 2 and its foot"])
+def test_a_dash_at_the_foot_of_the_mark_taken_for_a_slash_goes_to_a_person(ending):
+    """'9402' whose '2' binarisation broke into its hook and its foot: the foot, low and short, passes
+    for the '-' of '/-' and the hook, narrow, for its '/', and the amount read 940. A '-' at the foot of
+    the mark it follows, where it starts, is a doubt; a '-' at mid-height beside a '/' is not."""
+    from ocr.segment import SLASH_FOOT_DOUBT
+
+    top, base = 20, 60
+    mask = np.zeros((90, 300), np.uint8)
+    for x in (10, 50, 90):  # three digits, 1 H tall
+        mask[top:base, x : x + 24] = 1
+    if ending == "slash and dash":
+        cv2.line(mask, (140, base - 1), (152, top), 1, 4)
+        mask[top + 18 : top + 22, 162:176] = 1
+    else:
+        cv2.polylines(mask, [np.array([(140, top + 8), (150, top), (162, top + 8), (140, base - 6)])], False, 1, 4)
+        mask[base - 12 : base - 8, 162:169] = 1  # the foot (too small to merge), broken off where the stroke turned
+    seg = segment(mask * 255, mask.astype(bool), "amount")
+    assert len(seg.groups) == 3 and sorted(k for k, _ in seg.dropped) == ["dash", "slash"]
+    assert (SLASH_FOOT_DOUBT in seg.doubts) == (ending == "a 2 and its foot")
+
+
 def test_a_small_zero_before_the_decimal_point_counts_among_the_groups_before_it(pool, classifier):
     """'150.25' with its '0' written half as high: the small '0' is a group of its own (read with a
     doubt), so the decimal point stands after three groups, not after the two full-height digits
