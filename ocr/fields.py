@@ -365,11 +365,10 @@ def faint_marks(faint: np.ndarray, mask: np.ndarray, read: list[Box], height: fl
 
     ``faint`` is :attr:`CleanField.faint`, ``mask`` the ink mask, ``read`` the boxes of the marks read as
     digits, ``height`` the digits' height. Such a mark is a connected component of ``faint`` at least
-    0.6 of a digit high, 0.15-1.2 of one wide and 0.03 of its square in
-    area, clear of the crop's edges by a tenth of a digit (what is left of a box's sides and corners),
-    at most a fifth of it inside the boxes read, and of which the ink threshold kept less than
-    :data:`FAINT_KEPT` (a '$' or a '/' written in the same pen keeps nearly all of it). Returns their
-    boxes, left to right.
+    0.6 of a digit high, 0.15-1.2 of one wide and 0.03 of its square in area, clear of the crop's edges
+    by a tenth of a digit (what is left of a box's sides and corners), at most a fifth of it inside the
+    boxes read, and of which the ink threshold kept less than :data:`FAINT_KEPT` (a '$' or a '/' written
+    in the same pen keeps two thirds or more). Returns their boxes, left to right.
     """
     if height <= 0 or not faint.any():
         return []
