@@ -403,6 +403,26 @@ def test_a_dash_at_the_foot_of_the_mark_taken_for_a_slash_goes_to_a_person(endin
     assert (SLASH_FOOT_DOUBT in seg.doubts) == (ending == "a 2 and its foot")
 
 
+@pytest.mark.parametrize("point", [True, False])
+def test_a_slash_dash_after_a_decimal_point_goes_to_a_person(point):
+    """'213900.12' whose '1' passed for a '/' and whose '2', written with a long flat foot, for the '-' of
+    '/-': read 213900. Nobody writes a point before '/-', so a person is asked; '/-' after digits is not
+    in doubt."""
+    from ocr.segment import POINT_BEFORE_SLASH
+
+    top, base = 20, 60
+    mask = np.zeros((90, 300), np.uint8)
+    for x in (10, 50, 90):  # three digits, 1 H tall
+        mask[top:base, x : x + 24] = 1
+    if point:
+        mask[base - 6 : base, 124:130] = 1
+    cv2.line(mask, (140, base - 1), (152, top), 1, 4)
+    mask[top + 18 : top + 22, 162:176] = 1
+    seg = segment(mask * 255, mask.astype(bool), "amount")
+    assert len(seg.groups) == 3 and {"dash", "slash"} <= {k for k, _ in seg.dropped}
+    assert (POINT_BEFORE_SLASH in seg.doubts) == point
+
+
 def test_a_small_zero_before_the_decimal_point_counts_among_the_groups_before_it(pool, classifier):
     """'150.25' with its '0' written half as high: the small '0' is a group of its own (read with a
     doubt), so the decimal point stands after three groups, not after the two full-height digits
