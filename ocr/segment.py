@@ -656,7 +656,7 @@ LEFT_OUT = ("speck", "comma", "long comma", "dash", "raised mark", "point", "sta
 
 CRUMBS_AT_POINT = "marks left out beside the decimal point (a faint digit broken up?)"
 STROKE_OVER_DIGIT = "a stroke left out just above a digit (a 5's bar written apart?)"
-POINT_BEFORE_SLASH = "a point before the '/-' (the decimal digits taken for '/-'?)"
+POINT_BEFORE_SLASH = "a point before a '/-' with a tall '-' (the decimal digits taken for '/-'?)"
 SLASH_FOOT_DOUBT = "a mark left out as the '/' of '/-' with the '-' at its foot (a '2' broken in two?)"
 
 
@@ -871,11 +871,13 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
                     seg.doubts.append(f"a speck before the last {after} digit{'s' if after > 1 else ''} "
                                       "(a decimal point?)")
                     break
-            # Nobody writes a decimal point before '/-': after a point, the '/' and the '-' are the decimal
-            # digits, a '1' and a '2' with a long flat foot ("213900.12" read 213900).
+            # A decimal point before '/-' whose '-' is no thin dash but a stroke taken for a flourish: the '/'
+            # and the '-' are the decimal digits, a '1' and a '2' with a long flat foot ("213900.12" read
+            # 213900). (A speck before a '/-' written plainly is only a speck.)
             for p in (i for i, k in enumerate(kinds) if k == "point"):
-                rest = [k for k in kinds[p + 1 :] if k != "speck"]
-                if "slash" in rest and all(k in ("slash", "dash") for k in rest) \
+                rest = [i for i in range(p + 1, len(kinds)) if kinds[i] != "speck"]
+                if any(kinds[i] == "slash" for i in rest) and all(kinds[i] in ("slash", "dash") for i in rest) \
+                        and any(kinds[i] == "dash" and blobs[i].height > 0.3 * H for i in rest) \
                         and any(k == "digit" for k in kinds[:p]):
                     seg.doubts.append(POINT_BEFORE_SLASH)
                     break
