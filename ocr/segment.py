@@ -38,6 +38,7 @@ MAX_PIECE_WIDTH = 1.3  # a candidate piece wider than this * H is not one digit 
 MIN_PIECE_WIDTH = 0.12  # ... nor one narrower than this (a sliver next to a cut)
 MAX_CUTS = 6  # cut candidates per component (2^6 = 64 paths at most; 4 left the right cut of some pairs out)
 TALL = 1.22  # taller than this * H: a currency sign's bar, not a digit
+DASH_HEIGHT = 0.3  # a dash by its shape is at most this * H tall (a '-' taller than that was taken for one otherwise)
 SMALL = 0.42  # point, comma, speck: both sides smaller than this * H
 COMMA_WIDTH = 0.5  # an amount's comma (hanging below the baseline) may be this * H wide, written thick
 # An amount's comma written as a long stroke: from the lower part of the writing (its top at least
@@ -64,7 +65,7 @@ LOW_ONE_DROP = 0.1
 # ("69,000" was accepted as 691000).
 LOW_ONE_WIDTH = 1.0
 LOW_ONE_TALL = 1.8
-TRAILING_DASH = 0.4  # the '-' of a trailing '/-' may be this * H tall (a dash elsewhere: 0.3 H)
+TRAILING_DASH = 0.4  # the '-' of a trailing '/-' may be this * H tall (a dash elsewhere: DASH_HEIGHT)
 FLOURISH = 1.5  # ... or, written as a flourish, up to 1 H tall but this many times as wide, one stroke,
 FLOURISH_WIDTH = 1.2  # and at least this * H long (a 5's bar written apart is shorter)
 TOWERING = 1.8  # an amount's mark this many times as tall as the next is no guide to the digits' height
@@ -760,7 +761,8 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
             kinds.append("speck")  # tiny, or small and away from the baseline where points sit
             if base - 0.3 * H < y1 < base + 0.15 * H and not any(_x_overlap(b.bbox, o.bbox) > 0 for o in main):
                 low_specks.append(len(kinds) - 1)
-        elif b.height <= 0.3 * H and b.width >= 1.5 * b.height and top + 0.25 * H < (y0 + y1) / 2 < top + 0.85 * H:
+        elif b.height <= DASH_HEIGHT * H and b.width >= 1.5 * b.height \
+                and top + 0.25 * H < (y0 + y1) / 2 < top + 0.85 * H:
             kinds.append("dash")
         elif b.height < 0.65 * H and b.width < (COMMA_WIDTH if field_type == "amount" else SMALL) * H \
                 and y1 > base + 0.12 * H and y0 > top + 0.45 * H:
@@ -877,7 +879,7 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
             for p in (i for i, k in enumerate(kinds) if k == "point"):
                 rest = [i for i in range(p + 1, len(kinds)) if kinds[i] != "speck"]
                 if any(kinds[i] == "slash" for i in rest) and all(kinds[i] in ("slash", "dash") for i in rest) \
-                        and any(kinds[i] == "dash" and blobs[i].height > 0.3 * H for i in rest) \
+                        and any(kinds[i] == "dash" and blobs[i].height > DASH_HEIGHT * H for i in rest) \
                         and any(k == "digit" for k in kinds[:p]):
                     seg.doubts.append(POINT_BEFORE_SLASH)
                     break

@@ -354,15 +354,21 @@ def test_a_rupee_sign_taller_than_the_digits_may_be_wider_than_one():
     assert len(seg.groups) == 4 and seg.groups[0].optional == "a rupee sign"
 
 
+def _three_digits(top: int, base: int) -> np.ndarray:
+    """A ``uint8 [90, 300]`` amount mask with three digits, 1 H = base - top tall, as solid bars at x 10-114."""
+    mask = np.zeros((90, 300), np.uint8)
+    for x in (10, 50, 90):
+        mask[top:base, x : x + 24] = 1
+    return mask
+
+
 @pytest.mark.parametrize("ending", ["flourish", "wide slash", "flat zero"])
 def test_a_slash_dash_written_wide_or_as_a_flourish_is_left_out(ending):
     """'/-' as real cheques have it: the '-' a long rising stroke (2.5 times as wide as tall, 0.7 H),
     or the '/' a broad lean (0.9 H wide, 1.4 H tall). Read, they were digits ("329,000/-" read with
     two more '1's). A flat '0' at the end is wider than tall too, but it has a loop: a digit."""
     top, base = 20, 60
-    mask = np.zeros((90, 300), np.uint8)
-    for x in (10, 50, 90):  # three digits, 1 H tall
-        mask[top:base, x : x + 24] = 1
+    mask = _three_digits(top, base)
     if ending == "flourish":
         cv2.line(mask, (140, base - 1), (150, top), 1, 4)  # '/'
         cv2.polylines(mask, [np.array([(165, top + 30), (190, top + 22), (215, top + 14), (235, top + 4)])],
@@ -389,9 +395,7 @@ def test_a_dash_at_the_foot_of_the_mark_taken_for_a_slash_goes_to_a_person(endin
     from ocr.segment import SLASH_FOOT_DOUBT
 
     top, base = 20, 60
-    mask = np.zeros((90, 300), np.uint8)
-    for x in (10, 50, 90):  # three digits, 1 H tall
-        mask[top:base, x : x + 24] = 1
+    mask = _three_digits(top, base)
     if ending == "slash and dash":
         cv2.line(mask, (140, base - 1), (152, top), 1, 4)
         mask[top + 18 : top + 22, 162:176] = 1
@@ -412,9 +416,7 @@ def test_a_slash_and_a_tall_dash_after_a_decimal_point_go_to_a_person(point, das
     from ocr.segment import POINT_BEFORE_SLASH
 
     top, base = 20, 60
-    mask = np.zeros((90, 300), np.uint8)
-    for x in (10, 50, 90):  # three digits, 1 H tall
-        mask[top:base, x : x + 24] = 1
+    mask = _three_digits(top, base)
     if point:
         mask[base - 6 : base, 124:130] = 1
     cv2.line(mask, (140, base - 1), (152, top), 1, 4)
