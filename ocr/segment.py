@@ -68,6 +68,11 @@ LOW_ONE_TALL = 1.8
 TRAILING_DASH = 0.4  # the '-' of a trailing '/-' may be this * H tall (a dash elsewhere: DASH_HEIGHT)
 FLOURISH = 1.5  # ... or, written as a flourish, up to 1 H tall but this many times as wide, one stroke,
 FLOURISH_WIDTH = 1.2  # and at least this * H long (a 5's bar written apart is shorter)
+# As the last mark, right after a '/', the flourish may be as short as a bowed stroke rising steeply: as wide as
+# tall (FLOURISH_AFTER_SLASH) and FLOURISH_WIDTH_AFTER_SLASH * H wide, still one stroke. ("59,000/" followed by
+# such a stroke read 5900011: both marks were read as '1's.)
+FLOURISH_AFTER_SLASH = 1.0
+FLOURISH_WIDTH_AFTER_SLASH = 0.9
 TOWERING = 1.8  # an amount's mark this many times as tall as the next is no guide to the digits' height
 RUPEE_WIDTH = 1.2  # a printed or written rupee sign taller than the digits may be this * H wide
 # A cut path's cost per row for straying H columns from its anchor (cut_paths): 0.8 per column per
@@ -91,6 +96,7 @@ HALF_MARK_DOUBT = "a mark half a digit high that is neither a digit nor punctuat
 # ... and in an amount, read as a digit all the same: no digit count checks it, so a person does.
 SMALL_DIGIT_DOUBT = "a digit half as high as the others, read (a zero written small?)"
 SMALL_DIGIT = 0.3  # ... at least this * H tall
+COMPACT_HULL = 0.5  # ... and in an amount, compact: its convex hull fills this much of its box (_compact)
 # Comb fields (printed cells, one digit in each): a found wall may stray this much of a cell's width
 # from the even division between the outer walls; a sliver this narrow hugging a wall is what is
 # left of the wall; a blob with this much of its ink in each of two cells is two digits touching
@@ -535,12 +541,24 @@ def _few_strokes(b: Blob, longest: float) -> bool:
     return not _has_loop(b) and int(skeletonize(b.mask).sum()) <= longest
 
 
-def _flourish(b: Blob, H: float) -> bool:
+def _flourish(b: Blob, H: float, after_slash: bool = False) -> bool:
     """The '-' of '/-' drawn as a long rising or curved stroke: at most 1 H tall, ``FLOURISH`` times
     as wide as tall and ``FLOURISH_WIDTH`` H wide, one stroke (its centre line at most 1.25 times its
-    box's diagonal)."""
+    box's diagonal). ``after_slash``: the mark comes right after a '/' and ends the amount, and may be
+    shorter (:data:`FLOURISH_AFTER_SLASH`, :data:`FLOURISH_WIDTH_AFTER_SLASH`)."""
+    if after_slash:
+        return b.height <= H and b.width >= max(FLOURISH_AFTER_SLASH * b.height, FLOURISH_WIDTH_AFTER_SLASH * H) \
+            and _few_strokes(b, 1.25 * np.hypot(b.width, b.height)) and _one_run_per_column(b)
     return b.height <= H and b.width >= max(FLOURISH * b.height, FLOURISH_WIDTH * H) \
         and _few_strokes(b, 1.25 * np.hypot(b.width, b.height))
+
+
+def _one_run_per_column(b: Blob, share: float = 0.9) -> bool:
+    """Whether at least ``share`` of the blob's columns cross its ink once: a stroke drawn across, as the
+    '-' of '/-' is; the bar of a '7', the bowls of a '5' or a '2' and the arms of a '4' stand over other ink."""
+    m = b.mask.astype(np.int8)
+    starts = (np.diff(m, axis=0, prepend=0) == 1).sum(axis=0)
+    return bool((starts == 1).sum() >= share * b.width)
 
 
 def _slash(b: Blob, H: float) -> bool:
@@ -573,6 +591,16 @@ def _has_loop(b: Blob) -> bool:
     """Does the blob's ink close round a hole (a '0', '6', '8', '9'; not a stroke)?"""
     _, hierarchy = cv2.findContours(b.mask.astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
     return hierarchy is not None and bool((hierarchy[0][:, 3] >= 0).any())
+
+
+def _compact(b: Blob) -> bool:
+    """A compact mark, as a small '0' is (a ring, open or closed, or filled in by a broad pen): no thinner one
+    way than half the other, and its convex hull fills at least :data:`COMPACT_HULL` of its box. A
+    comma, a '/' or a dash is a stroke, its hull as thin as it."""
+    if min(b.width, b.height) < 0.5 * max(b.width, b.height):
+        return False
+    pts = cv2.findNonZero(b.mask.astype(np.uint8))
+    return pts is not None and cv2.contourArea(cv2.convexHull(pts)) >= COMPACT_HULL * b.width * b.height
 
 
 def _small(b: Blob, H: float) -> bool:
@@ -811,7 +839,8 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
                     kinds[i] = "dash"
             # The last mark itself only after a '/' (a straight stroke leaning right): a digit with a
             # long bar (a '5') is as wide and as low, but no '/' stands before it.
-            if len(digits_at) > 2 and _flourish(blobs[digits_at[-1]], H) and _slash(blobs[digits_at[-2]], H):
+            if len(digits_at) > 2 and _flourish(blobs[digits_at[-1]], H, after_slash=True) \
+                    and _slash(blobs[digits_at[-2]], H):
                 kinds[digits_at[-1]] = "dash"
                 digits_at = digits_at[:-1]
             first = digits_at[0]
@@ -919,10 +948,13 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
             g = build_group(b, H, ink, drift)
             g.optional = MAY_BE_DIGIT[k]
             seg.groups.append(g)
-        elif k == "half mark" and b.height >= SMALL_DIGIT * H and (field_type != "amount" or _has_loop(b)):
-            # A digit written small? The classifier decides. In amounts only a mark with a loop (the
-            # trailing zeros of "1,50,000" are often written small): their dashes, slashes and commas
-            # have none, and a classifier reads a '/' as a sure '1'.
+        elif k == "half mark" and b.height >= SMALL_DIGIT * H \
+                and (field_type != "amount" or _has_loop(b) or _compact(b)):
+            # A digit written small? The classifier decides. In amounts only a mark with a loop or a
+            # compact one (the trailing zeros of "1,50,000" are often written small, rings left open or
+            # filled in by a broad pen): their dashes, slashes and commas are strokes, and a classifier
+            # reads a '/' as a sure '1'. Either way the amount goes to a person (SMALL_DIGIT_DOUBT or
+            # HALF_MARK_DOUBT); what this decides is the reading the person is shown.
             g = build_group(b, H, ink, drift)
             g.optional = SMALL_MARK
             seg.groups.append(g)

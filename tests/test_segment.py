@@ -387,6 +387,31 @@ def test_a_slash_dash_written_wide_or_as_a_flourish_is_left_out(ending):
         assert len(seg.groups) == 3 and kinds == ["dash", "slash"]
 
 
+@pytest.mark.parametrize("ending", ["short flourish", "seven", "open four"])
+def test_a_short_flourish_after_a_slash_is_the_dash_but_a_digit_after_a_one_is_not(ending):
+    """'59,000/' followed by a short bowed stroke rising steeply (1.3 H long, 0.9 H of rise) read 5900011:
+    too short for a flourish anywhere, it is one after a '/' that ends the amount. A '7' or an open '4'
+    after a '1' leaning like a '/' is as wide and as tall, but its strokes stand over each other
+    ("217" read 2)."""
+    top, base = 20, 60
+    mask = _three_digits(top, base)
+    cv2.line(mask, (140, base - 1), (152, top), 1, 4)  # the '/' (or a '1' leaning right)
+    if ending == "short flourish":
+        cv2.polylines(mask, [np.array([(165, top + 38), (180, top + 24), (195, top + 12), (217, top + 4)])],
+                      False, 1, 4)
+    elif ending == "seven":
+        cv2.polylines(mask, [np.array([(165, top + 4), (205, top + 4), (178, base - 2)])], False, 1, 4)
+    else:
+        cv2.polylines(mask, [np.array([(172, top + 2), (165, top + 26), (205, top + 22)])], False, 1, 4)
+        cv2.line(mask, (198, top + 8), (194, base - 2), 1, 4)
+    seg = segment(mask * 255, mask.astype(bool), "amount")
+    kinds = sorted(k for k, _ in seg.dropped)
+    if ending == "short flourish":
+        assert len(seg.groups) == 3 and kinds == ["dash", "slash"]
+    else:
+        assert len(seg.groups) == 5 and "dash" not in kinds
+
+
 @pytest.mark.parametrize("ending", ["slash and dash", "a 2 and its foot"])
 def test_a_dash_at_the_foot_of_the_mark_taken_for_a_slash_goes_to_a_person(ending):
     """'9402' whose '2' binarisation broke into its hook and its foot: the foot, low and short, passes
@@ -515,6 +540,23 @@ def test_zeros_written_small_at_the_end_of_an_amount_are_read_but_checked(pool, 
     assert results[0].value == "15000" and results[0].status == "review"
     assert SMALL_DIGIT_DOUBT in results[0].reason
     assert results[1].value == "150" and HALF_MARK_DOUBT in results[1].reason
+
+
+@pytest.mark.parametrize("zero", ["open ring", "filled in"])
+def test_a_small_zero_left_open_or_filled_in_is_offered_to_the_classifier(zero):
+    """A trailing zero written half as high with a gap in its ring, or filled in by a broad pen, has no
+    loop; it was left out ("59,000" shown as 5900). A compact mark is offered to the classifier as a
+    digit written small (a person checks the amount either way); a small stroke as high ('/') is not."""
+    top, base = 20, 60
+    mask = _three_digits(top, base)
+    if zero == "open ring":
+        cv2.ellipse(mask, (135, base - 9), (6, 7), 0, 60, 330, 1, 3)  # 0.45 H tall
+    else:
+        cv2.ellipse(mask, (135, base - 9), (6, 8), 0, 0, 360, 1, -1)
+    cv2.line(mask, (160, base - 2), (166, base - 18), 1, 3)  # a stroke as high: no digit
+    seg = segment(mask * 255, mask.astype(bool), "amount")
+    assert [g.optional for g in seg.groups] == ["", "", "", SMALL_MARK]
+    assert [k for k, _ in seg.dropped] == ["half mark"] and HALF_MARK_DOUBT in seg.doubts
 
 
 def test_a_slash_twice_the_digits_height_does_not_set_the_line():
