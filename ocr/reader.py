@@ -231,8 +231,6 @@ def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels:
                 sign_doubts.append(f"a first mark left out as {g.optional}, though the form prints one "
                                    "(a digit written tall?)")
         else:
-            if g.optional == SMALL_MARK and field_type == "amount":
-                sign_doubts.append(SMALL_DIGIT_DOUBT)
             for idx in [tuple(offset + c for c in p) for p in g.paths] + ([extra[gi]] if gi in extra else []):
                 reading = tuple(int(labels[k]) for k in idx)
                 opts.append((float(sum(costs[k] for k in idx)) + reading_cost(readings, offset, reading), idx, reading,
@@ -322,6 +320,18 @@ def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels:
             # it cannot follow a grouping comma, it may be a '1' written low.
             follow = f"{n} digit{'s follow' if n != 1 else ' follows'} it"
             doubts = [*doubts, f"a long stroke left out as a comma, but {follow} (a '1' written low?)"]
+    if field_type == "amount":
+        # A digit read from a mark half a digit high: nothing counts an amount's digits, so a person
+        # checks it, unless it is a zero in the group of three after the last comma, which the grouping
+        # counts ("1,50,000" with its zeros written small: a mark taken for a digit or a digit lost there
+        # leaves two or four after the comma, doubts of their own).
+        # (The last comma is a grouping comma, or one before the last marks that may be a point written low.)
+        comma = seg.comma_after if comma_after is not None else seg.last_comma
+        counted = comma is not None and whole - starts[comma] == 3
+        if any(g.optional == SMALL_MARK and options[gi][picks[gi]][2]
+               and not (counted and gi >= comma and starts[gi] < whole and options[gi][picks[gi]][2] == (0,))
+               for gi, g in enumerate(seg.groups)):
+            doubts = [*doubts, SMALL_DIGIT_DOUBT]
     if any(options[gi][picks[gi]][2] == (1,) for gi in seg.low_strokes):
         # Read as a '1', a stroke standing lower than the digits may be a comma written long.
         doubts = [*doubts, LOW_ONE_DOUBT]

@@ -559,6 +559,28 @@ def test_a_small_zero_left_open_or_filled_in_is_offered_to_the_classifier(zero):
     assert [k for k, _ in seg.dropped] == ["half mark"] and HALF_MARK_DOUBT in seg.doubts
 
 
+@pytest.mark.parametrize("comma", [True, False])
+def test_zeros_written_small_in_the_group_after_the_last_comma_are_counted_by_the_grouping(pool, classifier, comma):
+    """'215,000' with its last two zeros written half as high: the grouping counts the three digits after the
+    last comma (a mark taken for a zero, or a zero lost, leaves two or four), so those zeros need no person
+    of their own; '215000' written the same way without the comma still does."""
+    rng = np.random.default_rng(1)
+    big, chars = render_text("215,0" if comma else "2150", pool, rng, height=40, touching_p=0.0, spacing=0.3)
+    small, _ = render_text("00", pool, rng, height=20, touching_p=0.0, spacing=0.4)
+    ink = np.zeros((big.shape[0] + 10, big.shape[1] + small.shape[1] + 10), np.uint8)
+    ink[: big.shape[0], : big.shape[1]] = big
+    base = max(b[3] for c, b in chars if c.isdigit())  # the digits' baseline
+    ink[base - small.shape[0] : base, big.shape[1] + 10 :] = small
+    gray = np.pad(255 - ink, 12, constant_values=255)
+    clean = clean_field(gray)
+    seg = segment(clean.ink, clean.mask, "amount")
+    assert [g.optional for g in seg.groups] == [""] * 4 + [SMALL_MARK] * 2
+    assert seg.last_comma == (3 if comma else None)
+    [result] = read_fields([FieldImage("amt", "amount", gray)], classifier)
+    assert result.value == "215000"
+    assert (SMALL_DIGIT_DOUBT in result.reason) == (not comma)
+
+
 def test_a_slash_twice_the_digits_height_does_not_set_the_line():
     """'6900/-' with the '/' drawn through at twice the digits' height (a real Canara cheque): with
     the tallest mark setting the half-height cut, the digits fell under it, the '/' alone made the
