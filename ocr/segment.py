@@ -93,7 +93,8 @@ MAY_BE_DIGIT = {"rupee?": "a rupee sign", "sign?": "a currency sign", "slash-das
 # only when the classifier is sure it is a digit; otherwise it is left out and a person asked.
 SMALL_MARK = "a mark half a digit high"
 HALF_MARK_DOUBT = "a mark half a digit high that is neither a digit nor punctuation"
-# ... and in an amount, read as a digit all the same: no digit count checks it, so a person does.
+# ... and in an amount, read as a digit all the same: no digit count checks it, so a person does (unless it
+# is a zero in the group of three after the last comma, which the grouping counts: ocr.reader._choose_paths).
 SMALL_DIGIT_DOUBT = "a digit half as high as the others, read (a zero written small?)"
 SMALL_DIGIT = 0.3  # ... at least this * H tall
 COMPACT_HULL = 0.5  # ... and in an amount, compact: its convex hull fills this much of its box (_compact)
@@ -953,8 +954,8 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
             # A digit written small? The classifier decides. In amounts only a mark with a loop or a
             # compact one (the trailing zeros of "1,50,000" are often written small, rings left open or
             # filled in by a broad pen): their dashes, slashes and commas are strokes, and a classifier
-            # reads a '/' as a sure '1'. Either way the amount goes to a person (SMALL_DIGIT_DOUBT or
-            # HALF_MARK_DOUBT); what this decides is the reading the person is shown.
+            # reads a '/' as a sure '1'. Left out, the amount goes to a person (HALF_MARK_DOUBT); read, too
+            # (SMALL_DIGIT_DOUBT), unless the grouping after the last comma counts it.
             g = build_group(b, H, ink, drift)
             g.optional = SMALL_MARK
             seg.groups.append(g)
