@@ -328,9 +328,10 @@ def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels:
         # (The last comma is a grouping comma, or one before the last marks that may be a point written low.)
         comma = seg.comma_after if comma_after is not None else seg.last_comma
         counted = comma is not None and whole - starts[comma] == 3
-        if any(g.optional == SMALL_MARK and options[gi][picks[gi]][2]
-               and not (counted and gi >= comma and starts[gi] < whole and options[gi][picks[gi]][2] == (0,))
-               for gi, g in enumerate(seg.groups)):
+        small = [(gi, opts[k][2]) for gi, (g, opts, k) in enumerate(zip(seg.groups, options, picks, strict=True))
+                 if g.optional == SMALL_MARK]
+        if any(reading and not (counted and gi >= comma and starts[gi] < whole and reading == (0,))
+               for gi, reading in small):
             doubts = [*doubts, SMALL_DIGIT_DOUBT]
     if any(options[gi][picks[gi]][2] == (1,) for gi in seg.low_strokes):
         # Read as a '1', a stroke standing lower than the digits may be a comma written long.

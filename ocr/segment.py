@@ -73,6 +73,7 @@ FLOURISH_WIDTH = 1.2  # and at least this * H long (a 5's bar written apart is s
 # such a stroke read 5900011: both marks were read as '1's.)
 FLOURISH_AFTER_SLASH = 1.0
 FLOURISH_WIDTH_AFTER_SLASH = 0.9
+FLOURISH_ACROSS = 0.9  # ... and crossing this share of its columns once (_one_run_per_column): no '7' or '4'
 TOWERING = 1.8  # an amount's mark this many times as tall as the next is no guide to the digits' height
 RUPEE_WIDTH = 1.2  # a printed or written rupee sign taller than the digits may be this * H wide
 # A cut path's cost per row for straying H columns from its anchor (cut_paths): 0.8 per column per
@@ -547,19 +548,17 @@ def _flourish(b: Blob, H: float, after_slash: bool = False) -> bool:
     as wide as tall and ``FLOURISH_WIDTH`` H wide, one stroke (its centre line at most 1.25 times its
     box's diagonal). ``after_slash``: the mark comes right after a '/' and ends the amount, and may be
     shorter (:data:`FLOURISH_AFTER_SLASH`, :data:`FLOURISH_WIDTH_AFTER_SLASH`)."""
-    if after_slash:
-        return b.height <= H and b.width >= max(FLOURISH_AFTER_SLASH * b.height, FLOURISH_WIDTH_AFTER_SLASH * H) \
-            and _few_strokes(b, 1.25 * np.hypot(b.width, b.height)) and _one_run_per_column(b)
-    return b.height <= H and b.width >= max(FLOURISH * b.height, FLOURISH_WIDTH * H) \
-        and _few_strokes(b, 1.25 * np.hypot(b.width, b.height))
+    aspect, width = (FLOURISH_AFTER_SLASH, FLOURISH_WIDTH_AFTER_SLASH) if after_slash else (FLOURISH, FLOURISH_WIDTH)
+    return b.height <= H and b.width >= max(aspect * b.height, width * H) \
+        and _few_strokes(b, 1.25 * np.hypot(b.width, b.height)) and (not after_slash or _one_run_per_column(b))
 
 
-def _one_run_per_column(b: Blob, share: float = 0.9) -> bool:
-    """Whether at least ``share`` of the blob's columns cross its ink once: a stroke drawn across, as the
-    '-' of '/-' is; the bar of a '7', the bowls of a '5' or a '2' and the arms of a '4' stand over other ink."""
-    m = b.mask.astype(np.int8)
-    starts = (np.diff(m, axis=0, prepend=0) == 1).sum(axis=0)
-    return bool((starts == 1).sum() >= share * b.width)
+def _one_run_per_column(b: Blob) -> bool:
+    """Whether at least :data:`FLOURISH_ACROSS` of the blob's columns cross its ink once: a stroke drawn
+    across, as the '-' of '/-' is; the bar of a '7', the bowls of a '5' or a '2' and the arms of a '4' stand
+    over other ink."""
+    runs = (np.diff(b.mask.astype(np.int8), axis=0, prepend=0) == 1).sum(axis=0)
+    return bool((runs == 1).sum() >= FLOURISH_ACROSS * b.width)
 
 
 def _slash(b: Blob, H: float) -> bool:

@@ -546,7 +546,8 @@ def test_zeros_written_small_at_the_end_of_an_amount_are_read_but_checked(pool, 
 def test_a_small_zero_left_open_or_filled_in_is_offered_to_the_classifier(zero):
     """A trailing zero written half as high with a gap in its ring, or filled in by a broad pen, has no
     loop; it was left out ("59,000" shown as 5900). A compact mark is offered to the classifier as a
-    digit written small (a person checks the amount either way); a small stroke as high ('/') is not."""
+    digit written small (read, it sends the amount to a person unless the grouping after a comma counts it);
+    a small stroke as high ('/') is not."""
     top, base = 20, 60
     mask = _three_digits(top, base)
     if zero == "open ring":
