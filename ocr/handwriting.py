@@ -24,8 +24,11 @@ from ocr.records import Box
 
 MARKS = ".,/-$₹*"
 # Marks as writers of Indian CTS cheques make them (``make_field(..., cts_hand=True)``): a grouping
-# comma written as a long slanted stroke, the '-' of '/-' as a rising flourish, and '/-' in one stroke.
-LONG_COMMA, FLOURISH, SLASH_DASH = "\u201a", "~", "\u2044"
+# comma written as a long slanted stroke, the '-' of '/-' as a rising flourish, '/-' in one stroke, and
+# '/-' with its '-' drawn through the '/' or on from it.
+LONG_COMMA, FLOURISH, SLASH_DASH, SLASH_CROSSED = "\u201a", "~", "\u2044", "\u29f8"
+SLASHES = ("/", SLASH_DASH, SLASH_CROSSED)
+CTS_SLASH_TOUCHING = 0.3  # how often such a writer's '/' touches the digit before it
 BOX_STYLES = ("box", "cells", "baseline", "none")
 
 
@@ -164,6 +167,26 @@ def _draw_mark(ch: str, height: int, pen: int, rng: np.random.Generator) -> tupl
         cv2.line(img, (lean + pad, pad), foot, 255, pen, cv2.LINE_AA)
         cv2.line(img, foot, (lean + w + pad, tall - rise + pad), 255, pen, cv2.LINE_AA)
         return img, h - tall - pad
+    if ch == SLASH_CROSSED:
+        # A tall '/' (its foot on or below the baseline, its top well above the digits), half the time with
+        # a hook at its top as a '1' has, and a '-' at mid-height drawn through it or on from it, level
+        # or rising to the right: one mark. Points in the digits' frame (top line y = 0), then shifted.
+        tall, lean, drop = h * rng.uniform(1.4, 2.2), h * rng.uniform(0.3, 0.6), h * rng.uniform(0.0, 0.3)
+        foot, top = np.array([0.0, h + drop]), np.array([lean, h + drop - tall])
+        y = h * rng.uniform(0.35, 0.65)
+        at = lean * (h + drop - y) / tall  # the '/' at the dash's height
+        start, length, rise = at - h * rng.uniform(0.0, 0.25), h * rng.uniform(0.7, 2.0), h * rng.uniform(0.0, 0.3)
+        t = np.linspace(0, 1, 16)
+        dash = np.stack([start + t * length, y - t * rise - rng.uniform(-0.1, 0.1) * h * np.sin(np.pi * t)], axis=1)
+        strokes = [np.stack([foot, top]), dash]
+        if rng.random() < 0.5:
+            strokes.append(np.stack([top, top + [-h * rng.uniform(0.1, 0.25), h * rng.uniform(0.1, 0.2)]]))
+        lo = np.min([s.min(axis=0) for s in strokes], axis=0)
+        hi = np.max([s.max(axis=0) for s in strokes], axis=0)
+        img = np.zeros((int(np.ceil(hi[1] - lo[1])) + 2 * pad + 1, int(np.ceil(hi[0] - lo[0])) + 2 * pad + 1), np.uint8)
+        for s in strokes:
+            cv2.polylines(img, [np.round(s - lo + pad).astype(np.int32)], False, 255, pen, cv2.LINE_AA)
+        return img, int(round(lo[1])) - pad
     raise ValueError(f"cannot draw {ch!r}: render_text knows the digits and {MARKS!r}")
 
 
@@ -234,7 +257,8 @@ def render_text(text: str, pool: DigitPool, rng: np.random.Generator, *, height:
     if cts_hand:
         text, small_from = cts_hand_text(text, rng)
     ink, chars, _ = _render(text, pool, rng, height=height, pen_scale=pen_scale, touching_p=touching_p,
-                            spacing=spacing, margin=margin, small_from=small_from)
+                            spacing=spacing, margin=margin, small_from=small_from,
+                            slash_touching_p=CTS_SLASH_TOUCHING if cts_hand else 0.0)
     return ink, chars
 
 
@@ -251,10 +275,12 @@ def _owned_by_pen(ink: np.ndarray, owner: np.ndarray) -> np.ndarray:
 
 
 def _render(text: str, pool: DigitPool, rng: np.random.Generator, *, height: int, pen_scale: float,
-            touching_p: float, spacing: float = 0.2, margin: int = 4, small_from: int | None = None):
+            touching_p: float, spacing: float = 0.2, margin: int = 4, small_from: int | None = None,
+            slash_touching_p: float = 0.0):
     """:func:`render_text`, and who wrote each pixel: ``owner`` ``int32 [H, W]``, the index in
     ``chars`` of the character whose solid ink (> 64) is darkest there, -1 on paper. Digits from
-    ``text[small_from]`` on are written half as high (0.5-0.65), on the same baseline."""
+    ``text[small_from]`` on are written half as high (0.5-0.65), on the same baseline; a '/' (of any
+    kind in :data:`SLASHES`) right after a digit touches it with probability ``slash_touching_p``."""
     pen = _pen(height, pen_scale)
     glyphs: list[tuple[str, np.ndarray, int]] = []  # (char, ink, top offset from the digits' top line)
     for i, ch in enumerate(text):
@@ -281,7 +307,8 @@ def _render(text: str, pool: DigitPool, rng: np.random.Generator, *, height: int
         y = top_pad + t
         h, w = g.shape
         x = cursor + int(round(height * spacing * rng.uniform(0.5, 1.5))) if chars else margin
-        if ch.isdigit() and prev_digit and rng.random() < touching_p:
+        if prev_digit and ((ch.isdigit() and rng.random() < touching_p)
+                           or (ch in SLASHES and slash_touching_p > 0 and rng.random() < slash_touching_p)):
             # Slide the digit left until its ink meets the ink already written, then 0-1 px into it.
             touch = touching_offset(canvas[y : y + h], g)
             if touch is not None:
@@ -392,8 +419,9 @@ def make_field(field_type: str, value: str, rng: np.random.Generator, *, pool: D
     cts_hand : bool
         Amounts only: write them as on Indian CTS cheques, the marks no MNIST writer makes. Rupee
         sign and Indian grouping unless given; most commas long slanted strokes hanging below the
-        line; mostly a trailing '/-', often as a rising flourish or in one stroke; the zeros after
-        the last comma often written half as high. ``written`` still spells the plain marks.
+        line; mostly a trailing '/-', often as a rising flourish, in one stroke or with its '-' drawn
+        through a tall '/', the '/' often run into the last digit; the zeros after the last comma often
+        written half as high. ``written`` still spells the plain marks.
     """
     pool = pool if pool is not None else _default_pool()
     height = int(height if height is not None else rng.integers(28, 48))
@@ -422,7 +450,7 @@ def make_field(field_type: str, value: str, rng: np.random.Generator, *, pool: D
         ink, chars, cells, owner = _render_in_cells(written, pool, rng, height, pen_scale)
     else:
         ink, chars, owner = _render(text, pool, rng, height=height, pen_scale=pen_scale, touching_p=touching_p,
-                                    small_from=small_from)
+                                    small_from=small_from, slash_touching_p=CTS_SLASH_TOUCHING if cts_hand else 0.0)
         cells = []
     # Who wrote each pixel: digits by their order among the digits, marks -2, paper -1.
     digit_index = np.array([-1] + [-2] * len(chars), np.int32)
@@ -471,11 +499,12 @@ def make_field(field_type: str, value: str, rng: np.random.Generator, *, pool: D
 def cts_hand_text(written: str, rng: np.random.Generator) -> tuple[str, int | None]:
     """An amount as written (``"₹1,50,000/-"``) -> the text to render as CTS cheque writers make its
     marks, and where its small digits start (``_render``'s ``small_from``; ``None``: none). Three
-    commas in four long strokes; a trailing '/-' as it was, as '/' and a flourish, or in one
-    stroke; in 4 of 10 whole amounts, the zeros after the last comma half as high."""
+    commas in four long strokes; a trailing '/-' as it was, as '/' and a flourish, in one stroke, or
+    with its '-' through a tall '/' (as often each); in 4 of 10 whole amounts, the zeros after the last
+    comma half as high. (:func:`_render` runs 3 in 10 of their '/'s into the digit before.)"""
     text = "".join(LONG_COMMA if ch == "," and rng.random() < 0.75 else ch for ch in written)
     if text.endswith("/-"):
-        text = text[:-2] + str(rng.choice(["/-", "/" + FLOURISH, SLASH_DASH]))
+        text = text[:-2] + str(rng.choice(["/-", "/" + FLOURISH, SLASH_DASH, SLASH_CROSSED]))
     digits = [i for i, ch in enumerate(text) if ch.isdigit()]
     if not digits or "." in text:
         return text, None

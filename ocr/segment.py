@@ -74,6 +74,20 @@ FLOURISH_WIDTH = 1.2  # and at least this * H long (a 5's bar written apart is s
 FLOURISH_AFTER_SLASH = 1.0
 FLOURISH_WIDTH_AFTER_SLASH = 0.9
 FLOURISH_ACROSS = 0.9  # ... and crossing this share of its columns once (_one_run_per_column): no '7' or '4'
+# The '/' of '/-' found inside a mark (_trailing_slash: joined to the digit before it, or with its '-' drawn through
+# it or on from it): a straight stroke at least SLASH_LENGTH * H long, leaning right at SLASH_ANGLES degrees; a '-'
+# in the same mark reaches SLASH_DASH_REACH * H right of it and is at most SLASH_DASH_TALL * H tall.
+SLASH_LENGTH = 0.85
+SLASH_ANGLES = (55.0, 87.0)
+SLASH_DASH_REACH = 0.4
+SLASH_DASH_TALL = 0.8
+# ... and no other stroke runs beside it along ALONG_SLASH of its length (a '1' leaning on it).
+ALONG_SLASH = 0.8
+# A narrow mark before a trailing '-' is its '/' only if it is one stroke down (_one_stroke_across): at least
+# SLASH_ACROSS of its rows cross its ink once. Where '/'s touch the digit before them (CTS strips), a '9' or a '1'
+# written against the '/' made a narrow mark that was left out whole, and "79/-" was accepted as 7; such marks cross
+# their ink once in a third to a half of their rows.
+SLASH_ACROSS = 0.9
 TOWERING = 1.8  # an amount's mark this many times as tall as the next is no guide to the digits' height
 RUPEE_WIDTH = 1.2  # a printed or written rupee sign taller than the digits may be this * H wide
 # A cut path's cost per row for straying H columns from its anchor (cut_paths): 0.8 per column per
@@ -280,6 +294,18 @@ def digit_height(blobs: list[Blob], tall_sign: bool = False) -> float:
     if tall_sign and len(heights) >= 3 and heights[-1] >= TOWERING * heights[-2]:
         tallest = heights[-2]
     return float(np.median([h for h in heights if h >= 0.5 * tallest]))
+
+
+def _line_height(blobs: list[Blob], amount: bool) -> float:
+    """A field's digit height (:func:`digit_height`); in an amount, of the marks after the first where
+    that is not far smaller: a leading '$' is taller than the digits, and with few digits it would pull
+    the median up."""
+    H = digit_height(blobs, amount)
+    if amount and len(blobs) > 1:
+        rest = digit_height(blobs[1:], amount)
+        if rest >= 0.6 * H:
+            H = rest
+    return H
 
 
 def _x_overlap(a: Box, b: Box) -> int:
@@ -561,6 +587,14 @@ def _one_run_per_column(b: Blob) -> bool:
     return bool((runs == 1).sum() >= FLOURISH_ACROSS * b.width)
 
 
+def _one_stroke_across(b: Blob) -> bool:
+    """Whether at least :data:`SLASH_ACROSS` of the blob's rows cross its ink once: one stroke drawn down, as
+    a '/' is; a digit written against it (a '9' beside the '/', a '1' leaning on it) adds a second run to
+    many rows."""
+    runs = (np.diff(b.mask.astype(np.int8), axis=1, prepend=0) == 1).sum(axis=1)
+    return bool((runs == 1).sum() >= SLASH_ACROSS * b.height)
+
+
 def _slash(b: Blob, H: float) -> bool:
     """The '/' of '/-' written wide: one straight stroke under 1 H wide, taller than wide, leaning
     right (its top half's ink right of its bottom half's)."""
@@ -585,6 +619,115 @@ def _foot(slash: Blob, dash: Blob, H: float) -> bool:
     _, sy0, sx1, _ = slash.bbox
     dx0, dy0, dx1, dy1 = dash.bbox
     return (dy0 + dy1) / 2 >= sy0 + 0.75 * slash.height and dx0 <= sx1 + 0.1 * H and dx1 - dx0 <= 0.5 * H
+
+
+def _half_pen(mask: np.ndarray) -> float:
+    """Half the pen's width in a field: the median distance from its ink's centre line to the paper."""
+    skel = skeletonize(mask)
+    dist = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
+    return float(np.median(dist[skel])) if skel.any() else 1.0
+
+
+@dataclass
+class TrailingSlash:
+    """A mark taken apart by :func:`_trailing_slash`: the ink left of its '/' (``None``: none as tall as
+    half a digit), the '/' with what is drawn on it, and whether that includes a '-', and how tall the '/' is."""
+
+    left: Blob | None
+    slash: Blob
+    dash: bool
+    height: float
+
+
+def _trailing_slash(b: Blob, H: float, top: float, half_pen: float) -> TrailingSlash | None:
+    """The '/' of '/-' standing at the right of ``b``, as CTS cheque writers join it to the last digit or draw
+    the '-' through it or on from it. The '/' is the rightmost straight stroke in ``b`` (a probabilistic Hough
+    transform, OpenCV's ``HoughLinesP``, its line fitted again to the ink along it) at least
+    :data:`SLASH_LENGTH` H long and leaning right within :data:`SLASH_ANGLES`, with the ink within half a pen
+    (``half_pen``, :func:`_half_pen`) of that line as far as it runs. Right of it there may be only a '-' (one
+    stroke across, wider than tall, at most :data:`SLASH_DASH_TALL` H tall, reaching :data:`SLASH_DASH_REACH` H
+    right of it), a tail the pen left, and specks; a flag at its top as a '1' has (above ``top`` + 0.25 H) and
+    where a '-' drawn through it starts are part of it too; what else stands left of it is the digit it
+    touches, at least half a digit tall. ``None`` when there is no such stroke, another stroke runs beside it
+    (:data:`ALONG_SLASH`), or other ink stands right of it or small beside it. Whether a mark so taken apart is
+    '/-' is for the caller: a '1' is such a stroke too, and a '2' such a stroke with a foot."""
+    lines = cv2.HoughLinesP(b.mask.astype(np.uint8) * 255, 1, np.pi / 180, threshold=max(8, int(0.6 * H)),
+                            minLineLength=max(8, int(SLASH_LENGTH * H)), maxLineGap=max(2, int(0.1 * H)))
+    if lines is None:
+        return None
+    found = []
+    for x1, y1, x2, y2 in lines.reshape(-1, 4).astype(float):
+        if y1 < y2:  # (x1, y1) the foot, (x2, y2) the top
+            x1, y1, x2, y2 = x2, y2, x1, y1
+        if SLASH_ANGLES[0] <= np.degrees(np.arctan2(y1 - y2, x2 - x1)) <= SLASH_ANGLES[1]:
+            found.append((x1, y1, x2, y2))
+    if not found:
+        return None
+    right = max((x1 + x2) / 2 for x1, _, x2, _ in found)
+    x1, y1, x2, y2 = max((f for f in found if (f[0] + f[2]) / 2 >= right - 0.3 * H),
+                         key=lambda f: np.hypot(f[2] - f[0], f[3] - f[1]))
+    ys, xs = np.nonzero(b.mask)
+    length = np.hypot(x2 - x1, y1 - y2)
+    for _ in range(3):  # the Hough line may run along one edge of the stroke: fitted again to its ink
+        ux, uy = (x2 - x1) / length, (y2 - y1) / length  # along the stroke, foot to top
+        along = (xs - x1) * ux + (ys - y1) * uy
+        across = (ys - y1) * ux - (xs - x1) * uy  # > 0: right of the stroke
+        near = (np.abs(across) <= half_pen + 2) & (along >= 0) & (along <= length)
+        vx, vy, cx, cy = cv2.fitLine(np.stack([xs[near], ys[near]], axis=1).astype(np.float32),
+                                     cv2.DIST_L2, 0, 0.01, 0.01).ravel()
+        if vy > 0:
+            vx, vy = -vx, -vy
+        x1, y1 = cx - vx * length / 2, cy - vy * length / 2
+        x2, y2 = cx + vx * length / 2, cy + vy * length / 2
+    ux, uy = (x2 - x1) / length, (y2 - y1) / length
+    if not SLASH_ANGLES[0] <= np.degrees(np.arctan2(-uy, ux)) <= SLASH_ANGLES[1]:
+        return None
+    along = (xs - x1) * ux + (ys - y1) * uy
+    across = (ys - y1) * ux - (xs - x1) * uy
+    near = np.abs(across) <= half_pen + 1.5
+    # The stroke runs on as far as its ink does, gaps of a pixel or two bridged.
+    ts = np.unique(np.round(along[near]).astype(int))
+    runs = np.split(ts, np.flatnonzero(np.diff(ts) > 2) + 1)
+    run = max(runs, key=lambda r: np.minimum(r[-1], length) - np.maximum(r[0], 0))
+    on = near & (along >= run[0] - 1) & (along <= run[-1] + 1)
+    # Another stroke along it, as a '1' written against it: no telling the two apart.
+    beside = ~near & (np.abs(across) <= 3 * half_pen + 3) & (along >= run[0]) & (along <= run[-1])
+    if np.unique(np.round(along[beside])).size >= ALONG_SLASH * (run[-1] - run[0] + 1):
+        return None
+    rest = np.zeros_like(b.mask)
+    rest[ys[~on], xs[~on]] = True
+    slash = np.zeros_like(b.mask)
+    slash[ys[on], xs[on]] = True
+    left = np.zeros_like(b.mask)
+    dash = False
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(rest.astype(np.uint8), connectivity=8)
+    side = np.zeros(b.mask.shape)
+    side[ys, xs] = across
+    for k in range(1, n):
+        part = lab == k
+        x, y, w, h, area = (int(v) for v in stats[k])
+        if area < 0.01 * H * H:
+            slash |= part  # a speck, or a crumb the stroke left of the digit
+        elif np.abs(side[part]).max() <= 2 * half_pen + 3:
+            slash |= part  # the stroke's own edge
+        elif side[part].mean() > 0 and h < 0.4 * H and w < 0.4 * H and side[part].max() < SLASH_DASH_REACH * H:
+            slash |= part  # a tail the pen left at its foot or top
+        elif side[part].mean() > 0:
+            if h > SLASH_DASH_TALL * H or w < 1.2 * h or side[part].max() < SLASH_DASH_REACH * H \
+                    or side[part].min() < -0.3 * H or not _one_run_per_column(_cropped(b, part)):
+                return None  # ink right of the '/' that is no '-'
+            slash |= part
+            dash = True
+        elif b.bbox[1] + y + h <= top + 0.25 * H and h < 0.3 * H and w < 0.3 * H:
+            slash |= part  # a hook at the '/'s top
+        elif h <= 0.3 * H and w <= 0.3 * H and side[part].min() >= -0.3 * H:
+            slash |= part  # where a '-' drawn through it starts
+        else:
+            left |= part
+    if left.any() and np.ptp(np.nonzero(left)[0]) + 1 < 0.5 * H:
+        return None  # something small beside the stroke: no telling what
+    return TrailingSlash(_cropped(b, left) if left.any() else None, _cropped(b, slash), dash,
+                         float(np.ptp(ys[on])) + 1)
 
 
 def _has_loop(b: Blob) -> bool:
@@ -683,6 +826,8 @@ def into_cells(blobs: list[Blob], comb: Comb, H: float) -> tuple[list[Blob], lis
 LEFT_OUT = ("speck", "comma", "long comma", "dash", "raised mark", "point", "star", "half mark")
 
 
+SLASH_JOINED_DOUBT = "the '/' of '/-' may have a digit written against it"
+TRAILING_SLASH_DOUBT = "the last digit may have a '/-' joined to it (a '/-' written in one stroke?)"
 CRUMBS_AT_POINT = "marks left out beside the decimal point (a faint digit broken up?)"
 STROKE_OVER_DIGIT = "a stroke left out just above a digit (a 5's bar written apart?)"
 POINT_BEFORE_SLASH = "a point before a '/-' with a tall '-' (the decimal digits taken for '/-'?)"
@@ -759,12 +904,7 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
     else:
         comb = None
         blobs = merge_broken(blobs, H)
-    H = digit_height(blobs, amount)
-    if field_type == "amount" and len(blobs) > 1:
-        # A leading '$' is taller than the digits: with few digits it would pull the median up.
-        rest = digit_height(blobs[1:], amount)
-        if rest >= 0.6 * H:
-            H = rest
+    H = _line_height(blobs, amount)
     seg = Segmentation([], H, dropped=outside)
     point_at = comma_at = None  # the decimal point's and a comma before the last one or two marks' blob
     main = [b for b in blobs if b.height >= 0.6 * H]
@@ -839,10 +979,46 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
                     kinds[i] = "dash"
             # The last mark itself only after a '/' (a straight stroke leaning right): a digit with a
             # long bar (a '5') is as wide and as low, but no '/' stands before it.
-            if len(digits_at) > 2 and _flourish(blobs[digits_at[-1]], H, after_slash=True) \
-                    and _slash(blobs[digits_at[-2]], H):
+            flourish = len(digits_at) > 2 and _flourish(blobs[digits_at[-1]], H, after_slash=True)
+            if flourish and _slash(blobs[digits_at[-2]], H):
                 kinds[digits_at[-1]] = "dash"
                 digits_at = digits_at[:-1]
+            else:
+                # A '/' joined to the last digit, or with its '-' drawn through it or on from it, is taken apart
+                # (_trailing_slash): joined to a digit, with a '-' or a flourish after it; with its '-' in the
+                # mark, if it towers over the digits (a '2' is such a stroke with a foot, and a '7' or a '4' may
+                # have a bar across, but as tall as the digits). A digit joined to such a '/-' no taller goes to a
+                # person. (A '/' standing alone before a '-' is found below, as it always was.)
+                j = digits_at[-2] if flourish else digits_at[-1]
+                after = flourish or any(k == "dash" for k in kinds[j + 1 :])
+                alone = after and not flourish and (blobs[j].width < 0.75 * H or _slash(blobs[j], H)) \
+                    and _one_stroke_across(blobs[j])
+                cut = _trailing_slash(blobs[j], H, top_all, _half_pen(mask)) \
+                    if len(digits_at) > 1 and not alone else None
+                # (Towering over the other digits: a tall '/' pulls the median up where they are few.)
+                tall = cut is not None and cut.height >= TALL * min(H, digit_height(
+                    [m for k, m in enumerate(blobs) if k != j and kinds[k] == "digit"]
+                    + ([cut.left] if cut.left is not None else [])) or H)
+                if cut is not None and cut.dash and cut.left is not None and not after and not tall \
+                        and cut.left.bbox[3] >= top_all + 0.8 * H:
+                    # Shaped as a digit joined to a '/-' in one stroke, but no taller than a digit: read as
+                    # written, and checked. (A '2' or a '4' is such a stroke with a foot or a bar, but what
+                    # stands left of it, the bowl or the arm, ends well above the line's foot.)
+                    seg.doubts.append(TRAILING_SLASH_DOUBT)
+                elif cut is not None and ((cut.dash and tall) or (cut.left is not None and not cut.dash and after)):
+                    if flourish:
+                        kinds[digits_at[-1]] = "dash"
+                    parts = ([cut.left] if cut.left is not None else []) + [cut.slash]
+                    blobs[j : j + 1] = parts
+                    kinds[j : j + 1] = (["digit" if cut.left.height >= 0.6 * H else "half mark"]
+                                        if cut.left is not None else []) + ["slash"]
+                    low_specks = [i + len(parts) - 1 if i > j else i for i in low_specks]
+                    low_at = {i + len(parts) - 1 if i > j else i for i in low_at}
+                    digits_at = [i for i, k in enumerate(kinds) if k == "digit"]
+                    # The digits' height without the '/' that was joined to one of them (with few digits, it
+                    # set it): the sign before them and the marks between them are judged by it.
+                    H = seg.digit_height = _line_height([m for m, k in zip(blobs, kinds, strict=True) if k != "slash"],
+                                                        True)
             first = digits_at[0]
             b = blobs[first]
             # A tall '1' is narrow; a '$' is S-wide, and narrower than two digits (or a box line).
@@ -860,20 +1036,26 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
                     # written tall or with bars. Read only if surely a digit, and else left out with a doubt.
                     kinds[first] = "sign?" if tall else "rupee?"
                     seg.sign_printed = True
-            # '/-' after the amount: the digit-sized mark just before a trailing dash is the '/'.
+            # '/-' after the amount, unless found above in a mark taken apart: the digit-sized mark just
+            # before a trailing dash is the '/', if one stroke down; else it is read, and checked.
             last = max((i for i, k in enumerate(kinds) if k in ("digit", "dash")), default=-1)
-            if last >= 0 and kinds[last] == "dash":
+            taken_apart = "slash" in kinds
+            if not taken_apart and last >= 0 and kinds[last] == "dash":
                 before = [i for i in range(last) if kinds[i] == "digit"]
-                if before and (blobs[before[-1]].width < 0.75 * H or _slash(blobs[before[-1]], H)):
+                narrow = bool(before) and (blobs[before[-1]].width < 0.75 * H or _slash(blobs[before[-1]], H))
+                if narrow and not _one_stroke_across(blobs[before[-1]]):
+                    seg.doubts.append(SLASH_JOINED_DOUBT)
+                elif narrow:
                     kinds[before[-1]] = "slash"
                     if _foot(blobs[before[-1]], blobs[last], H):
                         seg.doubts.append(SLASH_FOOT_DOUBT)
-            else:
+            elif not taken_apart:
                 # '/-' in one stroke, the dash drawn on from the foot of the '/': the last mark,
                 # taller than the digits, sparse, with no loop.
                 digits_at = [i for i, k in enumerate(kinds) if k == "digit"]
                 if len(digits_at) > 1 and _slash_dash(blobs[digits_at[-1]], H):
                     kinds[digits_at[-1]] = "slash-dash?"
+
         marks = [i for i, k in enumerate(kinds) if k in ("point", "comma")]
         # The last mark with digits after it: a crumb broken off the last digit (a faint '8') may
         # sort after the real decimal point, and would hide it (722.98 read as 72298).

@@ -97,3 +97,26 @@ def test_cts_hand_writes_the_marks_of_indian_cheques(pool):
     assert 4 <= small <= 20 and low >= 15
     plain = make_field("amount", "150000", np.random.default_rng(0), pool=pool, grouping="indian", currency="₹")
     assert plain.written.startswith("₹1,50,000")
+
+
+def test_cts_hand_writes_a_crossed_slash_dash_and_runs_slashes_into_the_last_digit(pool):
+    """'/-' as Canara cheque writers make it: a '/' towering over the digits with its '-' drawn through it or
+    on from it, one mark (ocr.handwriting.SLASH_CROSSED); and a CTS writer's '/' often runs into the digit
+    before it (CTS_SLASH_TOUCHING), the '0' and the '/' one blob. Plain writers never run it in."""
+    import cv2
+
+    from ocr.handwriting import SLASH_CROSSED, _draw_mark, _render
+
+    for seed in range(10):
+        img, top = _draw_mark(SLASH_CROSSED, 40, 4, np.random.default_rng(seed))
+        n, _ = cv2.connectedComponents((img > 128).astype(np.uint8), connectivity=8)
+        assert n - 1 == 1 and img.shape[0] >= 1.4 * 40 and top < 0  # one mark, rising above the digits' top line
+
+    def marks_apart(p: float, seed: int) -> bool:
+        ink, chars, _ = _render("50/-", pool, np.random.default_rng(seed), height=40, pen_scale=1.0,
+                                touching_p=0.0, slash_touching_p=p)
+        n, _ = cv2.connectedComponents((ink > 60).astype(np.uint8), connectivity=8)
+        return n - 1 == 4
+
+    assert not any(marks_apart(1.0, seed) for seed in range(5))
+    assert all(marks_apart(0.0, seed) for seed in range(5))

@@ -412,24 +412,31 @@ def test_a_short_flourish_after_a_slash_is_the_dash_but_a_digit_after_a_one_is_n
         assert len(seg.groups) == 5 and "dash" not in kinds
 
 
-@pytest.mark.parametrize("ending", ["slash and dash", "a 2 and its foot"])
+@pytest.mark.parametrize("ending", ["slash and dash", "slash and a low foot", "a 2 and its foot"])
 def test_a_dash_at_the_foot_of_the_mark_taken_for_a_slash_goes_to_a_person(ending):
     """'9402' whose '2' binarisation broke into its hook and its foot: the foot, low and short, passes
     for the '-' of '/-' and the hook, narrow, for its '/', and the amount read 940. A '-' at the foot of
-    the mark it follows, where it starts, is a doubt; a '-' at mid-height beside a '/' is not."""
-    from ocr.segment import SLASH_FOOT_DOUBT
+    the mark it follows, where it starts, is a doubt; a '-' at mid-height beside a '/' is not. A hook that
+    curls (rows crossing its ink twice) is no '/' at all: it is read, and a person checks it."""
+    from ocr.segment import SLASH_FOOT_DOUBT, SLASH_JOINED_DOUBT
 
     top, base = 20, 60
     mask = _three_digits(top, base)
     if ending == "slash and dash":
         cv2.line(mask, (140, base - 1), (152, top), 1, 4)
         mask[top + 18 : top + 22, 162:176] = 1
+    elif ending == "slash and a low foot":
+        cv2.line(mask, (140, base - 6), (152, top), 1, 4)
+        mask[base - 12 : base - 8, 156:163] = 1
     else:
         cv2.polylines(mask, [np.array([(140, top + 8), (150, top), (162, top + 8), (140, base - 6)])], False, 1, 4)
         mask[base - 12 : base - 8, 162:169] = 1  # the foot (too small to merge), broken off where the stroke turned
     seg = segment(mask * 255, mask.astype(bool), "amount")
-    assert len(seg.groups) == 3 and sorted(k for k, _ in seg.dropped) == ["dash", "slash"]
-    assert (SLASH_FOOT_DOUBT in seg.doubts) == (ending == "a 2 and its foot")
+    if ending == "a 2 and its foot":
+        assert len(seg.groups) == 4 and seg.doubts == [SLASH_JOINED_DOUBT]
+    else:
+        assert len(seg.groups) == 3 and sorted(k for k, _ in seg.dropped) == ["dash", "slash"]
+        assert (SLASH_FOOT_DOUBT in seg.doubts) == (ending == "slash and a low foot")
 
 
 @pytest.mark.parametrize("point", [True, False])
@@ -479,8 +486,8 @@ def test_a_small_zero_before_the_decimal_point_counts_among_the_groups_before_it
 def test_a_slash_dash_in_one_stroke_is_a_mark_the_classifier_must_claim(pool, classifier, stroke):
     """'150/-' with the '-' drawn on from the foot of the '/' without lifting the pen: one blob,
     taller than the digits and sparse. It was read as a digit ('1500' with a '6' or a '4' after it).
-    Now it is read only if the classifier is sure it is a digit; a tall narrow '1' at the end is
-    still an ordinary digit."""
+    Its '/' a straight stroke towering over the digits and its '-' a stroke across, it is left out as
+    '/-' (ocr.segment._trailing_slash); a tall narrow '1' at the end is still an ordinary digit."""
     rng = np.random.default_rng(0)
     ink, chars = render_text("150", pool, rng, height=40, touching_p=0.0, spacing=0.3)
     top, base, right = min(b[1] for _, b in chars), max(b[3] for _, b in chars), chars[-1][1][2]
@@ -494,8 +501,8 @@ def test_a_slash_dash_in_one_stroke_is_a_mark_the_classifier_must_claim(pool, cl
     gray = np.pad(255 - ink, 12, constant_values=255)
     clean = clean_field(gray)
     seg = segment(clean.ink, clean.mask, "amount")
-    assert len(seg.groups) == 4
-    assert (seg.groups[-1].optional == "a '/-' written in one stroke") == (stroke == "slash-dash")
+    assert len(seg.groups) == (3 if stroke == "slash-dash" else 4) and not any(g.optional for g in seg.groups)
+    assert ("slash" in [k for k, _ in seg.dropped]) == (stroke == "slash-dash")
     [result] = read_fields([FieldImage("amt", "amount", gray)], classifier)
     if stroke == "slash-dash":
         assert result.value == "150"
@@ -505,9 +512,9 @@ def test_a_slash_dash_in_one_stroke_is_a_mark_the_classifier_must_claim(pool, cl
 
 def test_amounts_written_as_on_cts_cheques_are_read_without_a_wrong_one_accepted(pool, classifier):
     """'₹1,50,000/-' written 40 times as Indian cheque writers do (ocr.handwriting cts_hand: long
-    commas, '/-' as a flourish or in one stroke, small trailing zeros). Before these marks were told
-    apart none was read right (long commas and the '/' read as '1's) and 5 were accepted wrong; now
-    most are read right and none is accepted wrong."""
+    commas, '/-' as a flourish, in one stroke or crossed, run into the last digit, small trailing
+    zeros). Before these marks were told apart none was read right (long commas and the '/' read as
+    '1's) and 5 were accepted wrong; now most are read right and none is accepted wrong."""
     strips = [make_field("amount", "150000", np.random.default_rng(seed), pool=pool, cts_hand=True,
                          touching_p=0.0, boxes="none", angle=0.0) for seed in range(40)]
     results = read_fields([FieldImage(f"a{i}", "amount", s.image) for i, s in enumerate(strips)], classifier)
@@ -595,6 +602,88 @@ def test_a_slash_twice_the_digits_height_does_not_set_the_line():
     seg = segment(mask * 255, mask.astype(bool), "amount")
     assert seg.digit_height == pytest.approx(40, abs=1)
     assert len(seg.groups) == 4 and not any(g.optional for g in seg.groups)
+
+
+def _joined_ending(ending: str) -> np.ndarray:
+    """Three digits (solid bars, 1 H = 40 px, the last at x 90-113) and '/-' after them as CTS cheque
+    writers make it: its '/' towering over the digits with the '-' drawn through it, apart or joined to
+    the last digit; a '/' as tall as the digits joined to it and a '-' after; '/-' in one stroke joined
+    to it."""
+    top, base = 30, 70
+    mask = _three_digits(top, base)
+    mask = np.pad(mask, ((0, 30), (0, 0)))
+    if ending.startswith("crossed"):
+        x = 116 if ending == "crossed, joined" else 140
+        cv2.line(mask, (x, base + 6), (x + 16, top - 24), 1, 4)
+        cv2.line(mask, (x - 2, top + 16), (x + 50, top + 10), 1, 4)
+    elif ending == "joined, '-' after":
+        cv2.line(mask, (116, base - 1), (130, top), 1, 4)
+        mask[top + 18 : top + 22, 142:162] = 1
+    else:  # one stroke, joined
+        cv2.polylines(mask, [np.array([(134, top - 18), (116, base - 1), (172, base - 18)])], False, 1, 4)
+    return mask
+
+
+@pytest.mark.parametrize("ending", ["crossed", "crossed, joined", "joined, '-' after", "one stroke, joined"])
+def test_a_slash_joined_to_the_last_digit_or_crossed_by_its_dash_is_taken_apart_and_left_out(ending):
+    """'/-' as on real Canara cheques: the '-' drawn through a '/' twice the digits' height, often with
+    the '/' run into the last '0' ("69,00,000/-" read 690000011). The '/' is found as the rightmost
+    straight stroke of the mark (ocr.segment._trailing_slash) and left out with its '-'; the digit it
+    touches is read alone. Before, the crossed '/-' was read as a '4' or '+', and '/' and digit as one."""
+    mask = _joined_ending(ending)
+    seg = segment(mask * 255, mask.astype(bool), "amount")
+    assert len(seg.groups) == 3 and not any(g.optional for g in seg.groups) and not seg.doubts
+    x0, y0, x1, y1 = seg.groups[-1].bbox  # the last digit, at most with the foot of the '/' where it touched
+    assert x0 == 90 and x1 < 126 and y1 - y0 <= 44
+    assert "slash" in [k for k, _ in seg.dropped]
+
+
+@pytest.mark.parametrize("ending", ["one stroke as tall as the digits", "seven with a bar across", "nine against it"])
+def test_what_only_looks_like_a_slash_joined_to_a_digit_is_read_and_checked_or_kept(ending):
+    """Where a '/' joined to a digit cannot be told from a digit, nothing is left out silently. '/-' in one
+    stroke joined to the last digit but no taller than it is shaped as a '2' with a long foot: read as
+    written and checked ("7" with such a '/-' was accepted as 2). A '7' with a bar across, as tall as the
+    digits, is a digit. A '9' written against a '/' before the '-' makes a narrow mark that was left out
+    whole as the '/' ("79/-" accepted as 7): its rows cross the ink twice, so it is read and checked."""
+    from ocr.segment import SLASH_JOINED_DOUBT, TRAILING_SLASH_DOUBT
+
+    top, base = 30, 70
+    mask = np.pad(_three_digits(top, base), ((0, 30), (0, 0)))
+    if ending == "one stroke as tall as the digits":
+        cv2.polylines(mask, [np.array([(128, top), (116, base - 1), (162, base - 12)])], False, 1, 4)
+    elif ending == "seven with a bar across":
+        cv2.polylines(mask, [np.array([(140, top), (170, top), (150, base - 1)])], False, 1, 4)
+        cv2.line(mask, (150, top + 20), (188, top + 18), 1, 4)
+    else:
+        cv2.line(mask, (140, base - 1), (152, top), 1, 4)
+        cv2.circle(mask, (143, top + 9), 6, 1, 3)
+        mask[top + 18 : top + 22, 164:182] = 1
+    seg = segment(mask * 255, mask.astype(bool), "amount")
+    assert "slash" not in [k for k, _ in seg.dropped]
+    if ending == "one stroke as tall as the digits":
+        assert len(seg.groups) == 3 and seg.doubts == [TRAILING_SLASH_DOUBT]
+    elif ending == "seven with a bar across":
+        assert len(seg.groups) == 4 and not seg.doubts
+    else:
+        assert len(seg.groups) == 4 and seg.doubts == [SLASH_JOINED_DOUBT]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_an_amount_whose_crossed_slash_dash_touches_its_last_zero_is_read(pool, classifier, seed):
+    """'250' written with MNIST digits and '/-' as on Canara cheques: a tall '/' run into the '0', its '-'
+    drawn on from it at mid-height. Read 250 (the '/' read as a '1' and the '-' as another before)."""
+    rng = np.random.default_rng(seed)
+    ink, chars = render_text("250", pool, rng, height=40, touching_p=0.0, spacing=0.3)
+    ink = np.pad(ink, ((30, 16), (0, 90)))
+    top, base = min(b[1] for _, b in chars) + 30, max(b[3] for _, b in chars) + 30
+    ys, xs = np.nonzero(ink > 128)
+    mine = xs >= chars[-1][1][0]
+    lean = 18 / (base - top + 26)  # the '/' from (x, base) to (x + 18, top - 26), just clear of the '0' ink
+    x = int(np.max(xs[mine] - lean * (base - ys[mine]))) + 3
+    cv2.line(ink, (x, base), (x + 18, top - 26), 255, 4, cv2.LINE_AA)
+    cv2.line(ink, (x + 12, top + 14), (x + 60, top + 8), 255, 4, cv2.LINE_AA)
+    [result] = read_fields([FieldImage("amt", "amount", np.pad(255 - ink, 12, constant_values=255))], classifier)
+    assert result.value == "250"
 
 
 def test_a_crumb_after_the_last_digit_does_not_hide_the_decimal_point(pool, classifier):
@@ -814,11 +903,14 @@ def test_a_decimal_point_too_faint_to_binarise_sends_the_amount_to_a_person(pool
         assert result.status == "review"
 
 
-@pytest.mark.parametrize("seed, gap", [(2, -3), (3, -3), (2, 12)])
-def test_a_digit_read_out_of_a_mark_twice_as_tall_as_the_digits_is_a_doubt(pool, classifier, seed, gap):
+@pytest.mark.parametrize("seed, gap, dash", [(2, -3, False), (3, -3, False), (2, -3, True), (3, -3, True),
+                                             (2, 12, True)])
+def test_a_digit_read_out_of_a_mark_twice_as_tall_as_the_digits_is_a_doubt(pool, classifier, seed, gap, dash):
     """The '/' of '/-' drawn at twice the digits' height and run into the last '0' (real Canara cheques:
-    "33,00,000/-" read 33000001) makes one blob with it; whatever digits are read out of that blob, one
-    of them is the '/'. Standing apart, the '/' is left out and nothing is in doubt."""
+    "33,00,000/-" read 33000001) makes one blob with it. With its '-' after it, the '/' is taken apart
+    from the '0' and left out (ocr.segment._trailing_slash); without one, whatever digits are read out
+    of that blob, one of them may be the '/', and a person checks. Standing apart, the '/' is left out
+    and nothing is in doubt."""
     from ocr.reader import TOWERING_DOUBT
 
     rng = np.random.default_rng(seed)
@@ -828,9 +920,10 @@ def test_a_digit_read_out_of_a_mark_twice_as_tall_as_the_digits_is_a_doubt(pool,
     base = max(b[3] for b in boxes) + 30
     x = boxes[-1][2] + gap
     cv2.line(ink, (x, base), (x + 22, base - 80), 255, 4, cv2.LINE_AA)  # '/', 80 px against 40 px digits
-    cv2.line(ink, (x + 26, base - 30), (x + 60, base - 32), 255, 4, cv2.LINE_AA)  # '-'
+    if dash:
+        cv2.line(ink, (x + 26, base - 30), (x + 60, base - 32), 255, 4, cv2.LINE_AA)  # '-'
     [result] = read_fields([FieldImage("amt", "amount", np.pad(255 - ink, 12, constant_values=255))], classifier)
-    if gap < 0:
+    if not dash:
         assert TOWERING_DOUBT in result.reason and result.status == "review" and result.value != "3300"
     else:
         assert TOWERING_DOUBT not in result.reason and result.value == "3300"
