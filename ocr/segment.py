@@ -995,10 +995,13 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
                     and _one_stroke_across(blobs[j])
                 cut = _trailing_slash(blobs[j], H, top_all, _half_pen(mask)) \
                     if len(digits_at) > 1 and not alone else None
-                # (Towering over the other digits: a tall '/' pulls the median up where they are few.)
+                # (Towering over the other digits: a tall '/' pulls the median up where they are few. What
+                # stands left of it counts only as tall as a digit: a crossed '7' is a stroke leaning like a
+                # '/' with a bar through it, and the bar's end is no digit to measure it by.)
+                left_digit = cut is not None and cut.left is not None and cut.left.height >= 0.6 * H
                 tall = cut is not None and cut.height >= TALL * min(H, digit_height(
                     [m for k, m in enumerate(blobs) if k != j and kinds[k] == "digit"]
-                    + ([cut.left] if cut.left is not None else [])) or H)
+                    + ([cut.left] if left_digit else [])) or H)
                 if cut is not None and cut.dash and cut.left is not None and not after and not tall \
                         and cut.left.bbox[3] >= top_all + 0.8 * H:
                     # Shaped as a digit joined to a '/-' in one stroke, but no taller than a digit: read as
@@ -1010,7 +1013,7 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
                         kinds[digits_at[-1]] = "dash"
                     parts = ([cut.left] if cut.left is not None else []) + [cut.slash]
                     blobs[j : j + 1] = parts
-                    kinds[j : j + 1] = (["digit" if cut.left.height >= 0.6 * H else "half mark"]
+                    kinds[j : j + 1] = (["digit" if left_digit else "half mark"]
                                         if cut.left is not None else []) + ["slash"]
                     low_specks = [i + len(parts) - 1 if i > j else i for i in low_specks]
                     low_at = {i + len(parts) - 1 if i > j else i for i in low_at}

@@ -638,18 +638,26 @@ def test_a_slash_joined_to_the_last_digit_or_crossed_by_its_dash_is_taken_apart_
     assert "slash" in [k for k, _ in seg.dropped]
 
 
-@pytest.mark.parametrize("ending", ["one stroke as tall as the digits", "seven with a bar across", "nine against it"])
+@pytest.mark.parametrize("ending", ["one stroke as tall as the digits", "seven with a bar across", "nine against it",
+                                    "crossed seven after one digit"])
 def test_what_only_looks_like_a_slash_joined_to_a_digit_is_read_and_checked_or_kept(ending):
     """Where a '/' joined to a digit cannot be told from a digit, nothing is left out silently. '/-' in one
     stroke joined to the last digit but no taller than it is shaped as a '2' with a long foot: read as
     written and checked ("7" with such a '/-' was accepted as 2). A '7' with a bar across, as tall as the
     digits, is a digit. A '9' written against a '/' before the '-' makes a narrow mark that was left out
-    whole as the '/' ("79/-" accepted as 7): its rows cross the ink twice, so it is read and checked."""
+    whole as the '/' ("79/-" accepted as 7): its rows cross the ink twice, so it is read and checked.
+    "97" with a crossed '7' lost its '7' as a '/' towering over the '9': the ends of the two bars left of
+    the stem, half a digit high, were measured as a digit."""
     from ocr.segment import SLASH_JOINED_DOUBT, TRAILING_SLASH_DOUBT
 
     top, base = 30, 70
     mask = np.pad(_three_digits(top, base), ((0, 30), (0, 0)))
-    if ending == "one stroke as tall as the digits":
+    if ending == "crossed seven after one digit":
+        mask[:, 40:] = 0
+        cv2.line(mask, (66, base - 1), (84, top), 1, 4)  # the stem, leaning as a '/'
+        cv2.line(mask, (56, top + 9), (80, top + 7), 1, 4)  # the top bar, from the left into the stem
+        cv2.line(mask, (54, top + 26), (96, top + 22), 1, 4)  # the bar across
+    elif ending == "one stroke as tall as the digits":
         cv2.polylines(mask, [np.array([(128, top), (116, base - 1), (162, base - 12)])], False, 1, 4)
     elif ending == "seven with a bar across":
         cv2.polylines(mask, [np.array([(140, top), (170, top), (150, base - 1)])], False, 1, 4)
@@ -664,6 +672,8 @@ def test_what_only_looks_like_a_slash_joined_to_a_digit_is_read_and_checked_or_k
         assert len(seg.groups) == 3 and seg.doubts == [TRAILING_SLASH_DOUBT]
     elif ending == "seven with a bar across":
         assert len(seg.groups) == 4 and not seg.doubts
+    elif ending == "crossed seven after one digit":
+        assert len(seg.groups) == 2 and seg.groups[-1].bbox[0] <= 56 and seg.groups[-1].bbox[2] >= 94
     else:
         assert len(seg.groups) == 4 and seg.doubts == [SLASH_JOINED_DOUBT]
 
