@@ -71,6 +71,8 @@ LOOSE_TARGET = "0.005"
 TOWERING_DOUBT = "a mark nearly twice as tall as the digits, read as a digit (the '/' of '/-'?)"
 GROUPING_DOUBT = "the digits between the commas do not group as 1,23,456 or 1,234,567 (a digit lost or added?)"
 LOW_ONE_DOUBT = "a '1' standing lower than the digits beside it (a comma written long?)"
+FIRST_COMMA_DOUBT = ("a long stroke left out as a comma with no digit read before it "
+                     "(a digit written low after the sign?)")
 FAINT_MARK_DOUBT = "a faint mark as large as a digit, not read (a digit written lightly?)"
 # The digits the two-digit detector (ocr.pairs) is asked about: those read whole from a mark wide enough for two.
 PAIR_SOURCES = ("wide blob",)
@@ -313,6 +315,10 @@ def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels:
     point_after = starts[seg.point_after] if seg.point_after is not None else None
     comma_after = starts[seg.comma_after] if seg.comma_after is not None else None
     whole = point_after if point_after is not None else len(chosen)
+    if any(starts[gi] == 0 for gi in seg.long_commas):
+        # A grouping comma has digits before it: with none read there (only a sign), the stroke taken for
+        # one may be the first digit, written a little low after a sign ("4,352" accepted as 352).
+        doubts = [*doubts, FIRST_COMMA_DOUBT]
     for gi in seg.long_commas:
         n = whole - starts[gi]
         if not (n == 3 if gi == seg.last_comma else grouped_after_comma(n)):

@@ -519,17 +519,22 @@ def build_group(blob: Blob, H: float, ink: np.ndarray, drift: float = DRIFT, spl
 
 
 def _long_comma(b: Blob, left: list[Blob], main: list[Blob], kinds: list[str], blobs: list[Blob],
-                H: float, top: float, base: float) -> bool:
+                H: float, top: float, base: float, sign_printed_first: bool = False) -> bool:
     """An amount's grouping comma written as a long stroke (``LONG_COMMA``): low against the digit it
     follows (a comma hangs from its baseline) or against the line where it stands (``top``,
     ``base``: from its neighbours), lower still when the only mark before it may be a currency sign,
-    one stroke with no loop, with digits after it."""
+    one stroke with no loop, with digits after it. Never right after the sign the form prints inside the
+    field (``sign_printed_first``: the first mark stands where it is printed): no digit comes before it."""
     if not left or b.height >= LONG_COMMA * H or b.width >= LONG_COMMA_WIDTH * H:
         return False
     before = [i for i, k in enumerate(kinds) if k == "digit"]
     # With only a mark before it that may be a currency sign ('₹' or an '8'?), a stroke there may be a
     # '1' written low after the sign: it must hang lower still to be a comma.
     sign = before == [0] and (blobs[0].height >= TALL * H or _two_bars(blobs[0], H))
+    if sign and sign_printed_first:
+        # The printed '₹' stands higher than most writing: a digit written after it (an open '4') stood
+        # "low" against it and was left out ("4,352" accepted as 352).
+        return False
     below = LONG_COMMA_TOP_AFTER_SIGN if sign else LONG_COMMA_TOP
     if not _stands_low(b, left, top, base, below * H, LONG_COMMA_DROP * H):
         return False
@@ -906,6 +911,8 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
         blobs = merge_broken(blobs, H)
     H = _line_height(blobs, amount)
     seg = Segmentation([], H, dropped=outside)
+    # The first mark stands where the form prints the currency sign inside the field.
+    sign_zone = printed_sign == "inside" and bool(blobs) and blobs[0].bbox[0] < PRINTED_SIGN_ZONE * mask.shape[1]
     point_at = comma_at = None  # the decimal point's and a comma before the last one or two marks' blob
     main = [b for b in blobs if b.height >= 0.6 * H]
     top_all = float(np.median([b.bbox[1] for b in main])) if main else 0.0
@@ -935,7 +942,8 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
         elif b.height < 0.65 * H and b.width < (COMMA_WIDTH if field_type == "amount" else SMALL) * H \
                 and y1 > base + 0.12 * H and y0 > top + 0.45 * H:
             kinds.append("comma")  # hangs below the baseline
-        elif field_type == "amount" and _long_comma(b, left, main, kinds, blobs, H, top, base):
+        elif field_type == "amount" and _long_comma(b, left, main, kinds, blobs, H, top, base,
+                                                     sign_printed_first=sign_zone):
             kinds.append("long comma")  # a long comma, written from low in the line down past the baseline
         elif _small(b, H):
             if y1 < top + 0.55 * H:

@@ -801,6 +801,32 @@ def test_a_long_comma_hanging_below_the_line_is_left_out_but_not_a_low_digit(whe
         assert any(g.bbox[0] <= x + 4 < g.bbox[2] for g in seg.groups)  # the mark is read
 
 
+@pytest.mark.parametrize("printed", ["inside", ""])
+def test_a_digit_written_after_the_sign_is_no_comma(classifier, printed):
+    """"4,352" on a cheque that prints the '₹' inside the amount box was accepted as 352: the open '4'
+    after the sign, its foot a little below the printed sign's and its top 0.45 H under it, stood "low"
+    against the sign, and was left out as a long comma. After the printed sign nothing is a comma (no
+    digit comes before it); after a sign the writer may have written, such a stroke is still taken for
+    one, but the amount goes to a person."""
+    from ocr.reader import FIRST_COMMA_DOUBT
+
+    top, base = 22, 61  # the digits: 1 H = 39 px
+    ink = np.zeros((100, 300), np.uint8)
+    _rupee(ink, 4, 4, 24, 46)  # the sign: two bars, standing higher than the digits
+    cv2.polylines(ink, [np.array([(56, top), (47, top + 25), (68, top + 25)])], False, 255, 4)  # an open '4'
+    cv2.line(ink, (63, top + 8), (62, base + 2), 255, 4)
+    cv2.line(ink, (94, top + 20), (82, base + 14), 255, 4)  # the comma, long, hanging below the line
+    for x in (115, 150, 185):
+        ink[top:base, x : x + 26] = 255
+    seg = segment(ink, ink > 0, "amount", printed_sign=printed)
+    four_read = any(g.bbox[0] <= 50 < g.bbox[2] for g in seg.groups)
+    assert four_read == bool(printed) and seg.long_commas == ([1] if printed else [0, 0])
+    [result] = read_fields([FieldImage("amt", "amount", 255 - ink, printed_sign=printed)], classifier)
+    assert (FIRST_COMMA_DOUBT in result.reason) != bool(printed)
+    if not printed:
+        assert result.status == "review"
+
+
 @pytest.mark.parametrize("after, doubt", [("020", False), ("0201", True)])
 def test_a_long_comma_needs_digits_after_it_that_group_as_after_a_comma(pool, classifier, after, doubt):
     """Left out as a comma, a long low stroke must be followed by digits that group as after a
