@@ -236,9 +236,9 @@ class Classifier:
         self.pairs = info.get("pairs")
         # The pair reader (ocr.pairs.PairReader) the weights carry, or None: a feature of the field score.
         self.pair_reader = info.get("pair_reader")
-        self.forward_passes = 0
-        self.settle()
         self.forward_passes = 0  # counts batches, so tests can check the batching
+        self.settle()
+        self.forward_passes = 0  # (the blank passes are not counted)
 
     def settle(self) -> None:
         """One blank pass through each network before the first real one. On a CPU with two threads the

@@ -518,6 +518,12 @@ def build_group(blob: Blob, H: float, ink: np.ndarray, drift: float = DRIFT, spl
     return Group(blob.bbox, candidates, paths)
 
 
+def _where_sign_is_printed(b: Blob, printed_sign: str, width: int) -> bool:
+    """Whether ``b`` stands where the form prints the currency sign inside the field (``printed_sign``
+    "inside", within :data:`PRINTED_SIGN_ZONE` of the left edge of a field ``width`` pixels wide)."""
+    return printed_sign == "inside" and b.bbox[0] < PRINTED_SIGN_ZONE * width
+
+
 def _long_comma(b: Blob, left: list[Blob], main: list[Blob], kinds: list[str], blobs: list[Blob],
                 H: float, top: float, base: float, sign_printed_first: bool = False) -> bool:
     """An amount's grouping comma written as a long stroke (``LONG_COMMA``): low against the digit it
@@ -911,8 +917,7 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
         blobs = merge_broken(blobs, H)
     H = _line_height(blobs, amount)
     seg = Segmentation([], H, dropped=outside)
-    # The first mark stands where the form prints the currency sign inside the field.
-    sign_zone = printed_sign == "inside" and bool(blobs) and blobs[0].bbox[0] < PRINTED_SIGN_ZONE * mask.shape[1]
+    sign_zone = bool(blobs) and _where_sign_is_printed(blobs[0], printed_sign, mask.shape[1])
     point_at = comma_at = None  # the decimal point's and a comma before the last one or two marks' blob
     main = [b for b in blobs if b.height >= 0.6 * H]
     top_all = float(np.median([b.bbox[1] for b in main])) if main else 0.0
@@ -1040,7 +1045,7 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
                 # a rupee sign is narrower than a pair, unless it is taller than the digits (a pair is not)
                 kinds[first] = "rupee?"
             if kinds[first] in ("currency sign", "rupee?") and printed_sign:
-                if printed_sign == "inside" and b.bbox[0] < PRINTED_SIGN_ZONE * mask.shape[1]:
+                if _where_sign_is_printed(b, printed_sign, mask.shape[1]):
                     kinds[first] = "currency sign"  # where the form prints it
                 else:
                     # The form prints the sign elsewhere: this is a sign written again, or a first digit
