@@ -29,6 +29,7 @@ MARKS = ".,/-$₹*"
 LONG_COMMA, FLOURISH, SLASH_DASH, SLASH_CROSSED = "\u201a", "~", "\u2044", "\u29f8"
 SLASHES = ("/", SLASH_DASH, SLASH_CROSSED)
 CTS_SLASH_TOUCHING = 0.3  # how often such a writer's '/' touches the digit before it
+CTS_ZEROS_JOINED = 0.3  # how often the zeros after an Indian amount's last comma are written as one joined run
 BOX_STYLES = ("box", "cells", "baseline", "none")
 
 
@@ -253,11 +254,11 @@ def render_text(text: str, pool: DigitPool, rng: np.random.Generator, *, height:
     chars : list of (str, Box)
         Each non-space character with its ink box in ``ink``'s pixels, left to right.
     """
-    small_from = None
+    small_from = joined_from = None
     if cts_hand:
-        text, small_from = cts_hand_text(text, rng)
+        text, small_from, joined_from = cts_hand_text(text, rng)
     ink, chars, _ = _render(text, pool, rng, height=height, pen_scale=pen_scale, touching_p=touching_p,
-                            spacing=spacing, margin=margin, small_from=small_from,
+                            spacing=spacing, margin=margin, small_from=small_from, joined_from=joined_from,
                             slash_touching_p=CTS_SLASH_TOUCHING if cts_hand else 0.0)
     return ink, chars
 
@@ -276,11 +277,12 @@ def _owned_by_pen(ink: np.ndarray, owner: np.ndarray) -> np.ndarray:
 
 def _render(text: str, pool: DigitPool, rng: np.random.Generator, *, height: int, pen_scale: float,
             touching_p: float, spacing: float = 0.2, margin: int = 4, small_from: int | None = None,
-            slash_touching_p: float = 0.0):
+            joined_from: int | None = None, slash_touching_p: float = 0.0):
     """:func:`render_text`, and who wrote each pixel: ``owner`` ``int32 [H, W]``, the index in
     ``chars`` of the character whose solid ink (> 64) is darkest there, -1 on paper. Digits from
-    ``text[small_from]`` on are written half as high (0.5-0.65), on the same baseline; a '/' (of any
-    kind in :data:`SLASHES`) right after a digit touches it with probability ``slash_touching_p``."""
+    ``text[small_from]`` on are written half as high (0.5-0.65), on the same baseline; each digit after
+    ``text[joined_from]`` touches the one before it (a run written without lifting the pen); a '/' (of
+    any kind in :data:`SLASHES`) right after a digit touches it with probability ``slash_touching_p``."""
     pen = _pen(height, pen_scale)
     glyphs: list[tuple[str, np.ndarray, int]] = []  # (char, ink, top offset from the digits' top line)
     for i, ch in enumerate(text):
@@ -303,11 +305,12 @@ def _render(text: str, pool: DigitPool, rng: np.random.Generator, *, height: int
     chars: list[tuple[str, Box]] = []
     cursor = margin  # right edge of the ink so far
     prev_digit = False
-    for ch, g, t in glyphs:
+    for i, (ch, g, t) in enumerate(glyphs):
         y = top_pad + t
         h, w = g.shape
         x = cursor + int(round(height * spacing * rng.uniform(0.5, 1.5))) if chars else margin
-        if prev_digit and ((ch.isdigit() and rng.random() < touching_p)
+        joined = joined_from is not None and i > joined_from
+        if prev_digit and ((ch.isdigit() and (joined or rng.random() < touching_p))
                            or (ch in SLASHES and slash_touching_p > 0 and rng.random() < slash_touching_p)):
             # Slide the digit left until its ink meets the ink already written, then 0-1 px into it.
             touch = touching_offset(canvas[y : y + h], g)
@@ -433,7 +436,7 @@ def make_field(field_type: str, value: str, rng: np.random.Generator, *, pool: D
     if style not in BOX_STYLES:
         raise ValueError(f"boxes must be one of {BOX_STYLES}, got {style!r}")
     written = value
-    text, small_from = written, None
+    text, small_from, joined_from = written, None, None
     if field_type == "amount":
         if currency is None:
             currency = "₹" if cts_hand else str(rng.choice(["$", "₹", "", ""]))
@@ -444,13 +447,14 @@ def make_field(field_type: str, value: str, rng: np.random.Generator, *, pool: D
         grouped = group_amount(value, grouping) if grouping in ("western", "indian") else value
         written = text = currency + grouped + suffix
         if cts_hand:
-            text, small_from = cts_hand_text(written, rng)
+            text, small_from, joined_from = cts_hand_text(written, rng)
     pen_scale = float(rng.choice([0.7, 1.0, 1.0, 1.0, 1.4]))
     if style == "cells":
         ink, chars, cells, owner = _render_in_cells(written, pool, rng, height, pen_scale)
     else:
         ink, chars, owner = _render(text, pool, rng, height=height, pen_scale=pen_scale, touching_p=touching_p,
-                                    small_from=small_from, slash_touching_p=CTS_SLASH_TOUCHING if cts_hand else 0.0)
+                                    small_from=small_from, joined_from=joined_from,
+                                    slash_touching_p=CTS_SLASH_TOUCHING if cts_hand else 0.0)
         cells = []
     # Who wrote each pixel: digits by their order among the digits, marks -2, paper -1.
     digit_index = np.array([-1] + [-2] * len(chars), np.int32)
@@ -496,25 +500,30 @@ def make_field(field_type: str, value: str, rng: np.random.Generator, *, pool: D
                       owner=owner_full)
 
 
-def cts_hand_text(written: str, rng: np.random.Generator) -> tuple[str, int | None]:
+def cts_hand_text(written: str, rng: np.random.Generator) -> tuple[str, int | None, int | None]:
     """An amount as written (``"₹1,50,000/-"``) -> the text to render as CTS cheque writers make its
-    marks, and where its small digits start (``_render``'s ``small_from``; ``None``: none). Three
-    commas in four long strokes; a trailing '/-' as it was, as '/' and a flourish, in one stroke, or
-    with its '-' through a tall '/' (as often each); in 4 of 10 whole amounts, the zeros after the last
-    comma half as high. (:func:`_render` runs 3 in 10 of their '/'s into the digit before.)"""
+    marks, where its small digits start (``_render``'s ``small_from``; ``None``: none), and where a run
+    of digits written joined starts (``joined_from``). Three commas in four long strokes; a trailing
+    '/-' as it was, as '/' and a flourish, in one stroke, or with its '-' through a tall '/' (as often
+    each); in 4 of 10 whole amounts, the zeros after the last comma half as high, and in 3 of 10
+    (:data:`CTS_ZEROS_JOINED`) written as one run, each zero touching the one before, as many Indian
+    writers close an amount ("2,70,000/-" with its "000" in one stroke). (:func:`_render` runs 3 in 10 of
+    their '/'s into the digit before.)"""
     text = "".join(LONG_COMMA if ch == "," and rng.random() < 0.75 else ch for ch in written)
     if text.endswith("/-"):
         text = text[:-2] + str(rng.choice(["/-", "/" + FLOURISH, SLASH_DASH, SLASH_CROSSED]))
     digits = [i for i, ch in enumerate(text) if ch.isdigit()]
     if not digits or "." in text:
-        return text, None
+        return text, None, None
     last = first = digits[-1]
     while first > 0 and text[first - 1] == "0":
         first -= 1
     comma = max(text.rfind(","), text.rfind(LONG_COMMA))
-    if text[last] == "0" and 0 <= comma < first and rng.random() < 0.4:
-        return text, first
-    return text, None
+    if text[last] != "0" or not 0 <= comma < first:
+        return text, None, None
+    small = first if rng.random() < 0.4 else None
+    joined = first if last > first and rng.random() < CTS_ZEROS_JOINED else None
+    return text, small, joined
 
 
 def make_field_strip(field_type: str, value: str, rng: np.random.Generator, *, boxes: bool | str = True,

@@ -939,7 +939,10 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
         top = float(np.mean([m.bbox[1] for m in near])) if near else top_all
         if b.area < 0.002 * H * H or (b.area < 0.006 * H * H and not (base - 0.3 * H < y1 < base + 0.15 * H)):
             kinds.append("speck")  # tiny, or small and away from the baseline where points sit
-            if base - 0.3 * H < y1 < base + 0.15 * H and not any(_x_overlap(b.bbox, o.bbox) > 0 for o in main):
+            # On the baseline: of its neighbours, of either one (a digit after it written faintly may have
+            # lost its foot and stand high: "8.77" read 877), or of the field.
+            if any(line - 0.3 * H < y1 < line + 0.15 * H for line in [base, base_all] + [m.bbox[3] for m in near]) \
+                    and not any(_x_overlap(b.bbox, o.bbox) > 0 for o in main):
                 low_specks.append(len(kinds) - 1)
         elif b.height <= DASH_HEIGHT * H and b.width >= 1.5 * b.height \
                 and top + 0.25 * H < (y0 + y1) / 2 < top + 0.85 * H:

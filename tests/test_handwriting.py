@@ -120,3 +120,32 @@ def test_cts_hand_writes_a_crossed_slash_dash_and_runs_slashes_into_the_last_dig
 
     assert not any(marks_apart(1.0, seed) for seed in range(5))
     assert all(marks_apart(0.0, seed) for seed in range(5))
+
+
+def test_cts_hand_writes_the_zeros_after_the_last_comma_as_one_run_in_some_amounts(pool):
+    """Many Indian writers end "2,70,000" with its "000" in one stroke: the zeros after the last comma
+    touch one another in about 3 amounts of 10 (CTS_ZEROS_JOINED); the digits before them, and amounts
+    with paise, are written as ever."""
+    import cv2
+
+    from ocr.handwriting import cts_hand_text
+
+    joined = 0
+    for seed in range(40):
+        text, _, joined_from = cts_hand_text("₹2,70,000/-", np.random.default_rng(seed))
+        if joined_from is not None:
+            assert text[joined_from : joined_from + 3] == "000"
+            joined += 1
+    assert 4 <= joined <= 22
+    assert all(cts_hand_text("₹2,70,000.50", np.random.default_rng(s))[2] is None for s in range(20))
+    assert all(cts_hand_text("₹2,70,125/-", np.random.default_rng(s))[2] is None for s in range(20))
+
+    from ocr.handwriting import _render
+
+    def blobs(joined_from: int | None, seed: int) -> int:
+        ink, chars, _ = _render("270000", pool, np.random.default_rng(seed), height=40, pen_scale=1.0,
+                                touching_p=0.0, joined_from=joined_from)
+        return cv2.connectedComponents((ink > 60).astype(np.uint8), connectivity=8)[0] - 1
+
+    assert all(blobs(None, seed) == 6 for seed in range(5))
+    assert all(blobs(3, seed) == 4 for seed in range(5))  # '2', '7', '0', and the run of three zeros

@@ -159,6 +159,33 @@ def test_a_mark_like_a_rupee_sign_whose_cut_pieces_read_as_digits_is_not_dropped
     assert chosen == [3, 4] and doubts == []
 
 
+def test_three_zeros_written_as_one_run_are_read_as_three_after_the_last_comma():
+    """"70,000" with its zeros in one run: the run read whole as one unsure '0' leaves two digits after the
+    last comma, which no grouping has. A confident reading of the run as two zeros makes three: it is read
+    so. With no confident one, the field still shows three digits, and goes to a person saying why."""
+    from ocr.reader import UNSURE_CUT, _choose_paths
+    from ocr.records import Component
+    from ocr.segment import Group, Segmentation
+
+    box = (90, 0, 130, 30)
+    piece = lambda a, b: Component(ink=np.full((30, b - a), 255, np.uint8), bbox=(a, 0, b, 30))  # noqa: E731
+    run = Group(box, [piece(90, 130), piece(90, 110), piece(110, 130)], [(0,), (1, 2)])
+    seg = Segmentation([_one_blob_group(0), _one_blob_group(30), _one_blob_group(60), run], 30.0, last_comma=2)
+    costs, labels = np.array([4.1, 4.2, 4.1, 4.0, 4.4, 4.5]), np.array([7, 0, 0, 0, 0, 0])
+    confident = np.array([True, True, True, False, True, True])
+    chosen, doubts, _ = _choose_paths(seg, "amount", costs, labels, confident, digit_like=np.ones(6, bool))
+    assert chosen == [0, 1, 2, 4, 5] and doubts == []
+    # The cut zeros unsure too: the cheapest reading with three after the comma, and why a person sees it.
+    unsure = np.array([True, True, True, False, False, True])
+    chosen, doubts, _ = _choose_paths(seg, "amount", costs, labels, unsure, digit_like=np.ones(6, bool))
+    assert chosen == [0, 1, 2, 4, 5]
+    assert doubts == [f"2 digits after the last comma, not 3, read as written; {UNSURE_CUT}"]
+    # Without a comma nothing counts the digits: the run is read whole, as before.
+    seg.last_comma = None
+    chosen, _, _ = _choose_paths(seg, "amount", costs, labels, confident, digit_like=np.ones(6, bool))
+    assert chosen == [0, 1, 2, 3]
+
+
 def test_a_small_mark_is_read_only_when_it_is_surely_a_digit():
     from ocr.reader import _choose_paths
     from ocr.segment import HALF_MARK_DOUBT, SMALL_MARK, Segmentation

@@ -290,6 +290,23 @@ def test_a_faint_decimal_point_too_small_for_a_point_goes_to_a_person(pool):
     assert not segment(clean.ink, clean.mask, "amount").doubts
 
 
+def test_a_faint_point_before_a_digit_that_lost_its_foot_still_goes_to_a_person(pool):
+    """'8.77' whose point scanned as a speck and whose first '7' was written so faintly that its foot
+    did not survive: measured against that '7', standing high, the speck seemed to lie below the line,
+    and 877 was accepted (CTS strips, seed 2). The line of either neighbour, or of the field, will do."""
+    rng = np.random.default_rng(4)
+    ink, chars = render_text("877", pool, rng, height=60, touching_p=0.0, spacing=0.4)
+    (_, first), (_, second) = chars[0], chars[1]
+    base = max(b[3] for _, b in chars)
+    ink[second[1] + int(0.6 * (second[3] - second[1])) :, second[0] : second[2]] = 0  # its foot lost
+    x = (first[2] + second[0]) // 2
+    ink[base - 2 : base, x : x + 2] = 255
+    clean = clean_field(np.pad(255 - ink, 12, constant_values=255))
+    seg = segment(clean.ink, clean.mask, "amount")
+    assert seg.point_after is None and len(seg.groups) == 3
+    assert any(d.startswith("a speck before the last") for d in seg.doubts)
+
+
 def test_crumbs_of_a_faint_digit_beside_a_decimal_point_go_to_a_person(pool, classifier):
     """'7404' with its first '4' written so faintly that two crumbs of it are left after
     binarisation, one round like a point: read as it stands the amount is 7.04, a thousand times
