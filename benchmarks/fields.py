@@ -22,7 +22,8 @@ cheques of the templates have them (nothing touches across a cell wall), and rea
 With --cts the amounts are written as on Indian CTS cheques, with the marks MNIST writers never make
 (ocr.handwriting.make_field cts_hand): a rupee sign, long slanted commas hanging below the line, '/-'
 as a rising flourish, in one stroke or with its '-' through a tall '/', the '/' often run into the last
-digit, the zeros after the last comma often half as high; half the values are whole thousands.
+digit, the zeros after the last comma often half as high or written as one joined run; half the values
+are whole thousands.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def main(argv=None) -> int:
     p.add_argument("--cts", action="store_true",
                    help="write the amounts as on Indian CTS cheques (ocr.handwriting.make_field cts_hand: rupee "
                         "sign, long commas, '/-' as a flourish, in one stroke or crossed, run into the last "
-                        "digit, small trailing zeros; half the values whole thousands)")
+                        "digit, trailing zeros small or in one run; half the values whole thousands)")
     args = p.parse_args(argv)
     if args.cells and "amount" in args.types.split(","):
         p.error("amounts are not written in cells: give --types zip,date with --cells")

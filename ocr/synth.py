@@ -400,7 +400,8 @@ def write_batch(kind: str, n: int, seed: int, out: str | Path, *, dpi: int | Non
     For ``"cheque-cts"`` a rule in ``out/batch.yaml`` names the template that reads them, ``cheque-cts2010``
     (added to the rules already there).
     ``cts_hand``: the cheques' amounts written as on Indian CTS cheques (long commas, '/-' as a flourish, in
-    one stroke or crossed, run into the last digit, small trailing zeros; :func:`ocr.handwriting.cts_hand_text`).
+    one stroke or crossed, run into the last digit, trailing zeros small or in one run;
+    :func:`ocr.handwriting.cts_hand_text`).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

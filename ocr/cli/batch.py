@@ -61,7 +61,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-skew", type=float, default=10.0, help="largest skew in degrees (one scan in five)")
     p.add_argument("--cts-hand", action="store_true",
                    help="write the cheques' amounts as on Indian CTS cheques: long commas hanging below the line, "
-                        "'/-' as a flourish, in one stroke or crossed, run into the last digit, small trailing zeros")
+                        "'/-' as a flourish, in one stroke or crossed, run into the last digit, "
+                        "trailing zeros small or in one run")
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("score", help="read rate, error among accepted, review rate, segmentation, per field type")
