@@ -245,13 +245,12 @@ def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels:
     # "2,70,000" with its zeros written in one run, cut into two, is read again as three if a confident
     # reading of the run gives three). (Not after a comma that may be a decimal point written low.)
     first, rule = 0, ALLOWED_COUNTS.get(field_type, ())
-    if field_type == "amount":
-        first, rule = 0, ()
-        if seg.point_after is not None:
-            first = seg.point_after
-            rule = (2,) if first else ()
-        elif seg.last_comma is not None and seg.comma_after is None:
-            first, rule = seg.last_comma, (3,)
+    after_comma = False
+    if field_type == "amount" and seg.point_after is not None:
+        first = seg.point_after
+        rule = (2,) if first else ()
+    elif field_type == "amount" and seg.last_comma is not None and seg.comma_after is None:
+        first, rule, after_comma = seg.last_comma, (3,), True
 
     def cheapest(usable) -> dict[int, tuple[float, list[int]]]:
         """Dynamic programme over groups: for each count of digits, the cheapest combination."""
@@ -291,8 +290,8 @@ def _choose_paths(seg: Segmentation, field_type: str, costs: np.ndarray, labels:
             # digits long). Not when a mark was left out with a doubt: that mark is the likelier
             # missing digit.
             picks = free[min(fits, key=lambda n: free[n][0])][1]
-            written = form_problem(field_type, [0] * count, 0 if field_type == "amount" else None) \
-                if rule != (3,) else f"{count} digit{'s' if count != 1 else ''} after the last comma, not 3"
+            written = f"{count} digit{'s' if count != 1 else ''} after the last comma, not 3" if after_comma \
+                else form_problem(field_type, [0] * count, 0 if field_type == "amount" else None)
             unsure_reason = f"{written}, read as written; {UNSURE_CUT}"
 
     def doubts_of(picks: list[int]) -> list[str]:

@@ -524,6 +524,12 @@ def _where_sign_is_printed(b: Blob, printed_sign: str, width: int) -> bool:
     return printed_sign == "inside" and b.bbox[0] < PRINTED_SIGN_ZONE * width
 
 
+def _on_baseline(bottom: float, line: float, H: float) -> bool:
+    """Whether a mark whose ink ends at ``bottom`` sits on the baseline ``line``, where points sit: its foot
+    at most 0.3 H above it and 0.15 H below it."""
+    return line - 0.3 * H < bottom < line + 0.15 * H
+
+
 def _long_comma(b: Blob, left: list[Blob], main: list[Blob], kinds: list[str], blobs: list[Blob],
                 H: float, top: float, base: float, sign_printed_first: bool = False) -> bool:
     """An amount's grouping comma written as a long stroke (``LONG_COMMA``): low against the digit it
@@ -937,11 +943,11 @@ def segment(ink: np.ndarray, mask: np.ndarray, field_type: str, *, drift: float 
         near = ([_just_before(left)] if left else []) + ([min(right, key=lambda m: m.bbox[0])] if right else [])
         base = float(np.mean([m.bbox[3] for m in near])) if near else base_all
         top = float(np.mean([m.bbox[1] for m in near])) if near else top_all
-        if b.area < 0.002 * H * H or (b.area < 0.006 * H * H and not (base - 0.3 * H < y1 < base + 0.15 * H)):
+        if b.area < 0.002 * H * H or (b.area < 0.006 * H * H and not _on_baseline(y1, base, H)):
             kinds.append("speck")  # tiny, or small and away from the baseline where points sit
             # On the baseline: of its neighbours, of either one (a digit after it written faintly may have
             # lost its foot and stand high: "8.77" read 877), or of the field.
-            if any(line - 0.3 * H < y1 < line + 0.15 * H for line in [base, base_all] + [m.bbox[3] for m in near]) \
+            if any(_on_baseline(y1, line, H) for line in [base, base_all] + [m.bbox[3] for m in near]) \
                     and not any(_x_overlap(b.bbox, o.bbox) > 0 for o in main):
                 low_specks.append(len(kinds) - 1)
         elif b.height <= DASH_HEIGHT * H and b.width >= 1.5 * b.height \

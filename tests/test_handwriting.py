@@ -128,7 +128,7 @@ def test_cts_hand_writes_the_zeros_after_the_last_comma_as_one_run_in_some_amoun
     with paise, are written as ever."""
     import cv2
 
-    from ocr.handwriting import cts_hand_text
+    from ocr.handwriting import _render, cts_hand_text
 
     joined = 0
     for seed in range(40):
@@ -139,8 +139,6 @@ def test_cts_hand_writes_the_zeros_after_the_last_comma_as_one_run_in_some_amoun
     assert 4 <= joined <= 22
     assert all(cts_hand_text("₹2,70,000.50", np.random.default_rng(s))[2] is None for s in range(20))
     assert all(cts_hand_text("₹2,70,125/-", np.random.default_rng(s))[2] is None for s in range(20))
-
-    from ocr.handwriting import _render
 
     def blobs(joined_from: int | None, seed: int) -> int:
         ink, chars, _ = _render("270000", pool, np.random.default_rng(seed), height=40, pen_scale=1.0,
