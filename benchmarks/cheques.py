@@ -28,7 +28,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ocr.batch import BatchConfig, run_batch  # noqa: E402
+from ocr.batch import BatchConfig, run_batch, versions_text  # noqa: E402
 from ocr.classify import DEFAULT_FIELD_TARGET, DEFAULT_TARGET, FIELD_ERROR_HELP, field_error_option  # noqa: E402
 from ocr.report import read_csv  # noqa: E402
 from ocr.score import same_value  # noqa: E402
@@ -93,6 +93,7 @@ def main(argv=None) -> int:
             print(f"{field:<8} {len(g):>8} {int(acc.sum()):>8} {right:>6} {wrong:>6} {right / len(g):>9.1%} "
                   f"{(wrong / acc.sum() if acc.sum() else 0):>8.1%}")
         print(f"(any field read right, accepted or not: {df['right'].mean():.1%})")
+        print(f"libraries: {versions_text()}")
         if len(errs):
             print(errs[["file", "reason"]].to_string(index=False))
     finally:

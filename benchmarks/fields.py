@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ocr.batch import versions_text
 from ocr.classify import (
     BATCH_HELP,
     DEFAULT_BATCH,
@@ -106,6 +107,7 @@ def main(argv=None) -> int:
               for k, v in clf.field_thresholds.items()) + "); "
           f"{args.n} fields per type; seed {args.seed}; touching {args.touching:g}"
           + ("; written in printed cells" if args.cells else "") + ("; written as on CTS cheques" if args.cts else ""))
+    print(f"libraries: {versions_text()}")
     rows = []
     sweeps: dict[str, list] = {}
     for ft in args.types.split(","):

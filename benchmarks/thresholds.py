@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ocr.batch import versions_text
 from ocr.classify import Classifier
 from ocr.fieldscore import score
 from ocr.fieldset import CALIBRATED, accepted_fields, read_with_digit_threshold, strip_fields, write_strips
@@ -62,6 +63,7 @@ def main(argv=None) -> int:
     print(f"weights {clf.weights}; calibrated on {basis} (seed {fields['seed']}); "
           f"checked on {args.n} strips per kind and seed, seeds {args.seeds}, "
           + ("MNIST test digits" if args.digits == "test" else "the network's held-out training digits"))
+    print(f"libraries: {versions_text()}")
     head = ("kind", "target", "threshold", "calibration: accepted % (error %)",
             *(f"seed {s}: accepted % (error %)" for s in seeds), "all seeds: accepted % (error %, wrong of accepted)")
     print("| " + " | ".join(head) + " |")

@@ -756,13 +756,26 @@ def release_free_memory() -> None:
 
 # --- merging ---------------------------------------------------------------------------------------
 
-def _versions() -> dict:
+def library_versions() -> dict[str, str]:
+    """The versions of the libraries that decide what is read: image decoding and resampling (OpenCV,
+    Pillow), thresholds and connected components (scikit-image, SciPy), the networks (torch). A batch's
+    manifest records them and the benchmarks print them beside their figures: another OpenCV build
+    moves penalties in their fourth decimal and writes other JPEG bytes for the same synthetic scan
+    (README, "Documents")."""
     import cv2
     import PIL
+    import scipy
+    import skimage
     import torch
 
     return {"ocr": ocr.__version__, "torch": torch.__version__, "numpy": np.__version__,
-            "opencv": cv2.__version__, "pillow": PIL.__version__, "pandas": pd.__version__}
+            "opencv": cv2.__version__, "scikit-image": skimage.__version__, "scipy": scipy.__version__,
+            "pillow": PIL.__version__, "pandas": pd.__version__}
+
+
+def versions_text() -> str:
+    """:func:`library_versions` as one line: ``"ocr 0.1.0, torch 2.13.0+cpu, ..."``."""
+    return ", ".join(f"{name} {version}" for name, version in library_versions().items())
 
 
 def _concat_csv(parts: Sequence[Path], columns: list[str], path: Path) -> None:
@@ -861,7 +874,7 @@ def _write_merged(config: BatchConfig, merged: dict[str, list[Path]], staged: di
         "weights": str(wp),
         "weights_sha256": fingerprint_obj["weights_sha256"],
         "settings": fingerprint_obj,
-        "versions": _versions(),
+        "versions": library_versions(),
         "counts": totals,
         "turned_pages": turned,
         # The ledger of earlier batches consulted (None: none), and the files that are byte for byte an earlier

@@ -9,8 +9,10 @@ import shutil
 from datetime import date
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
+import skimage
 from PIL import Image
 
 from ocr.batch import BatchConfig, discover, merge_outputs, plan_chunks, process_chunk, run_batch, safe_name
@@ -80,6 +82,10 @@ def test_csv_contract_nothing_dropped(tmp_path, scans, classifier):
     manifest = json.loads((out / "manifest.json").read_text())
     assert {d["id"] for d in manifest["documents"]} == {"a_cheque.png", "form.jpg", "broken.png"}
     assert len(manifest["weights_sha256"]) == 64
+    # ... and the versions of the libraries that decide what is read, to tell an upgrade's effect from a fault.
+    assert manifest["versions"]["opencv"] == cv2.__version__
+    assert manifest["versions"]["scikit-image"] == skimage.__version__
+    assert {"torch", "numpy", "scipy", "pillow"} <= set(manifest["versions"])
 
 
 def test_multipage_tiff_gives_rows_per_page(tmp_path, scans, classifier):
