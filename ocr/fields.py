@@ -136,14 +136,17 @@ def estimate_skew(gray: np.ndarray) -> float:
     return float(np.average(angles, weights=weights))
 
 
-def _level(gray: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
-    """Rotate so lines at ``angle`` become level -> (levelled gray, 2x3 matrix back to the crop)."""
+def _level(gray: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rotate so lines at ``angle`` become level -> (levelled gray, 2x3 matrix back to the crop, ``bool``
+    mask of the corners brought in from beyond the crop's edge, filled with paper)."""
     h, w = gray.shape
     paper = float(np.median(gray))
     fwd = cv2.getRotationMatrix2D((w / 2, h / 2), -angle, 1.0)
     out = cv2.warpAffine(gray, fwd, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                          borderValue=paper)
-    return out, cv2.invertAffineTransform(fwd)
+    inside = cv2.warpAffine(np.full((h, w), 255, np.uint8), fwd, (w, h), flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return out, cv2.invertAffineTransform(fwd), inside < 255
 
 
 def _long_runs(mask: np.ndarray, length: int, horizontal: bool) -> np.ndarray:
@@ -171,8 +174,45 @@ def _off_the_comb(found: list[tuple[float, np.ndarray]]) -> list[tuple[float, np
     return found
 
 
-def find_lines(mask: np.ndarray, vertical: bool = True) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]],
-                                                                 list[float]]:
+WALL_STEP = 0.12  # a wall's straight run may stop this * the gap between the lines short of a line (_bridge)
+
+
+def _bridge(mask: np.ndarray, x0: int, x1: int, y0: int, y1: int, limit: int,
+            outside: np.ndarray | None = None) -> np.ndarray | None:
+    """The ink joining a wall's straight run to a line across rows ``y0:y1``, in the run's columns
+    ``x0:x1`` and two on either side, or ``None`` if a row there is blank or the rows are more than
+    ``limit``. A printed wall left tilted by a fraction of a degree after levelling is straight only in
+    steps, and the vertical opening keeps the longest; at a corner of a levelled crop the wall and the
+    line are cut off by the crop's edge (rows reaching ``outside`` count as joined); a '1' written near a
+    line leaves paper between."""
+    if y1 - y0 > limit:
+        return None
+    a, b = max(0, x0 - 2), min(mask.shape[1], x1 + 2)
+    rows = mask[y0:y1, a:b]
+    beyond = outside[y0:y1, a:b].any(axis=1) if outside is not None else False
+    if not (rows.any(axis=1) | beyond).all():
+        return None
+    out = np.zeros_like(mask)
+    out[y0:y1, a:b] = rows
+    return out
+
+
+def _where_walls_stand(x: float, straight: list[float], ends: np.ndarray) -> bool:
+    """Whether a wall candidate at column ``x`` stands where walls stand: within 4 px of an end of the
+    printed lines (columns ``ends``: a box's side, a comb's outer wall), or, given three straight walls or
+    more, on their pitch (within a tenth of it)."""
+    if ends.size and (x - ends[0] <= 4 or ends[-1] - x <= 4):
+        return True
+    if len(straight) < 3:
+        return False
+    xs = np.sort(np.asarray(straight))
+    pitch = float(np.median(np.diff(xs)))
+    k = (x - xs[0]) / pitch if pitch > 0 else 0.5
+    return abs(k - round(k)) <= 0.1
+
+
+def find_lines(mask: np.ndarray, vertical: bool = True, outside: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]], list[float]]:
     """Printed lines of a levelled field -> (``bool`` masks of the horizontal and of the vertical
     lines, the rows ``(y0, y1)`` of each horizontal line top to bottom, the centre column of each
     vertical one left to right).
@@ -180,7 +220,8 @@ def find_lines(mask: np.ndarray, vertical: bool = True) -> tuple[np.ndarray, np.
     Horizontal lines: straight runs longer than half the field's width and than its height. Vertical lines
     (box sides, cell walls): straight runs that reach from the top line to the bottom line, so a
     written '1' (which rarely touches both) is not taken for a cell wall. ``vertical=False`` looks for
-    the horizontal lines only (no walls).
+    the horizontal lines only (no walls). ``outside`` (``bool``, the mask's shape) marks the pixels that
+    levelling brought in from beyond the crop's edge: a wall cut off there reaches the line all the same.
     """
     h, w = mask.shape
     lines = np.zeros_like(mask)
@@ -208,25 +249,45 @@ def find_lines(mask: np.ndarray, vertical: bool = True) -> tuple[np.ndarray, np.
             rows.append((y0, y1))
     xs: list[float] = []
     found: list[tuple[float, np.ndarray]] = []  # (centre column, pixels) of each wall candidate
+    stepped: list[tuple[float, np.ndarray]] = []  # ... that reach a line only through a step (_bridge)
     if vertical and len(rows) >= 2:
         top = min(r[1] for r in rows)
         bottom = max(r[0] for r in rows)
         if bottom - top > 8:
             vert = _long_runs(mask, max(8, int(0.6 * (bottom - top))), horizontal=False)
             n, lab, stats, _ = cv2.connectedComponentsWithStats(vert.astype(np.uint8), connectivity=8)
+            limit = max(3, int(WALL_STEP * (bottom - top)))
             for i in range(1, n):
                 x, y, cw, ch, _ = stats[i]
-                # It must run into both lines (a '$' bar or a '1' stops short of them).
-                if y <= top and y + ch >= bottom and cw <= max(8, w // 25):
-                    # Only the columns the run covers from line to line: a '1' leaning on a cell
-                    # wall joins its run but does not span the cell, so it stays.
-                    part = lab[top : bottom + 1, x : x + cw] == i
-                    full = part.sum(axis=0) >= 0.85 * (bottom + 1 - top)
-                    if full.any():
-                        cols = np.zeros_like(lines)
-                        cols[:, x : x + cw] = full[None, :]
-                        found.append((x + float(np.flatnonzero(full).mean()), (lab == i) & cols))
-            for x, wall in _off_the_comb(found):
+                if cw > max(8, w // 25):
+                    continue
+                # It must run into both lines (a '$' bar or a '1' stops short of them), straight or, for
+                # the last few rows, through a step (_bridge).
+                up = None if y <= top else _bridge(mask, x, x + cw, top, y, limit, outside)
+                down = None if y + ch >= bottom else _bridge(mask, x, x + cw, y + ch, bottom + 1, limit, outside)
+                if (y > top and up is None) or (y + ch < bottom and down is None):
+                    continue
+                # Only the columns the run covers from line to line: a '1' leaning on a cell
+                # wall joins its run but does not span the cell, so it stays.
+                part = lab[top : bottom + 1, x : x + cw] == i
+                full = part.sum(axis=0) >= 0.85 * (bottom + 1 - top)
+                if full.any():
+                    cols = np.zeros_like(lines)
+                    cols[:, x : x + cw] = full[None, :]
+                    wall = (lab == i) & cols
+                    centre = x + float(np.flatnonzero(full).mean())
+                    if up is None and down is None:
+                        found.append((centre, wall))
+                    else:
+                        stepped.append((centre, wall | (up if up is not None else False)
+                                        | (down if down is not None else False)))
+            found = _off_the_comb(found)
+            # A stepped run is a wall only where walls stand: at an end of the printed lines (a box's
+            # side, a comb's first or last wall) or on the pitch of the straight walls.
+            ends = np.flatnonzero(lines.any(axis=0))
+            straight = [f[0] for f in found]
+            found += [f for f in stepped if _where_walls_stand(f[0], straight, ends)]
+            for x, wall in sorted(found, key=lambda f: f[0]):
                 walls |= wall
                 xs.append(x)
     if lines.any():
@@ -303,12 +364,12 @@ def clean_field(crop: np.ndarray, *, min_speck: int = 4, level: bool = True) -> 
     gray = gray.astype(np.uint8) if gray.dtype != np.uint8 else gray
     angle = estimate_skew(gray) if level else 0.0
     if abs(angle) > 0.2:
-        gray, to_crop = _level(gray, angle)
+        gray, to_crop, outside = _level(gray, angle)
     else:
-        angle, to_crop = 0.0, np.array([[1.0, 0, 0], [0, 1.0, 0]])
+        angle, to_crop, outside = 0.0, np.array([[1.0, 0, 0], [0, 1.0, 0]]), None
     mask = _binary(gray)
     sensitive = _binary(gray, sensitive=True)
-    lines, walls, rules, wall_xs = find_lines(sensitive)
+    lines, walls, rules, wall_xs = find_lines(sensitive, outside=outside)
     lines, rules = _add_printed_dots(sensitive, lines, rules)
     # (the lines grown by 2 px: the sensitive threshold sees a printed line a little wider than it found it)
     faint = sensitive & ~(cv2.dilate((lines | walls).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0)

@@ -171,3 +171,45 @@ def test_faint_marks_are_digit_sized_ink_the_ink_threshold_lost_and_nothing_read
     assert faint_marks(faint, mask, read=[(185, 20, 215, 60)], height=H) == []
     # Too small for a digit of this height.
     assert faint_marks(faint, np.zeros_like(mask), read=[(185, 20, 215, 60)], height=90) == []
+
+
+def _tilted_comb(angle: float, cells: int, one_at: int | None = None) -> tuple[np.ndarray, list[int]]:
+    """A comb of ``cells`` cells (a box: one) printed across 600 px of a 640 px crop and scanned turned by
+    ``angle`` degrees; with ``one_at``, a '1' written with a slight lean from line to line at that column.
+    Returns the crop and the walls' columns before turning."""
+    h, w, x0, top, bottom = 80, 640, 18, 10, 66
+    pitch = 600 // cells
+    gray = np.full((h, w), 235, np.uint8)
+    cv2.line(gray, (x0, top), (x0 + cells * pitch, top), 70, 2)
+    cv2.line(gray, (x0, bottom), (x0 + cells * pitch, bottom), 70, 2)
+    walls = [x0 + k * pitch for k in range(cells + 1)]
+    for x in walls:
+        cv2.line(gray, (x, top), (x, bottom), 70, 2)
+    if one_at is not None:
+        cv2.line(gray, (one_at + 3, top + 1), (one_at - 3, bottom - 1), 30, 4)
+    turn = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    return cv2.warpAffine(gray, turn, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE), walls
+
+
+def test_walls_cut_off_at_the_corners_of_a_levelled_crop_are_found():
+    """A comb scanned 2.5 degrees off level: levelling turns the crop back, and its corners, brought in
+    from beyond the crop's edge, cut the first or last wall short of a line. It is found all the same
+    (it stands where the comb's walls stand), as are both sides of a box turned so."""
+    for angle in (2.5, -2.5, 3.0):
+        clean = clean_field(_tilted_comb(angle, 10)[0])
+        assert abs(clean.angle - angle) < 0.1
+        assert len(clean.walls) == 11, (angle, clean.walls)
+        xs = np.array(clean.walls)
+        assert np.allclose(np.diff(xs), 60, atol=2)
+    clean = clean_field(_tilted_comb(2.5, 1)[0])  # a box: two sides
+    assert len(clean.walls) == 2 and clean.walls[0] < 25 and clean.walls[1] > 570
+
+
+def test_a_leaning_one_from_line_to_line_in_a_box_stays():
+    """In a box, a '1' drawn with a lean from the top line to the bottom one is straight only in steps,
+    like a wall left tilted by levelling; but it stands neither at the box's ends nor on a comb's pitch,
+    so it is not taken for a wall."""
+    gray, _ = _tilted_comb(0.0, 1, one_at=300)
+    clean = clean_field(gray)
+    assert len(clean.walls) == 2
+    assert clean.mask[20:56, 294:307].any(axis=1).all()  # the '1' is there, row after row
