@@ -248,54 +248,69 @@ def find_lines(mask: np.ndarray, vertical: bool = True, outside: np.ndarray | No
             lines[y0:y1] |= lab[y0:y1] == i
             rows.append((y0, y1))
     xs: list[float] = []
-    found: list[tuple[float, np.ndarray]] = []  # (centre column, pixels) of each wall candidate
-    stepped: list[tuple[float, np.ndarray]] = []  # ... that reach a line only through a step (_bridge)
     if vertical and len(rows) >= 2:
-        top = min(r[1] for r in rows)
-        bottom = max(r[0] for r in rows)
-        if bottom - top > 8:
-            vert = _long_runs(mask, max(8, int(0.6 * (bottom - top))), horizontal=False)
-            n, lab, stats, _ = cv2.connectedComponentsWithStats(vert.astype(np.uint8), connectivity=8)
-            limit = max(3, int(WALL_STEP * (bottom - top)))
-            for i in range(1, n):
-                x, y, cw, ch, _ = stats[i]
-                if cw > max(8, w // 25):
-                    continue
-                # It must run into both lines (a '$' bar or a '1' stops short of them), straight or, for
-                # the last few rows, through a step (_bridge).
-                up = None if y <= top else _bridge(mask, x, x + cw, top, y, limit, outside)
-                down = None if y + ch >= bottom else _bridge(mask, x, x + cw, y + ch, bottom + 1, limit, outside)
-                if (y > top and up is None) or (y + ch < bottom and down is None):
-                    continue
-                # Only the columns the run covers from line to line: a '1' leaning on a cell
-                # wall joins its run but does not span the cell, so it stays.
-                part = lab[top : bottom + 1, x : x + cw] == i
-                full = part.sum(axis=0) >= 0.85 * (bottom + 1 - top)
-                if full.any():
-                    cols = np.zeros_like(lines)
-                    cols[:, x : x + cw] = full[None, :]
-                    wall = (lab == i) & cols
-                    centre = x + float(np.flatnonzero(full).mean())
-                    if up is None and down is None:
-                        found.append((centre, wall))
-                    else:
-                        stepped.append((centre, wall | (up if up is not None else False)
-                                        | (down if down is not None else False)))
-            found = _off_the_comb(found)
-            # A stepped run is a wall only where walls stand: at an end of the printed lines (a box's
-            # side, a comb's first or last wall) or on the pitch of the straight walls.
-            ends = np.flatnonzero(lines.any(axis=0))
-            straight = [f[0] for f in found]
-            found += [f for f in stepped if _where_walls_stand(f[0], straight, ends)]
-            for x, wall in sorted(found, key=lambda f: f[0]):
-                walls |= wall
-                xs.append(x)
+        walls, xs = find_walls(mask, lines, rows, outside)
     if lines.any():
         # Take the anti-aliased fringe of the lines too.
         lines = cv2.dilate(lines.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    if walls.any():
-        walls = cv2.dilate(walls.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     return lines, walls, sorted(rows), sorted(xs)
+
+
+def find_walls(mask: np.ndarray, lines: np.ndarray, rows: list[tuple[int, int]], outside: np.ndarray | None = None
+               ) -> tuple[np.ndarray, list[float]]:
+    """The vertical lines (box sides, cell walls) of a levelled field between its horizontal lines
+    (``lines``, ``bool``; ``rows``, at least two) -> (``bool`` mask of the walls with their anti-aliased
+    fringe, and the centre column of each, left to right): straight runs that reach from the top line to the bottom one,
+    so a written '1' (which rarely touches both) is not taken for a cell wall, or that stop a step short
+    of one where walls stand (:func:`_bridge`, :func:`_where_walls_stand`)."""
+    h, w = mask.shape
+    walls = np.zeros_like(mask)
+    xs: list[float] = []
+    found: list[tuple[float, np.ndarray]] = []  # (centre column, pixels) of each wall candidate
+    stepped: list[tuple[float, np.ndarray]] = []  # ... that reach a line only through a step (_bridge)
+    top = min(r[1] for r in rows)
+    bottom = max(r[0] for r in rows)
+    if bottom - top <= 8:
+        return walls, xs
+    vert = _long_runs(mask, max(8, int(0.6 * (bottom - top))), horizontal=False)
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(vert.astype(np.uint8), connectivity=8)
+    limit = max(3, int(WALL_STEP * (bottom - top)))
+    for i in range(1, n):
+        x, y, cw, ch, _ = stats[i]
+        if cw > max(8, w // 25):
+            continue
+        # It must run into both lines (a '$' bar or a '1' stops short of them), straight or, for
+        # the last few rows, through a step (_bridge).
+        up = None if y <= top else _bridge(mask, x, x + cw, top, y, limit, outside)
+        down = None if y + ch >= bottom else _bridge(mask, x, x + cw, y + ch, bottom + 1, limit, outside)
+        if (y > top and up is None) or (y + ch < bottom and down is None):
+            continue
+        # Only the columns the run covers from line to line: a '1' leaning on a cell
+        # wall joins its run but does not span the cell, so it stays.
+        part = lab[top : bottom + 1, x : x + cw] == i
+        full = part.sum(axis=0) >= 0.85 * (bottom + 1 - top)
+        if full.any():
+            cols = np.zeros_like(mask)
+            cols[:, x : x + cw] = full[None, :]
+            wall = (lab == i) & cols
+            centre = x + float(np.flatnonzero(full).mean())
+            if up is None and down is None:
+                found.append((centre, wall))
+            else:
+                stepped.append((centre, wall | (up if up is not None else False)
+                                | (down if down is not None else False)))
+    found = _off_the_comb(found)
+    # A stepped run is a wall only where walls stand: at an end of the printed lines (a box's
+    # side, a comb's first or last wall) or on the pitch of the straight walls.
+    ends = np.flatnonzero(lines.any(axis=0))
+    straight = [f[0] for f in found]
+    found += [f for f in stepped if _where_walls_stand(f[0], straight, ends)]
+    for x, wall in sorted(found, key=lambda f: f[0]):
+        walls |= wall
+        xs.append(x)
+    if walls.any():  # with the anti-aliased fringe
+        walls = cv2.dilate(walls.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    return walls, xs
 
 
 MICROPRINT_GAP = 0.03  # gaps up to this * the crop's height between printed characters close into a rule
@@ -369,8 +384,12 @@ def clean_field(crop: np.ndarray, *, min_speck: int = 4, level: bool = True) -> 
         angle, to_crop, outside = 0.0, np.array([[1.0, 0, 0], [0, 1.0, 0]]), None
     mask = _binary(gray)
     sensitive = _binary(gray, sensitive=True)
-    lines, walls, rules, wall_xs = find_lines(sensitive, outside=outside)
-    lines, rules = _add_printed_dots(sensitive, lines, rules)
+    lines, walls, solid, wall_xs = find_lines(sensitive, outside=outside)
+    lines, rules = _add_printed_dots(sensitive, lines, solid)
+    if len(solid) < 2 <= len(rules):
+        # Walls are searched between two lines: where one of them is printed dotted, or broken along its
+        # length, look again between the rules found with the dots.
+        walls, wall_xs = find_walls(sensitive, lines, rules, outside)
     # (the lines grown by 2 px: the sensitive threshold sees a printed line a little wider than it found it)
     faint = sensitive & ~(cv2.dilate((lines | walls).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0)
     if lines.any():

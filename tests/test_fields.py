@@ -213,3 +213,24 @@ def test_a_leaning_one_from_line_to_line_in_a_box_stays():
     clean = clean_field(gray)
     assert len(clean.walls) == 2
     assert clean.mask[20:56, 294:307].any(axis=1).all()  # the '1' is there, row after row
+
+
+def test_walls_under_a_broken_top_line_are_found():
+    """A comb whose top line is printed broken (dashes, as a worn or dotted print leaves it): no solid
+    line to search walls from, but a dotted rule; the walls between it and the bottom line are found and
+    taken out, and the '7' written in a cell stays."""
+    h, w, x0, top, bottom, pitch = 80, 640, 18, 10, 66, 60
+    gray = np.full((h, w), 235, np.uint8)
+    for x in range(x0, x0 + 10 * pitch, 8):  # dashes about 6 px long, 2 px apart
+        cv2.line(gray, (x, top), (x + 3, top), 70, 2, cv2.LINE_8)
+    cv2.line(gray, (x0, bottom), (x0 + 10 * pitch, bottom), 70, 2)
+    for k in range(11):
+        cv2.line(gray, (x0 + k * pitch, top), (x0 + k * pitch, bottom), 70, 2)
+    cv2.line(gray, (x0 + 2 * pitch + 15, 22), (x0 + 2 * pitch + 45, 22), 30, 4)  # a '7' in the third cell
+    cv2.line(gray, (x0 + 2 * pitch + 45, 22), (x0 + 2 * pitch + 25, 58), 30, 4)
+    clean = clean_field(gray)
+    assert len(clean.rules) == 2 and len(clean.walls) == 11
+    assert np.allclose(clean.walls, [x0 + k * pitch for k in range(11)], atol=2)
+    for k in range(11):
+        assert not clean.mask[top + 5 : bottom - 5, x0 + k * pitch - 1 : x0 + k * pitch + 2].any()
+    assert clean.mask[24:56, x0 + 2 * pitch + 20 : x0 + 2 * pitch + 46].any(axis=1).all()
