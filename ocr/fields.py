@@ -218,8 +218,7 @@ def find_lines(mask: np.ndarray, vertical: bool = True, outside: np.ndarray | No
     vertical one left to right).
 
     Horizontal lines: straight runs longer than half the field's width and than its height. Vertical lines
-    (box sides, cell walls): straight runs that reach from the top line to the bottom line, so a
-    written '1' (which rarely touches both) is not taken for a cell wall. ``vertical=False`` looks for
+    (box sides, cell walls): :func:`find_walls` between the horizontal ones. ``vertical=False`` looks for
     the horizontal lines only (no walls). ``outside`` (``bool``, the mask's shape) marks the pixels that
     levelling brought in from beyond the crop's edge: a wall cut off there reaches the line all the same.
     """
@@ -260,10 +259,10 @@ def find_walls(mask: np.ndarray, lines: np.ndarray, rows: list[tuple[int, int]],
                ) -> tuple[np.ndarray, list[float]]:
     """The vertical lines (box sides, cell walls) of a levelled field between its horizontal lines
     (``lines``, ``bool``; ``rows``, at least two) -> (``bool`` mask of the walls with their anti-aliased
-    fringe, and the centre column of each, left to right): straight runs that reach from the top line to the bottom one,
-    so a written '1' (which rarely touches both) is not taken for a cell wall, or that stop a step short
-    of one where walls stand (:func:`_bridge`, :func:`_where_walls_stand`)."""
-    h, w = mask.shape
+    fringe, and the centre column of each, left to right): straight runs that reach from the top line to
+    the bottom one, so a written '1' (which rarely touches both) is not taken for a cell wall, or that stop
+    a step short of one where walls stand (:func:`_bridge`, :func:`_where_walls_stand`)."""
+    w = mask.shape[1]
     walls = np.zeros_like(mask)
     xs: list[float] = []
     found: list[tuple[float, np.ndarray]] = []  # (centre column, pixels) of each wall candidate
@@ -293,12 +292,10 @@ def find_walls(mask: np.ndarray, lines: np.ndarray, rows: list[tuple[int, int]],
             cols = np.zeros_like(mask)
             cols[:, x : x + cw] = full[None, :]
             wall = (lab == i) & cols
-            centre = x + float(np.flatnonzero(full).mean())
-            if up is None and down is None:
-                found.append((centre, wall))
-            else:
-                stepped.append((centre, wall | (up if up is not None else False)
-                                | (down if down is not None else False)))
+            bridges = [b for b in (up, down) if b is not None]
+            for b in bridges:
+                wall |= b
+            (stepped if bridges else found).append((x + float(np.flatnonzero(full).mean()), wall))
     found = _off_the_comb(found)
     # A stepped run is a wall only where walls stand: at an end of the printed lines (a box's
     # side, a comb's first or last wall) or on the pitch of the straight walls.
