@@ -76,6 +76,12 @@ class TrainConfig:
     workers: int = 1  # processes writing and cutting those strips
     cut_drift: float = TRAIN_DRIFT  # how freely the cut paths of the training strips wander (ocr.segment)
     extra: list[str] = field(default_factory=list)  # extra labelled digit sets (npz), see ocr.corrections
+    # Share of the training '1's and '7's redrawn as writers outside the US make them (ocr.styles: a flagged
+    # '1', a crossed '7'), in the digits and in the field strips written with them; validation digits never.
+    styles: float = 0.0
+    # Fit the field scores at the end (ocr.fieldset, about half an hour on 2 cores). Without, the weights
+    # read with the digit thresholds alone until `ocr calibrate` or `ocr train-pair-reader --recalibrate`.
+    field_scores: bool = True
     # Start from these weights instead of random ones (``--epochs 0``: no digit-level epochs, graphs only).
     init: str | None = None
     # Field-level training after the digit epochs (ocr.graphtrain): the segmentation graphs of this many
@@ -321,6 +327,21 @@ def _examples(cfg: TrainConfig, raw: np.ndarray, labels: np.ndarray, train_idx: 
     return np.concatenate(x), np.concatenate(y), held
 
 
+def styled(cfg: TrainConfig, raw: np.ndarray, labels: np.ndarray,
+           train_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The raw MNIST digits with ``cfg.styles`` of the training split's '1's and '7's redrawn
+    (:func:`ocr.styles.style_digits`; the same ``cfg.seed`` redraws the same digits the same way), and the
+    indices of those redrawn. ``raw`` itself when ``cfg.styles`` is 0. Validation digits are never redrawn."""
+    if not cfg.styles:
+        return raw, np.zeros(0, np.int64)
+    if not 0.0 < cfg.styles <= 1.0:
+        raise OCRError(f"--styles is a share of the training '1's and '7's, between 0 and 1, got {cfg.styles:g}")
+    from ocr.styles import style_digits
+
+    return style_digits(raw, labels[: len(raw)], cfg.styles, np.random.default_rng([cfg.seed, 7]),
+                        candidates=train_digits_of(train_idx, len(raw)))
+
+
 def _split(n_mnist: int, n_total: int, val_size: int, seed: int):
     """Validation digits come from the MNIST training set only; extra sets always train."""
     rng = np.random.default_rng(seed)
@@ -342,6 +363,10 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
     inputs, labels, extra_sets, raw = _load_training_data(cfg)
     n_mnist = len(inputs) - sum(e["n"] for e in extra_sets)
     train_idx, val_idx = _split(n_mnist, len(inputs), cfg.val_size, cfg.seed)
+    raw, redrawn = styled(cfg, raw, labels, train_idx)
+    if len(redrawn):
+        inputs[redrawn] = normalize_many(raw[redrawn])
+        log(f"styles: {len(redrawn)} training '1's and '7's redrawn flagged or crossed (ocr.styles)")
     # Rubbish and field examples from training-split digits only; held-out sets from validation digits.
     x_more, y_more, held = _examples(cfg, raw, labels, train_idx, val_idx, n_mnist, log, training=cfg.epochs > 0)
     x_train = torch.from_numpy(np.concatenate([inputs[train_idx], x_more])).unsqueeze(1)
@@ -438,7 +463,7 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
                                           cfg.j, device, description=held.description,
                                           views=VIEWS if cfg.views else AS_IS)
     calibration["rubbish_rejected"] = rubbish_rejection(model, held.rubbish, cfg.j, calibration, device)
-    if cfg.fields:
+    if cfg.fields and cfg.field_scores:
         t0 = time.time()
         calibration["fields"] = field_calibration(model, calibration, cfg, raw[val_idx], labels[val_idx], device)
         log(f"field thresholds calibrated on {calibration['fields']['n']} strips per type, {time.time() - t0:.0f}s")
@@ -549,7 +574,7 @@ def _mnist_split(card: dict, cfg: TrainConfig):
         raw, labels = raw[: cfg.limit], labels[: cfg.limit]
     n_extra = sum(e["n"] for e in card["training"].get("extra_sets", []))
     train_idx, val_idx = _split(len(raw), len(raw) + n_extra, cfg.val_size, cfg.seed)
-    return raw, labels, train_idx, val_idx
+    return styled(cfg, raw, labels, train_idx)[0], labels, train_idx, val_idx
 
 
 def held_out_digits(weights: Path, data_dir: str | None) -> tuple[np.ndarray, np.ndarray]:
@@ -713,7 +738,8 @@ def train_pair_reader(weights: Path, data_dir: str | None, *, fields: int | None
 
 # What a committee's members must share: the digits they were trained on and held out (so one set of
 # thresholds, calibrated on those held-out digits, is fair to all of them) and the loss constant.
-COMMITTEE_SHARED = ("seed", "val_size", "rubbish", "fields", "limit", "extra", "cut_drift", "j", "distort", "views")
+COMMITTEE_SHARED = ("seed", "val_size", "rubbish", "fields", "limit", "extra", "cut_drift", "j", "distort", "views",
+                    "styles")
 
 
 def make_committee(members: list[Path], out: Path, data_dir: str | None, device: str = "auto") -> dict:

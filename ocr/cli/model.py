@@ -46,6 +46,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "every other)")
     p.add_argument("--graph-epochs", type=int, default=0, metavar="E", help="epochs of that field-level training")
     p.add_argument("--graph-lr", type=float, default=1e-4, help="its learning rate (cosine decay to 1%%)")
+    p.add_argument("--styles", type=float, default=0.0, metavar="P",
+                   help="redraw this share of the training '1's and '7's as many writers outside the US make "
+                        "them: a flagged '1', a crossed '7' (ocr/styles.py; in the digits and in the field strips "
+                        "written with them; validation digits never)")
+    p.add_argument("--no-field-scores", action="store_true",
+                   help="do not fit the field scores at the end (about half an hour on 2 cores): when "
+                        "`ocr train-pair-reader --recalibrate` or `ocr calibrate` will fit them anyway")
     p.add_argument("--no-views", action="store_true",
                    help="calibrate (and so classify) without the test-time views of ocr/views.py")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
@@ -132,6 +139,7 @@ def cmd_train(args) -> int:
                       **({} if args.cut_drift is None else {"cut_drift": args.cut_drift}),
                       device=args.device, checkpoint_dir=args.checkpoint_dir, resume=args.resume,
                       limit=args.limit, extra=[str(e) for e in args.extra], init=args.init,
+                      styles=args.styles, field_scores=not args.no_field_scores,
                       graph_fields=args.graph_fields, graph_epochs=args.graph_epochs, graph_lr=args.graph_lr)
     card = train(cfg, log=lambda s: print(s, file=sys.stderr))
     t = card["test"]
