@@ -970,6 +970,10 @@ def card_markdown(card: dict, stem: str) -> str:
         # Weights trained before the option existed were cut with TRAIN_DRIFT's value (1.0).
         lines += [f"Training field strips cut with cut-path drift {config.get('cut_drift', 1.0):g} (`ocr train "
                   f"--cut-drift`); the reader and the calibration cut with {DRIFT:g} (`ocr.segment.DRIFT`).", ""]
+    if config.get("styles"):
+        lines += [f"{100 * config['styles']:g}% of the training '1's and '7's redrawn as many writers outside the US "
+                  "make them, a flagged '1' and a crossed '7' (`ocr train --styles`, `ocr/styles.py`), in the digits "
+                  "and in the field strips written with them; the validation digits are MNIST's own.", ""]
     if card["calibration"].get("command"):
         lines.append(f"(recalibrated with `{card['calibration']['command']}`)")
         lines.append("")

@@ -196,3 +196,27 @@ def test_graph_strips_and_graph_epochs_go_together(tmp_path):
         with pytest.raises(OCRError, match="--graph-fields and --graph-epochs go together"):
             train(TrainConfig(out=str(tmp_path / "w.pt"), epochs=0, device="cpu", **extra), progress=False,
                   log=lambda s: None)
+
+
+def test_styles_redraw_training_ones_and_sevens_and_field_scores_can_wait(tmp_path, mnist_test):
+    """--styles: flagged '1's and crossed '7's among the training digits, said in the card; --no-field-scores:
+    no field scores until `ocr calibrate` fits them, on the same held-out strips as without styles."""
+    from ocr.train import held_out_digits, recalibrate
+
+    data = _tiny_mnist(tmp_path, mnist_test, n=800)
+    cfg = TrainConfig(data_dir=str(data), out=str(tmp_path / "m" / "w.pt"), epochs=1, val_size=200, seed=2,
+                      checkpoint_dir=str(tmp_path / "ck"), device="cpu", fields=30, styles=0.5, field_scores=False)
+    logs = []
+    card = train(cfg, progress=False, log=logs.append)
+    ones_sevens = int(np.isin(mnist_test[1][:800], (1, 7)).sum())
+    styled_line = [line for line in logs if line.startswith("styles: ")]
+    assert styled_line and 0.3 * ones_sevens < int(styled_line[0].split()[1]) < 0.5 * ones_sevens
+    assert card["training"]["config"]["styles"] == 0.5
+    assert "fields" not in card["calibration"]
+    assert "a flagged '1' and a crossed '7'" in (tmp_path / "m" / "README.md").read_text()
+    # The held-out digits are MNIST's own, as without styles.
+    raw, labels = held_out_digits(tmp_path / "m" / "w.pt", str(data))
+    originals = {im.tobytes() for im in mnist_test[0][:800]}
+    assert np.isin(labels, (1, 7)).sum() > 10 and all(im.tobytes() in originals for im in raw)
+    again = recalibrate(tmp_path / "m" / "w.pt", str(data), device="cpu")
+    assert set(again["calibration"]["fields"]["thresholds"]) == {"zip", "amount", "date", "zip/cells", "date/cells"}
