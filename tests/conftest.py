@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
+
+# Before anything imports Prefect: its ephemeral API server (the flows' tests, `ocr batch` with the prefect
+# runner) gets as long to start as the flows give it (flows/process_batch.py). With the default 20 s a test
+# timed out on a machine busy with a training run; the flows' own default comes too late once another test
+# has imported Prefect.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
 @pytest.fixture(scope="session")
