@@ -44,13 +44,21 @@ def _draw(img: np.ndarray, p0: tuple[float, float], p1: tuple[float, float], thi
     return np.maximum(img, canvas)
 
 
-def flag_one(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A '1' with a flag (and, one time in four, a foot), drawn onto ``img``."""
+def _ink(img: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int] | None:
+    """The digit's ink mask, the rows and columns of its pixels, and its top and bottom rows; ``None`` when blank."""
     ink = img > 60
     if not ink.any():
-        return img.copy()
+        return None
     ys, xs = np.nonzero(ink)
-    top, bottom = int(ys.min()), int(ys.max())
+    return ink, ys, xs, int(ys.min()), int(ys.max())
+
+
+def flag_one(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A '1' with a flag (and, one time in four, a foot), drawn onto ``img``."""
+    found = _ink(img)
+    if found is None:
+        return img.copy()
+    _, ys, xs, top, bottom = found
     h = bottom - top + 1
     thick, level = _pen(img)
     x_top = float(xs[ys <= top + 1].mean())
@@ -68,11 +76,10 @@ def flag_one(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def cross_seven(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A '7' with a bar across its stem, drawn onto ``img``."""
-    ink = img > 60
-    if not ink.any():
+    found = _ink(img)
+    if found is None:
         return img.copy()
-    ys, xs = np.nonzero(ink)
-    top, bottom = int(ys.min()), int(ys.max())
+    ink, ys, xs, top, bottom = found
     left, right = int(xs.min()), int(xs.max())
     h, w = bottom - top + 1, right - left + 1
     thick, level = _pen(img)
