@@ -21,12 +21,10 @@ import cv2
 import numpy as np
 from skimage.morphology import skeletonize
 
-STYLED_LABELS = (1, 7)
 
-
-def _pen(img: np.ndarray) -> tuple[int, int]:
-    """The digit's stroke thickness in pixels (its ink's area over its skeleton's length) and its ink's level."""
-    ink = img > 60
+def _pen(img: np.ndarray, ink: np.ndarray) -> tuple[int, int]:
+    """The stroke thickness in pixels of the digit ``img`` whose ink is ``ink`` (its area over its skeleton's
+    length) and its ink's level."""
     length = max(int(skeletonize(ink).sum()), 1)
     # (less one: the anti-aliased line is a pixel wider than its thickness, as the digit's ink is)
     thick = int(np.clip(round(ink.sum() / length) - 1, 1, 4))
@@ -58,9 +56,9 @@ def flag_one(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     found = _ink(img)
     if found is None:
         return img.copy()
-    _, ys, xs, top, bottom = found
+    ink, ys, xs, top, bottom = found
     h = bottom - top + 1
-    thick, level = _pen(img)
+    thick, level = _pen(img, ink)
     x_top = float(xs[ys <= top + 1].mean())
     length = rng.uniform(0.2, 0.35) * h
     angle = np.deg2rad(rng.uniform(25.0, 60.0))
@@ -82,7 +80,7 @@ def cross_seven(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     ink, ys, xs, top, bottom = found
     left, right = int(xs.min()), int(xs.max())
     h, w = bottom - top + 1, right - left + 1
-    thick, level = _pen(img)
+    thick, level = _pen(img, ink)
     y = int(round(top + rng.uniform(0.4, 0.65) * h))
     row = np.flatnonzero(ink[y])
     # The stem is the ink of that row; where the row misses it (a thin or broken stroke), the ink's middle.

@@ -568,13 +568,14 @@ def _trained_as(weights: Path, data_dir: str | None, what: str) -> tuple[dict, T
 def _mnist_split(card: dict, cfg: TrainConfig):
     """The raw MNIST training digits and labels a trained network used (``cfg.data_dir``, ``cfg.limit``),
     and its split of them: ``(raw, labels, train_idx, val_idx)`` as at training time (``train_idx`` also
-    counts the extra sets its ``card`` records, after the MNIST digits)."""
+    counts the extra sets its ``card`` records, after the MNIST digits). The digits are MNIST's own: those the
+    network trained on redrawn (``--styles``) are :func:`styled`."""
     raw, labels = mnist.load_mnist("train", cfg.data_dir)
     if cfg.limit:
         raw, labels = raw[: cfg.limit], labels[: cfg.limit]
     n_extra = sum(e["n"] for e in card["training"].get("extra_sets", []))
     train_idx, val_idx = _split(len(raw), len(raw) + n_extra, cfg.val_size, cfg.seed)
-    return styled(cfg, raw, labels, train_idx)[0], labels, train_idx, val_idx
+    return raw, labels, train_idx, val_idx
 
 
 def held_out_digits(weights: Path, data_dir: str | None) -> tuple[np.ndarray, np.ndarray]:
@@ -625,14 +626,15 @@ def _second_network_start(weights: Path, data_dir: str | None, device: str, what
                           pair_reader: bool = True):
     """What ``ocr train-pairs`` and ``ocr train-pair-reader`` start from: the trained network at ``weights``
     (not a committee: ``what`` starts from one network's trunk), its card and config, the device, and its
-    MNIST digits split as at training time. Returns ``(card, cfg, dev, model, info, raw, labels,
-    train_digits, val_idx)``."""
+    MNIST digits split as at training time, the training digits redrawn as it trained on them (:func:`styled`).
+    Returns ``(card, cfg, dev, model, info, raw, labels, train_digits, val_idx)``."""
     card, cfg = _trained_as(weights, data_dir, "the split of digits the network trained on")
     dev = resolve_device(device)
     model, info = load_weights(weights, dev, pair_reader=pair_reader)
     if isinstance(model, Committee):
         raise OCRError(f"{weights}: a committee of networks; {what} starts from a single network")
     raw, labels, train_idx, val_idx = _mnist_split(card, cfg)
+    raw = styled(cfg, raw, labels, train_idx)[0]
     return card, cfg, dev, model, info, raw, labels, train_digits_of(train_idx, len(raw)), val_idx
 
 

@@ -23,13 +23,18 @@ def _seven() -> np.ndarray:
     return img
 
 
+def _drawn(draw, img: np.ndarray):
+    """For 20 seeds: ``draw(img)``, and the rows and columns of the ink it added (asserted not none)."""
+    for seed in range(20):
+        out = draw(img, np.random.default_rng(seed))
+        ys, xs = np.nonzero((out > 60) & ~(img > 60))
+        assert len(ys), f"nothing drawn (seed {seed})"
+        yield out, ys, xs
+
+
 def test_a_flag_is_drawn_from_the_top_of_a_one_down_to_its_left():
     img = _one()
-    for seed in range(20):
-        out = flag_one(img, np.random.default_rng(seed))
-        added = (out > 60) & ~(img > 60)
-        ys, xs = np.nonzero(added)
-        assert len(ys), "no flag drawn"
+    for out, ys, xs in _drawn(flag_one, img):
         flag = ys < 16  # the foot, when there is one, is drawn across the bottom
         assert flag.any()
         # The flag: left of the stem (but where it starts, at the stem's top), from the top down to at most 0.35
@@ -42,11 +47,7 @@ def test_a_flag_is_drawn_from_the_top_of_a_one_down_to_its_left():
 
 def test_a_bar_is_drawn_across_the_stem_of_a_seven():
     img = _seven()
-    for seed in range(20):
-        out = cross_seven(img, np.random.default_rng(seed))
-        added = (out > 60) & ~(img > 60)
-        ys, xs = np.nonzero(added)
-        assert len(ys), "no bar drawn"
+    for _, ys, xs in _drawn(cross_seven, img):
         # 0.4-0.65 of the height below the top (and a tilt of up to 8 degrees, and the pen's width).
         assert ys.min() >= 4 + 0.4 * 20 - 3 and ys.max() <= 4 + 0.65 * 20 + 3
         # across the stem: ink added on both sides of it, on the rows it crosses
