@@ -405,3 +405,30 @@ def test_an_amount_digit_written_too_lightly_for_the_ink_threshold_is_not_lost_s
     faint, even = read_fields([FieldImage("f", "amount", img), FieldImage("e", "amount", st.image)], classifier)
     assert (faint.value, faint.status) == ("4", "review") and FAINT_MARK_DOUBT in faint.reason
     assert even.value == "54" and FAINT_MARK_DOUBT not in even.reason
+
+
+def test_a_mark_left_out_as_a_rupee_sign_that_reads_most_like_a_9_is_not_dropped_silently():
+    """"541.50" whose '5', a flag over a bowl, has the two bars of a rupee sign and is not digit-like
+    enough to read: a rupee sign reads most like a '7', '2' or '3', so one that reads most like a '9' may be
+    the amount's first digit. Left out, with a doubt; one that reads most like a '7' is left out silently."""
+    from ocr.reader import _choose_paths
+    from ocr.segment import Segmentation
+
+    seg = Segmentation([_one_blob_group(0, optional="a rupee sign"), _one_blob_group(30), _one_blob_group(60)], 30.0)
+    costs, ok, like = np.array([9.0, 4.1, 4.2]), np.array([False, True, True]), np.array([False, True, True])
+    chosen, doubts, _ = _choose_paths(seg, "amount", costs, np.array([9, 4, 1]), ok, digit_like=like)
+    assert chosen == [1, 2]
+    assert doubts == ["a mark left out as a rupee sign (it looks most like a '9': a digit with two bars?)"]
+    chosen, doubts, _ = _choose_paths(seg, "amount", costs, np.array([8, 4, 1]), ok, digit_like=like)
+    assert doubts == ["a mark left out as a rupee sign (it looks most like an '8': a digit with two bars?)"]
+    # The review sheet's filter names the doubt once, whatever digit the mark looks like.
+    from ocr.review import reason_kinds
+    assert reason_kinds(doubts[0]) == ["a mark left out as a rupee sign"]
+    for sign_like in (7, 2, 3):
+        chosen, doubts, _ = _choose_paths(seg, "amount", costs, np.array([sign_like, 4, 1]), ok, digit_like=like)
+        assert (chosen, doubts) == ([1, 2], [])
+    # A possible currency sign of another kind is judged as before.
+    other = Segmentation([_one_blob_group(0, optional="a currency sign"), _one_blob_group(30), _one_blob_group(60)],
+                         30.0)
+    chosen, doubts, _ = _choose_paths(other, "amount", costs, np.array([9, 4, 1]), ok, digit_like=like)
+    assert (chosen, doubts) == ([1, 2], [])
