@@ -85,9 +85,10 @@ def digit_features(digits: Sequence, key: str) -> np.ndarray:
     """:func:`features` of a field read as ``digits`` (:class:`ocr.records.DigitResult`) with
     thresholds ``key`` (:func:`ocr.classify.threshold_key`)."""
     from ocr.classify import source_kind  # the classifier imports this module
+    from ocr.reader import PAIR_SOURCES  # and so does the reader
     # The detector's answer counts for the marks wide enough for two digits, as the scores were fitted: the
     # reader also asks it of narrower marks, whose answer only ever sends a field to a person.
-    two = [d.two_digits if d.source == "wide blob" else float("nan") for d in digits]
+    two = [d.two_digits if d.source in PAIR_SOURCES else float("nan") for d in digits]
     return features([d.margin for d in digits], [source_kind(d.source, key) for d in digits],
                     [d.source for d in digits], two, [d.pair_reading for d in digits], [d.label for d in digits])
 

@@ -65,11 +65,15 @@ PAIR_FIELD_TYPES = ("amount", "zip", "amount")  # the strips written in turn (am
 PAIR_TOUCHING = 0.3  # share of their digits touching the one before (the reader's strips: 0.1)
 
 
-def pair_doubt(positions: Sequence[int], cut: bool = False) -> str:
+def pair_doubt(positions: Sequence[int], cut: bool = False, narrow: bool = False) -> str:
     """The reason a field goes to a person when the marks read as the digits at ``positions`` (1-based)
     look like two touching digits each; ``cut``: the mark was read whole first, and is shown cut into
-    the digits at ``positions``."""
+    the digits at ``positions``; ``narrow``: the marks are no wider than one digit (two strokes run
+    together, a '1' drawn along a '9''s stem)."""
     where = ", ".join(map(str, positions))
+    if narrow:
+        return (f"the mark read as digit{'s' if len(positions) > 1 else ''} {where} looks like two digits run "
+                "together (a digit hidden in it?)")
     if cut:
         digits = "digits" if len(positions) > 1 else "digit"
         return (f"a wide mark read as one digit looks like two touching digits: shown cut, as {digits} {where} "

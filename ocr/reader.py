@@ -88,7 +88,6 @@ PAIR_SOURCES = ("wide blob",)
 # on 3,000 amount strips (session 36) it named 2 of the 7 amounts accepted wrong and none of the 1,783 accepted
 # right.
 ASKED_SOURCES = ("blob", "wide blob")
-HIDDEN_DOUBT = "looks like two digits run together (a digit hidden in it?)"
 # What reading whole a mark the detector calls two digits adds to its path cost, so that the reading shown
 # to the person cuts it where a cut reading exists (the field goes to review either way).
 PAIR_COST = 10.0
@@ -661,13 +660,13 @@ def decide_fields(prep: Prepared, penalties: np.ndarray, classifier: Classifier,
                                           digit_image=field.images[k], source=source, margin=float(m[pos]),
                                           two_digits=float(field.two[k]), pair_reading=marks[pos]))
             if flagged:
-                whole = [pos + 1 for pos, k in enumerate(chosen) if field.group_of[k] in flagged and called_two[k]]
-                narrow = [pos for pos in whole if field.sources[chosen[pos - 1]] not in PAIR_SOURCES]
-                whole = [pos for pos in whole if pos not in narrow]
+                called = [(pos + 1, k) for pos, k in enumerate(chosen)
+                          if field.group_of[k] in flagged and called_two[k]]
+                whole = [pos for pos, k in called if field.sources[k] in PAIR_SOURCES]
+                narrow = [pos for pos, k in called if field.sources[k] not in PAIR_SOURCES]
                 cut = [pos + 1 for pos, k in enumerate(chosen) if field.group_of[k] in flagged and not called_two[k]]
                 shown = ([pair_doubt(whole)] if whole else []) + ([pair_doubt(cut, cut=True)] if cut else []) \
-                    + ([f"the mark read as digit{'s' if len(narrow) > 1 else ''} {', '.join(map(str, narrow))} "
-                        f"{HIDDEN_DOUBT}"] if narrow else [])
+                    + ([pair_doubt(narrow, narrow=True)] if narrow else [])
                 doubts = [*doubts, *(shown or [pair_doubt(first_positions)])]
             results[i] = assemble(f, digits, point_after, s.doubts + doubts)
             got = field_score(classifier, f, digits)
