@@ -231,6 +231,9 @@ class Classifier:
             check_scorer(scorer)
         # The test-time views the thresholds were calibrated with (ocr.views); none for older weights.
         self.views = tuple(tuple(v) for v in info["calibration"].get("views", AS_IS))
+        # Whether the network was trained and calibrated on fields cleaned with hysteresis (ocr.fields.join_faint);
+        # the reader cleans as it was (older weights: no).
+        self.hysteresis = bool(info["calibration"].get("hysteresis", False))
         # The two-digit detector (ocr.pairs) the weights carry, or None. Its doubts only send fields to a
         # person; whether the field thresholds counted them is in calibration["fields"]["pairs"].
         self.pairs = info.get("pairs")

@@ -46,6 +46,9 @@ DIGIT_PURITY = 0.9
 DIGIT_COVER = 0.9
 RUBBISH_PURITY = 0.7
 RUBBISH_COVER = 0.6
+# Strips cleaned with hysteresis: paper this many pixels round a digit's ink counts as that digit's
+# (owner_in_clean): the blur about its strokes that the mask now holds (2: the scanner's blur, sigma <= 0.8).
+OWNER_GROWTH = 2
 FIELD_TYPES = ("zip", "amount", "date")
 # What the field thresholds are calibrated for: each type written freely, and zips and dates written in
 # printed cells, one digit in each, as forms and cheques have them (nothing touches there).
@@ -82,30 +85,30 @@ def label_candidates(masks: Sequence[np.ndarray], boxes: Sequence[Box], owner: n
 
 
 def cut_strips(pool: DigitPool, seed: int, n_fields: int, touching: float, types: Sequence[str] = FIELD_TYPES,
-               drift: float = DRIFT):
+               drift: float = DRIFT, hysteresis: bool = False):
     """Write ``n_fields`` synthetic strips (the field ``types`` in turn, ``touching`` of the digits touching
-    the one before) and cut each as the reader does. Yields ``(strip, clean, seg, owner)`` for every strip
-    the segmenter cut into at least one candidate, ``owner`` the writer of each cleaned pixel
-    (:func:`owner_in_clean`); a strip the pipeline rejects is passed over."""
+    the one before) and cut each as the reader does (``hysteresis``: cleaned with it). Yields ``(strip,
+    clean, seg, owner)`` for every strip the segmenter cut into at least one candidate, ``owner`` the writer
+    of each cleaned pixel (:func:`owner_in_clean`); a strip the pipeline rejects is passed over."""
     rng = np.random.default_rng(seed)
     for i in range(n_fields):
         field_type = types[i % len(types)]
         strip = make_field(field_type, random_value(field_type, rng), rng, pool=pool, touching_p=touching)
         try:
-            clean = clean_field(strip.image)
+            clean = clean_field(strip.image, hysteresis=hysteresis)
             seg = segment(clean.ink, clean.mask, field_type, drift=drift)
         except OCRError:
             continue
         if not any(g.candidates for g in seg.groups):
             continue
-        yield strip, clean, seg, owner_in_clean(strip, clean)
+        yield strip, clean, seg, owner_in_clean(strip, clean, grow=OWNER_GROWTH if hysteresis else 0)
 
 
 def _examples_of_fields(pool: DigitPool, seed: int, n_fields: int, touching: float,
-                        drift: float = DRIFT) -> tuple[np.ndarray, np.ndarray]:
+                        drift: float = DRIFT, hysteresis: bool = False) -> tuple[np.ndarray, np.ndarray]:
     inputs: list[np.ndarray] = []
     targets: list[np.ndarray] = []
-    for strip, clean, seg, owner in cut_strips(pool, seed, n_fields, touching, drift=drift):
+    for strip, clean, seg, owner in cut_strips(pool, seed, n_fields, touching, drift=drift, hysteresis=hysteresis):
         comps = [c for g in seg.groups for c in g.candidates]
         which = label_candidates([c.ink > 0 for c in comps], [c.bbox for c in comps], owner, clean.mask)
         digits = [int(ch) for ch in strip.value if ch.isdigit()]
@@ -121,12 +124,19 @@ def _examples_of_fields(pool: DigitPool, seed: int, n_fields: int, touching: flo
     return x, np.asarray(targets, np.int64)
 
 
-def owner_in_clean(strip, clean) -> np.ndarray:
+def owner_in_clean(strip, clean, grow: int = 0) -> np.ndarray:
     """The writer of each pixel of a strip (``FieldStrip.owner``) carried into its cleaned (levelled)
-    field's pixels (``CleanField``): ``int64 [h, w]``, digit index, -2 a mark, -1 paper."""
+    field's pixels (``CleanField``): ``int64 [h, w]``, digit index, -2 a mark, -1 paper. ``grow``: paper
+    within that many pixels (8-connected) of a digit's is that digit's too, the blur round its strokes that
+    a hysteresis mask holds (:func:`ocr.fields.join_faint`); without, a thin stroke's candidate would be
+    half paper and labelled rubbish."""
     h, w = clean.mask.shape
-    return cv2.warpAffine(strip.owner.astype(np.float32), clean.to_crop, (w, h),
-                          flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, borderValue=-1).astype(np.int64)
+    owner = cv2.warpAffine(strip.owner.astype(np.float32), clean.to_crop, (w, h),
+                           flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, borderValue=-1).astype(np.int64)
+    for _ in range(grow):
+        near = cv2.dilate((owner + 2).astype(np.uint16), np.ones((3, 3), np.uint8)).astype(np.int64) - 2
+        owner = np.where((owner == -1) & (near >= 0), near, owner)
+    return owner
 
 
 _WORKER_POOL: DigitPool | None = None
@@ -155,7 +165,8 @@ def map_over_digits(func, jobs: Sequence[tuple], images: np.ndarray, labels: np.
 
 
 def field_examples(images: np.ndarray, labels: np.ndarray, n_fields: int, seed: int, *, touching: float = 0.15,
-                   workers: int = 1, chunk: int = 250, drift: float = DRIFT) -> tuple[np.ndarray, np.ndarray]:
+                   workers: int = 1, chunk: int = 250, drift: float = DRIFT,
+                   hysteresis: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Candidates cut by the pipeline from ``n_fields`` synthetic zip, amount and date strips.
 
     Parameters
@@ -173,12 +184,15 @@ def field_examples(images: np.ndarray, labels: np.ndarray, n_fields: int, seed: 
     drift : float
         How freely the segmenter's cut paths may wander (:data:`ocr.segment.DRIFT`, the reader's, by
         default; training examples use :data:`ocr.segment.TRAIN_DRIFT`).
+    hysteresis : bool
+        Clean the strips with hysteresis (:func:`ocr.fields.join_faint`), as a network trained with
+        ``ocr train --hysteresis`` reads.
 
     Returns
     -------
     (inputs ``float32 [N, 32, 32]``, targets ``int64 [N]``: 0-9 or :data:`ocr.lenet5.RUBBISH`)
     """
-    jobs = [(int(zlib.crc32(f"{seed}:{k}".encode())), min(chunk, n_fields - k), touching, drift)
+    jobs = [(int(zlib.crc32(f"{seed}:{k}".encode())), min(chunk, n_fields - k), touching, drift, hysteresis)
             for k in range(0, n_fields, chunk)]
     parts = map_over_digits(_examples_of_fields, jobs, images, labels, workers)
     if not parts:
@@ -282,7 +296,7 @@ def read_with_digit_threshold(classifier, fields: Sequence[FieldImage], name: st
     """Read ``fields`` once through the reader with the digit threshold alone (no field thresholds
     for :func:`ocr.classify.threshold_key` ``name``): one forward pass for all of them."""
     from ocr.reader import classify_prepared, decide_fields, prepare_fields  # the reader imports the classifier
-    prep = prepare_fields(fields)
+    prep = prepare_fields(fields, hysteresis=classifier.hysteresis)
     penalties, two, readings = classify_prepared(prep, classifier)
     return decide_fields(prep, penalties, classifier, {name: {"alone": -np.inf, "joined": -np.inf}}, two, readings)
 

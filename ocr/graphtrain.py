@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from ocr.errors import OCRError
-from ocr.fieldset import FIELD_TYPES, label_candidates, map_over_digits, owner_in_clean
+from ocr.fieldset import FIELD_TYPES, OWNER_GROWTH, label_candidates, map_over_digits, owner_in_clean
 from ocr.handwriting import DigitPool, make_field, random_value
 from ocr.reader import PIECE_COST, prepare_fields, shape_costs
 from ocr.records import FieldImage
@@ -65,7 +65,7 @@ class Graphs:
         return len(self.blob_paths) - 1
 
 
-def _graphs_of_strips(pool: DigitPool, seed: int, n_fields: int, touching: float) -> dict:
+def _graphs_of_strips(pool: DigitPool, seed: int, n_fields: int, touching: float, hysteresis: bool = False) -> dict:
     rng = np.random.default_rng(seed)
     strips, fields = [], []
     for i in range(n_fields):
@@ -73,12 +73,12 @@ def _graphs_of_strips(pool: DigitPool, seed: int, n_fields: int, touching: float
         s = make_field(field_type, random_value(field_type, rng), rng, pool=pool, touching_p=touching)
         strips.append(s)
         fields.append(FieldImage(name=f"{field_type}{i}", type=field_type, crop=s.image))
-    prep = prepare_fields(fields)
+    prep = prepare_fields(fields, hysteresis=hysteresis)
     keep, wide, aspect, paths, truth, right, path_blob = [], [], [], [], [], [], []
     offset, n_blobs, n_kept = 0, 0, 0
     for i, clean, seg in prep.cleaned:
         strip = strips[i]
-        owner = owner_in_clean(strip, clean)
+        owner = owner_in_clean(strip, clean, grow=OWNER_GROWTH if hysteresis else 0)
         n_digits = int(owner.max()) + 1
         ink = clean.mask & (owner >= 0)
         totals = np.bincount(owner[ink], minlength=max(n_digits, 1))
@@ -124,11 +124,12 @@ def _graphs_of_strips(pool: DigitPool, seed: int, n_fields: int, touching: float
 
 
 def graph_examples(images: np.ndarray, labels: np.ndarray, n_fields: int, seed: int, *, touching: float = 0.15,
-                   workers: int = 1, chunk: int = 250) -> Graphs:
+                   workers: int = 1, chunk: int = 250, hysteresis: bool = False) -> Graphs:
     """The segmentation graphs of the blobs of ``n_fields`` synthetic zip, amount and date strips
     written with ``images``/``labels`` (the MNIST *training* digits) and cut by the reader's
-    segmenter; the same seed and chunk give the same graphs whatever ``workers`` is."""
-    jobs = [(int(zlib.crc32(f"graph:{seed}:{k}".encode())), min(chunk, n_fields - k), touching)
+    segmenter (``hysteresis``: cleaned with it); the same seed and chunk give the same graphs whatever
+    ``workers`` is."""
+    jobs = [(int(zlib.crc32(f"graph:{seed}:{k}".encode())), min(chunk, n_fields - k), touching, hysteresis)
             for k in range(0, n_fields, chunk)]
     parts = map_over_digits(_graphs_of_strips, jobs, images, labels, workers)
     if not parts:

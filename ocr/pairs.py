@@ -225,7 +225,7 @@ def label_readings(masks: Sequence[np.ndarray], boxes: Sequence, owner: np.ndarr
     return _label_each(masks, boxes, owner, ink, label)
 
 
-def _examples_of_fields(pool, seed: int, n_fields: int, touching: float, readings: bool):
+def _examples_of_fields(pool, seed: int, n_fields: int, touching: float, readings: bool, hysteresis: bool = False):
     """Candidates cut from strips, normalised, labelled one/two digits (every candidate) or, with
     ``readings``, by :data:`READINGS` class (the wide marks read whole only); and whether each is a wide
     mark read whole."""
@@ -235,7 +235,8 @@ def _examples_of_fields(pool, seed: int, n_fields: int, touching: float, reading
     xs: list[np.ndarray] = []
     ys: list[int] = []
     wide: list[bool] = []
-    for strip, clean, seg, owner in cut_strips(pool, seed, n_fields, touching, PAIR_FIELD_TYPES):
+    for strip, clean, seg, owner in cut_strips(pool, seed, n_fields, touching, PAIR_FIELD_TYPES,
+                                               hysteresis=hysteresis):
         comps = [(c, k == 0 and g.wide_mark) for g in seg.groups for k, c in enumerate(g.candidates)]
         if readings:
             comps = [(c, w) for c, w in comps if w]
@@ -258,10 +259,11 @@ def _examples_of_fields(pool, seed: int, n_fields: int, touching: float, reading
 
 
 def _examples(tag: str, images: np.ndarray, labels: np.ndarray, n_fields: int, seed: int, touching: float,
-              workers: int, chunk: int, readings: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+              workers: int, chunk: int, readings: bool,
+              hysteresis: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from ocr.fieldset import map_over_digits
 
-    jobs = [(int(zlib.crc32(f"{tag}:{seed}:{k}".encode())), min(chunk, n_fields - k), touching, readings)
+    jobs = [(int(zlib.crc32(f"{tag}:{seed}:{k}".encode())), min(chunk, n_fields - k), touching, readings, hysteresis)
             for k in range(0, n_fields, chunk)]
     parts = map_over_digits(_examples_of_fields, jobs, images, labels, workers)
     if not parts:
@@ -271,25 +273,27 @@ def _examples(tag: str, images: np.ndarray, labels: np.ndarray, n_fields: int, s
 
 
 def pair_examples(images: np.ndarray, labels: np.ndarray, n_fields: int, seed: int, *,
-                  touching: float = PAIR_TOUCHING, workers: int = 1,
-                  chunk: int = 250) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  touching: float = PAIR_TOUCHING, workers: int = 1, chunk: int = 250,
+                  hysteresis: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Candidates the segmenter cuts from ``n_fields`` synthetic amount and zip strips written with
     ``images``/``labels`` (``uint8 [M, 28, 28]``, ink bright), ``touching`` of the digits touching the
     one before. Returns (inputs ``float32 [N, 32, 32]``, labels ``int64 [N]`` 0 one digit / 1 two
     digits, ``bool [N]`` read whole from a wide mark). The same seed and chunk give the same examples
-    whatever ``workers`` is."""
-    return _examples("pairs", images, labels, n_fields, seed, touching, workers, chunk, readings=False)
+    whatever ``workers`` is. ``hysteresis``: the strips cleaned with it, as the digit network was trained."""
+    return _examples("pairs", images, labels, n_fields, seed, touching, workers, chunk, readings=False,
+                     hysteresis=hysteresis)
 
 
 def reading_examples(images: np.ndarray, labels: np.ndarray, n_fields: int, seed: int, *,
-                     touching: float = READER_TOUCHING, workers: int = 1,
-                     chunk: int = 250) -> tuple[np.ndarray, np.ndarray]:
+                     touching: float = READER_TOUCHING, workers: int = 1, chunk: int = 250,
+                     hysteresis: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The wide marks read whole that the segmenter cuts from ``n_fields`` synthetic amount and zip
     strips written with ``images``/``labels``, ``touching`` of the digits touching the one before,
     labelled by who wrote their ink (:func:`label_readings`). Returns (inputs ``float32 [N, 32, 64]``,
     :data:`READINGS` classes ``int64 [N]``); the same seed and chunk give the same examples whatever
     ``workers`` is."""
-    x, y, _ = _examples("readings", images, labels, n_fields, seed, touching, workers, chunk, readings=True)
+    x, y, _ = _examples("readings", images, labels, n_fields, seed, touching, workers, chunk, readings=True,
+                        hysteresis=hysteresis)
     return x, y
 
 

@@ -437,16 +437,18 @@ def comb_of(c: CleanField, cells: int) -> Comb | None:
     return comb
 
 
-def prepare_fields(fields: Sequence[FieldImage], timings: Timings | None = None) -> Prepared:
+def prepare_fields(fields: Sequence[FieldImage], timings: Timings | None = None, *,
+                   hysteresis: bool = False) -> Prepared:
     """Clean and segment every field, and normalise every candidate of every segmentation graph.
-    A field that fails here is kept as its ``error`` result with the reason."""
+    A field that fails here is kept as its ``error`` result with the reason. ``hysteresis``: clean as
+    :func:`ocr.fields.clean_field` with it (what the network was trained on: ``Classifier.hysteresis``)."""
     t = timings if timings is not None else Timings()
     failed: dict[int, FieldResult] = {}
     cleaned: list[tuple[int, CleanField, Segmentation]] = []
     for i, f in enumerate(fields):
         try:
             t0 = time.perf_counter()
-            c = clean_field(f.crop)
+            c = clean_field(f.crop, hysteresis=hysteresis)
             t1 = time.perf_counter()
             comb = comb_of(c, f.cells)
             s = segment(c.ink, c.mask, f.type, comb=comb, printed_sign=f.printed_sign)
@@ -746,7 +748,7 @@ def read_fields(fields: Sequence[FieldImage], classifier: Classifier, *,
     ``digit_image`` is the 32x32 network input.
     """
     t = timings if timings is not None else Timings()
-    prep = prepare_fields(fields, t)
+    prep = prepare_fields(fields, t, hysteresis=classifier.hysteresis)
     t1 = time.perf_counter()
     penalties, two, readings = classify_prepared(prep, classifier)
     t2 = time.perf_counter()

@@ -79,6 +79,9 @@ class TrainConfig:
     # Share of the training '1's and '7's redrawn as writers outside the US make them (ocr.styles: a flagged
     # '1', a crossed '7'), in the digits and in the field strips written with them; validation digits never.
     styles: float = 0.0
+    # Clean the field strips with hysteresis (ocr.fields.join_faint: a stroke's faint stretches kept as ink);
+    # recorded in the calibration, so the reader cleans as the network was trained.
+    hysteresis: bool = False
     # Fit the field scores at the end (ocr.fieldset, about half an hour on 2 cores). Without, the weights
     # read with the digit thresholds alone until `ocr calibrate` or `ocr train-pair-reader --recalibrate`.
     field_scores: bool = True
@@ -312,10 +315,11 @@ def _examples(cfg: TrainConfig, raw: np.ndarray, labels: np.ndarray, train_idx: 
 
         t0 = time.time()
         fx, fy = (field_examples(raw[train_digits], labels[train_digits], cfg.fields, cfg.seed, workers=cfg.workers,
-                                 drift=cfg.cut_drift)
+                                 drift=cfg.cut_drift, hysteresis=cfg.hysteresis)
                   if training else (np.zeros((0, 32, 32), np.float32), np.zeros(0, np.int64)))
         n_val = max(cfg.fields // 5, 1)
-        vx, vy = field_examples(raw[val_idx], labels[val_idx], n_val, cfg.seed + 1, workers=cfg.workers)
+        vx, vy = field_examples(raw[val_idx], labels[val_idx], n_val, cfg.seed + 1, workers=cfg.workers,
+                                hysteresis=cfg.hysteresis)
         is_digit = vy != RUBBISH
         held = HeldOut(vx[is_digit], vy[is_digit], np.concatenate([rubbish_val, vx[~is_digit]]),
                        f"{int(is_digit.sum())} digits cut by the segmenter from {n_val} synthetic field strips "
@@ -453,7 +457,8 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
 
         t0 = time.time()
         writers = train_digits_of(train_idx, n_mnist)
-        graphs = graph_examples(raw[writers], labels[writers], cfg.graph_fields, cfg.seed, workers=cfg.workers)
+        graphs = graph_examples(raw[writers], labels[writers], cfg.graph_fields, cfg.seed, workers=cfg.workers,
+                                hysteresis=cfg.hysteresis)
         log(f"graph examples: {graphs.n_blobs} blobs with {len(graphs.inputs)} candidates from {cfg.graph_fields} "
             f"strips, {time.time() - t0:.0f}s")
         graph_history = train_on_graphs(model, graphs, x_train, y_train, epochs=cfg.graph_epochs, lr=cfg.graph_lr,
@@ -461,7 +466,7 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
                                         distort=distort if cfg.distort else None, progress=progress, log=log)
     calibration = calibrate_on_validation(model, held.x if cfg.fields else x_val, held.y if cfg.fields else y_val,
                                           cfg.j, device, description=held.description,
-                                          views=VIEWS if cfg.views else AS_IS)
+                                          views=VIEWS if cfg.views else AS_IS, hysteresis=cfg.hysteresis)
     calibration["rubbish_rejected"] = rubbish_rejection(model, held.rubbish, cfg.j, calibration, device)
     if cfg.fields and cfg.field_scores:
         t0 = time.time()
@@ -506,13 +511,16 @@ def _load_init(path: str) -> dict:
 
 
 def calibrate_on_validation(model, x_val: np.ndarray, y_val: np.ndarray, j: float, device,
-                            targets=DEFAULT_TARGETS, description: str = "", views=AS_IS) -> dict:
+                            targets=DEFAULT_TARGETS, description: str = "", views=AS_IS,
+                            hysteresis: bool = False) -> dict:
     """Rejection thresholds from held-out digits (never the test set), on penalties averaged over
-    the test-time ``views`` the pipeline will use (recorded with them)."""
+    the test-time ``views`` the pipeline will use (recorded with them), and whether its fields are
+    cleaned with ``hysteresis`` (recorded only when they are: older weights read without)."""
     val_pen = predict_penalties(model, x_val, device, views=views)
     val_correct = val_pen.argmin(1) == y_val
     return {"split": "validation", "n": int(len(y_val)), "j": j, "digits": description,
-            "views": [list(v) for v in views], "thresholds": calibrate(margins(val_pen, j), val_correct, targets)}
+            "views": [list(v) for v in views], **({"hysteresis": True} if hysteresis else {}),
+            "thresholds": calibrate(margins(val_pen, j), val_correct, targets)}
 
 
 # Most strips per field type the field score is fitted on (and as many again that its thresholds are chosen on).
@@ -604,7 +612,7 @@ def recalibrate(weights: Path, data_dir: str | None, targets=DEFAULT_TARGETS, de
     x_cal, y_cal = (held.x, held.y) if cfg.fields else (inputs[val_idx], labels[val_idx])
     use_views = cfg.views if views is None else views
     calibration = calibrate_on_validation(model, x_cal, y_cal, info["j"], dev, targets, held.description,
-                                          VIEWS if use_views else AS_IS)
+                                          VIEWS if use_views else AS_IS, hysteresis=cfg.hysteresis)
     if len(held.rubbish):
         calibration["rubbish_rejected"] = rubbish_rejection(model, held.rubbish, info["j"], calibration, dev)
     if cfg.fields:
@@ -656,9 +664,11 @@ def train_pair_detector(weights: Path, data_dir: str | None, *, fields: int = 30
     card, cfg, dev, model, info, raw, labels, train_digits, val_idx = _second_network_start(
         weights, data_dir, device, "the detector")
     t0 = time.time()
-    x, y, _ = pair_examples(raw[train_digits], labels[train_digits], fields, cfg.seed, workers=workers)
+    x, y, _ = pair_examples(raw[train_digits], labels[train_digits], fields, cfg.seed, workers=workers,
+                            hysteresis=cfg.hysteresis)
     n_held = max(fields // 5, 1)
-    hx, hy, hwide = pair_examples(raw[val_idx], labels[val_idx], n_held, cfg.seed + 1, workers=workers)
+    hx, hy, hwide = pair_examples(raw[val_idx], labels[val_idx], n_held, cfg.seed + 1, workers=workers,
+                                  hysteresis=cfg.hysteresis)
     log(f"pair examples: {len(y)} ({int(y.sum())} two digits) from {fields} strips, {len(hy)} held out, "
         f"{time.time() - t0:.0f}s")
     generator = _seed_everything(cfg.seed)
@@ -712,9 +722,11 @@ def train_pair_reader(weights: Path, data_dir: str | None, *, fields: int | None
     card, cfg, dev, model, info, raw, labels, train_digits, val_idx = _second_network_start(
         weights, data_dir, device, "the pair reader", pair_reader=False)
     t0 = time.time()
-    x, y = reading_examples(raw[train_digits], labels[train_digits], fields, cfg.seed, workers=workers)
+    x, y = reading_examples(raw[train_digits], labels[train_digits], fields, cfg.seed, workers=workers,
+                            hysteresis=cfg.hysteresis)
     n_held = max(fields // 5, 1)
-    hx, hy = reading_examples(raw[val_idx], labels[val_idx], n_held, cfg.seed + 1, workers=workers)
+    hx, hy = reading_examples(raw[val_idx], labels[val_idx], n_held, cfg.seed + 1, workers=workers,
+                              hysteresis=cfg.hysteresis)
     log(f"reading examples: {len(y)} wide marks ({int((y < 100).sum())} pairs) from {fields} strips, "
         f"{len(hy)} held out, {time.time() - t0:.0f}s")
     generator = _seed_everything(cfg.seed)
@@ -741,7 +753,7 @@ def train_pair_reader(weights: Path, data_dir: str | None, *, fields: int | None
 # What a committee's members must share: the digits they were trained on and held out (so one set of
 # thresholds, calibrated on those held-out digits, is fair to all of them) and the loss constant.
 COMMITTEE_SHARED = ("seed", "val_size", "rubbish", "fields", "limit", "extra", "cut_drift", "j", "distort", "views",
-                    "styles")
+                    "styles", "hysteresis")
 
 
 def make_committee(members: list[Path], out: Path, data_dir: str | None, device: str = "auto") -> dict:
@@ -972,6 +984,9 @@ def card_markdown(card: dict, stem: str) -> str:
         # Weights trained before the option existed were cut with TRAIN_DRIFT's value (1.0).
         lines += [f"Training field strips cut with cut-path drift {config.get('cut_drift', 1.0):g} (`ocr train "
                   f"--cut-drift`); the reader and the calibration cut with {DRIFT:g} (`ocr.segment.DRIFT`).", ""]
+    if config.get("hysteresis"):
+        lines += ["Field strips cleaned with hysteresis (`ocr train --hysteresis`, `ocr.fields.join_faint`): the faint "
+                  "stretches of a stroke joined to its ink are ink too; the reader cleans so with these weights.", ""]
     if config.get("styles"):
         lines += [f"{100 * config['styles']:g}% of the training '1's and '7's redrawn as many writers outside the US "
                   "make them, a flagged '1' and a crossed '7' (`ocr train --styles`, `ocr/styles.py`), in the digits "

@@ -234,3 +234,24 @@ def test_walls_under_a_broken_top_line_are_found():
     for k in range(11):
         assert not clean.mask[top + 5 : bottom - 5, x0 + k * pitch - 1 : x0 + k * pitch + 2].any()
     assert clean.mask[24:56, x0 + 2 * pitch + 20 : x0 + 2 * pitch + 46].any(axis=1).all()
+
+
+def test_hysteresis_keeps_a_pale_stretch_of_a_stroke_and_leaves_a_pale_mark_alone():
+    """A '0' written dark but for a pale stretch across its top, as a thin pen leaves it: Otsu's threshold opens
+    the loop (a '9' so opened reads '4'). With hysteresis the pale stretch, joined to the ink, is ink and the loop
+    closes; a pale ring that touches no ink stays out, and the default cleaning is as before."""
+    gray = np.full((80, 200), 235, np.uint8)
+    cv2.ellipse(gray, (60, 40), (14, 22), 0, 0, 360, 40, 3)
+    cv2.ellipse(gray, (60, 40), (14, 22), 0, 240, 300, 170, 3)  # the pale stretch, across the top
+    cv2.circle(gray, (150, 40), 12, 170, 3)  # a pale ring alone
+
+    def holes(mask):
+        return cv2.connectedComponents((~mask).astype(np.uint8), connectivity=4)[0] - 2  # less the paper round it
+
+    plain = clean_field(gray, level=False)
+    joined = clean_field(gray, level=False, hysteresis=True)
+    assert holes(plain.mask) == 0 and not plain.mask[14:22, 52:68].any()
+    assert holes(joined.mask) == 1 and joined.mask[14:22, 52:68].any()
+    assert (joined.ink[joined.mask] > 0).all() and not joined.mask.any(axis=0)[130:].any()
+    assert joined.mask[plain.mask].all()  # it only adds
+    assert not (joined.faint & joined.mask).any()  # what it took is no longer a faint mark

@@ -146,3 +146,32 @@ def test_the_pair_chosen_accepts_the_most_strips_within_the_target_and_the_stric
     # Nothing meets a target when every strip is wrong.
     p = choose_pair(np.zeros(3, bool), np.full(3, 9.0), np.full(3, 9.0), 3, 0.01, grid)
     assert p["alone"] == p["joined"] == float("inf") and p["accepted"] == 0.0
+
+
+def test_owner_grown_into_the_blur_round_a_digit_for_hysteresis_masks():
+    """Strips cleaned with hysteresis hold the blur round a stroke as ink: paper within OWNER_GROWTH pixels of a
+    digit's ink is that digit's, so a thin stroke's candidate is not half paper and labelled rubbish. A mark's
+    pixels stay a mark's, and paper further off stays paper."""
+    from types import SimpleNamespace
+
+    from ocr.fieldset import OWNER_GROWTH, owner_in_clean
+
+    owner, _ = _owner_two_digits()
+    strip = SimpleNamespace(owner=owner.astype(np.int32))
+    clean = SimpleNamespace(mask=np.zeros(owner.shape, bool), to_crop=np.array([[1.0, 0, 0], [0, 1.0, 0]]))
+    np.testing.assert_array_equal(owner_in_clean(strip, clean), owner)
+    grown = owner_in_clean(strip, clean, grow=OWNER_GROWTH)
+    assert OWNER_GROWTH == 2
+    assert (grown[2:18, 0:2] == 0).all() and (grown[0:2, 2:16] == 0).all()  # two pixels round digit 0
+    assert (grown[2:18, 18:20] == 1).all() and (grown[2:18, 16:18] == 0).all()  # the gap shared out
+    assert (grown[8:10, 37:39] == -2).all()  # the mark stays a mark
+    assert grown[19, 39] == -1 and grown[9, 39] == -1  # paper beyond two pixels of a digit stays paper
+    # A thin stroke whose mask holds its blur: labelled the digit with the grown owner, not without.
+    ink = np.zeros(owner.shape, bool)
+    ink[2:18, 6:12] = True  # six columns of mask ...
+    thin = np.full(owner.shape, -1, np.int64)
+    thin[2:18, 8:10] = 0  # ... round a stroke two pixels wide
+    masks, boxes = [ink[:, 4:14]], [(4, 0, 14, 20)]
+    assert label_candidates(masks, boxes, thin, ink).tolist() == [-1]
+    grown_thin = owner_in_clean(SimpleNamespace(owner=thin.astype(np.int32)), clean, grow=OWNER_GROWTH)
+    assert label_candidates(masks, boxes, grown_thin, ink).tolist() == [0]

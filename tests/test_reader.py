@@ -432,3 +432,22 @@ def test_a_mark_left_out_as_a_rupee_sign_that_reads_most_like_a_9_is_not_dropped
                          30.0)
     chosen, doubts, _ = _choose_paths(other, "amount", costs, np.array([9, 4, 1]), ok, digit_like=like)
     assert (chosen, doubts) == ([1, 2], [])
+
+
+def test_the_reader_cleans_with_hysteresis_only_when_the_weights_were_trained_so(classifier):
+    """Weights trained with `ocr train --hysteresis` say so in their calibration, and the reader then keeps the
+    pale stretch of a stroke the ink threshold loses (ocr.fields.join_faint); the shipped weights do not."""
+    from ocr.classify import Classifier
+
+    gray = np.full((80, 120), 235, np.uint8)
+    cv2.ellipse(gray, (60, 40), (14, 22), 0, 0, 360, 40, 3)
+    cv2.ellipse(gray, (60, 40), (14, 22), 0, 240, 300, 170, 3)  # a '0' whose top a thin pen left pale
+    trained_so = Classifier(classifier.model, {**classifier.info, "calibration": {
+        **classifier.info["calibration"], "hysteresis": True}}, classifier.device, field_target=None)
+    assert not classifier.hysteresis and trained_so.hysteresis
+    field = [FieldImage("zero", "digits", gray)]
+    [plain], [joined] = read_fields(field, classifier), read_fields(field, trained_so)
+    assert len(plain.digits) == len(joined.digits) == 1
+    top = joined.digits[0].bbox[1]
+    assert top < plain.digits[0].bbox[1] - 3  # the box reaches the pale top of the loop
+    assert (joined.digits[0].digit_image[4:9] > 0).sum() > (plain.digits[0].digit_image[4:9] > 0).sum()

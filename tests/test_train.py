@@ -102,6 +102,7 @@ def test_training_on_field_examples_calibrates_on_held_out_fields(tmp_path, mnis
     assert "synthetic field strips written with 160 digits held out" in cal["digits"]
     assert cal["n"] > 6 * 3  # at least most digits of 6 held-out strips (30 // 5)
     assert "val_field_error" in card["training"]["history"][0]
+    assert "hysteresis" not in cal  # cleaned with Otsu's threshold alone, as the shipped weights were
     # Field thresholds: per type, for every field error target, from strips of validation digits.
     fields = cal["fields"]
     assert set(fields["thresholds"]) == {"zip", "amount", "date", "zip/cells", "date/cells"}
@@ -220,3 +221,22 @@ def test_styles_redraw_training_ones_and_sevens_and_field_scores_can_wait(tmp_pa
     assert np.isin(labels, (1, 7)).sum() > 10 and all(im.tobytes() in originals for im in raw)
     again = recalibrate(tmp_path / "m" / "w.pt", str(data), device="cpu")
     assert set(again["calibration"]["fields"]["thresholds"]) == {"zip", "amount", "date", "zip/cells", "date/cells"}
+
+
+def test_training_with_hysteresis_records_it_and_the_reader_cleans_so(tmp_path, mnist_test):
+    """--hysteresis: the training and held-out strips are cleaned with it, the calibration and the card say so,
+    `ocr calibrate` keeps it, and a classifier loaded from the weights cleans its fields so."""
+    from ocr.classify import Classifier
+    from ocr.train import recalibrate
+
+    data = _tiny_mnist(tmp_path, mnist_test, n=500)
+    cfg = TrainConfig(data_dir=str(data), out=str(tmp_path / "m" / "w.pt"), epochs=1, val_size=200, seed=2,
+                      checkpoint_dir=str(tmp_path / "ck"), device="cpu", fields=10, field_scores=False,
+                      hysteresis=True)
+    card = train(cfg, progress=False, log=lambda s: None)
+    assert card["calibration"]["hysteresis"] is True and card["training"]["config"]["hysteresis"] is True
+    assert "cleaned with hysteresis" in (tmp_path / "m" / "README.md").read_text()
+    assert Classifier.load(tmp_path / "m" / "w.pt", device="cpu").hysteresis
+    again = recalibrate(tmp_path / "m" / "w.pt", str(data), device="cpu")
+    assert again["calibration"]["hysteresis"] is True
+    assert again["calibration"]["thresholds"] == card["calibration"]["thresholds"]

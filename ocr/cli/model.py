@@ -50,6 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="redraw this share of the training '1's and '7's as many writers outside the US make "
                         "them: a flagged '1', a crossed '7' (ocr/styles.py; in the digits and in the field strips "
                         "written with them; validation digits never)")
+    p.add_argument("--hysteresis", action="store_true",
+                   help="clean the field strips with hysteresis: the faint stretches of a stroke joined to its ink "
+                        "are ink too (ocr.fields.join_faint); recorded in the weights, so the reader cleans so too")
     p.add_argument("--no-field-scores", action="store_true",
                    help="do not fit the field scores at the end (about half an hour on 2 cores): when "
                         "`ocr train-pair-reader --recalibrate` or `ocr calibrate` will fit them anyway")
@@ -139,7 +142,7 @@ def cmd_train(args) -> int:
                       **({} if args.cut_drift is None else {"cut_drift": args.cut_drift}),
                       device=args.device, checkpoint_dir=args.checkpoint_dir, resume=args.resume,
                       limit=args.limit, extra=[str(e) for e in args.extra], init=args.init,
-                      styles=args.styles, field_scores=not args.no_field_scores,
+                      styles=args.styles, hysteresis=args.hysteresis, field_scores=not args.no_field_scores,
                       graph_fields=args.graph_fields, graph_epochs=args.graph_epochs, graph_lr=args.graph_lr)
     card = train(cfg, log=lambda s: print(s, file=sys.stderr))
     t = card["test"]
